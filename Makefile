@@ -1,0 +1,46 @@
+# onair: the two commands are `make run` and `make test`; both install what is missing first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+ENV := . scripts/env.sh &&
+ARGS ?=
+
+.PHONY: setup build build-dev run test test-rust test-e2e lint fmt bench clean-tools
+
+## Install everything missing (idempotent; prints each step).
+setup:
+	@bash scripts/setup.sh
+
+## Release build: server binary + optimized wasm bundle in target/site.
+build: setup
+	$(ENV) cargo leptos build --release
+
+## Debug build, what the browser tests run.
+build-dev: setup
+	$(ENV) cargo leptos build
+
+## Serve the release build on 127.0.0.1:3000 (ARGS="--addr 0.0.0.0:3000" for your LAN).
+run: build
+	$(ENV) ONAIR_SITE_ROOT=target/site ./target/release/onair $(ARGS)
+
+## Every test: Rust (unit + signaling over loopback), then Playwright in real Chromium.
+test: build-dev
+	$(MAKE) --no-print-directory test-rust test-e2e
+
+test-rust:
+	$(ENV) cargo test --features ssr
+
+test-e2e:
+	$(ENV) cd end2end && npx playwright test
+
+lint:
+	$(ENV) cargo fmt --check
+	$(ENV) cargo clippy --features ssr --tests -- -D warnings
+	$(ENV) cargo clippy --lib --target wasm32-unknown-unknown --features hydrate -- -D warnings
+	$(ENV) cargo clippy --features load --bin onair-load -- -D warnings
+
+fmt:
+	cargo fmt
+
+## Benchmarks (figures, not pass/fail): see BENCHMARKS.md.
+bench: setup
+	bash scripts/bench

@@ -1,0 +1,61 @@
+import { defineConfig } from "@playwright/test";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+
+// The server under test: the binary `cargo leptos build` made, on its own loopback port so a
+// running dev server does not get in the way. ONAIR_E2E_BIN picks another build.
+const port = Number(process.env.ONAIR_E2E_PORT ?? 3100);
+const root = resolve(__dirname, "..");
+const bin = process.env.ONAIR_E2E_BIN ?? resolve(root, "target/debug/onair");
+const siteRoot = process.env.ONAIR_E2E_SITE_ROOT ?? resolve(root, "target/site");
+
+// Debian's Chromium where it exists (no browser download on this kind of machine).
+const chromium =
+  process.env.ONAIR_CHROMIUM ?? (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined);
+
+export const baseURL = `http://127.0.0.1:${port}`;
+/** The viewer cap the test server runs with (the cap test fills a room past it). */
+export const MAX_VIEWERS = 3;
+
+export default defineConfig({
+  testDir: "./tests",
+  testMatch: "**/*.spec.ts",
+  // WebRTC pages are heavy on 2 cores: one test at a time.
+  workers: 1,
+  fullyParallel: false,
+  timeout: 90_000,
+  expect: { timeout: 15_000 },
+  retries: 0,
+  reporter: process.env.CI ? [["list"]] : [["list"], ["html", { open: "never" }]],
+  use: {
+    baseURL,
+    headless: true,
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: chromium,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        // getDisplayMedia picks the current tab without a picker.
+        "--auto-select-desktop-capture-source=onair",
+        "--autoplay-policy=no-user-gesture-required",
+      ],
+    },
+    permissions: ["camera", "microphone"],
+  },
+  webServer: {
+    command: `"${bin}" --addr 127.0.0.1:${port} --max-viewers ${MAX_VIEWERS} --site-root "${siteRoot}"`,
+    url: `${baseURL}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: "pipe",
+    stderr: "pipe",
+  },
+});

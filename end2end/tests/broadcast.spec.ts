@@ -1,0 +1,162 @@
+// One-way broadcast end to end: real Chromium pages with the fake camera, a real server.
+import { expect, test } from "@playwright/test";
+import { MAX_VIEWERS } from "../playwright.config";
+import {
+  expectNotReloaded,
+  expectPlaying,
+  expectState,
+  liveBroadcaster,
+  markPage,
+  open,
+  recordStates,
+  recordedStates,
+  roomName,
+  viewer,
+} from "./helpers";
+
+test("broadcaster first, then three viewers all receive video", async ({ context }) => {
+  const room = roomName("three");
+  const talk = await liveBroadcaster(context, room);
+  const viewers = [];
+  for (let i = 0; i < 3; i++) viewers.push(await viewer(context, room));
+  for (const page of viewers) await expectPlaying(page);
+  await expect(talk.getByTestId("viewer-count")).toHaveText("3");
+});
+
+test("viewer first, then the broadcaster goes live", async ({ context }) => {
+  const room = roomName("early");
+  const watch = await viewer(context, room);
+  await expectState(watch, "waiting");
+  await liveBroadcaster(context, room);
+  await expectPlaying(watch);
+});
+
+test("stop, then go live again: the viewer follows without reload", async ({ context }) => {
+  const room = roomName("again");
+  const talk = await liveBroadcaster(context, room);
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+  await markPage(watch);
+
+  await talk.getByTestId("stop").click();
+  await expectState(watch, "ended");
+  await expect(talk.getByTestId("live-badge")).toHaveText("OFF AIR");
+  // Stop releases the camera: the preview has no stream any more.
+  expect(await talk.getByTestId("local-video").evaluate((v: HTMLVideoElement) => v.srcObject)).toBeNull();
+
+  await talk.getByTestId("go-live").click();
+  await expectPlaying(watch);
+  await expectNotReloaded(watch);
+});
+
+test("broadcaster tab closed: the viewer is told", async ({ context }) => {
+  const room = roomName("closed");
+  const talk = await liveBroadcaster(context, room);
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+  await talk.close();
+  await expectState(watch, "ended");
+  await expect(watch.getByTestId("status")).toContainText("ended");
+});
+
+test("a viewer leaves: the count drops", async ({ context }) => {
+  const room = roomName("leave");
+  const talk = await liveBroadcaster(context, room);
+  const first = await viewer(context, room);
+  const second = await viewer(context, room);
+  await expectPlaying(first);
+  await expectPlaying(second);
+  await expect(talk.getByTestId("viewer-count")).toHaveText("2");
+  await second.close();
+  await expect(talk.getByTestId("viewer-count")).toHaveText("1");
+  await expectPlaying(first);
+});
+
+test("rooms are isolated: a viewer of another room gets nothing", async ({ context }) => {
+  const roomA = roomName("iso-a");
+  const roomB = roomName("iso-b");
+  const talkA = await liveBroadcaster(context, roomA);
+  const watchA = await viewer(context, roomA);
+  const watchB = await viewer(context, roomB);
+  await expectPlaying(watchA);
+  // Room A's broadcast is fully up; room B's viewer is still waiting, with no media.
+  await expectState(watchB, "waiting");
+  const videoB = watchB.getByTestId("remote-video");
+  expect(await videoB.evaluate((v: HTMLVideoElement) => v.srcObject)).toBeNull();
+  expect(await videoB.evaluate((v: HTMLVideoElement) => v.videoWidth)).toBe(0);
+  await expect(talkA.getByTestId("viewer-count")).toHaveText("1");
+});
+
+test("a second broadcaster in a live room is refused; the first goes on", async ({ context }) => {
+  const room = roomName("second");
+  const first = await liveBroadcaster(context, room);
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+
+  const second = await open(context, `/talk/${room}`);
+  await second.getByTestId("go-live").click();
+  await expect(second.getByTestId("talk-error")).toContainText("already live");
+  await expect(second.getByTestId("live-badge")).toHaveText("OFF AIR");
+
+  await expect(first.getByTestId("live-badge")).toHaveText("LIVE");
+  await expectPlaying(watch);
+});
+
+test("a room past its viewer cap says full", async ({ context }) => {
+  const room = roomName("cap");
+  const inside = [];
+  for (let i = 0; i < MAX_VIEWERS; i++) {
+    const page = await viewer(context, room);
+    await expectState(page, "waiting");
+    inside.push(page);
+  }
+  const late = await viewer(context, room);
+  await expectState(late, "full");
+  await expect(late.getByTestId("status")).toContainText("full");
+  // Someone leaves: a new viewer gets in.
+  await inside[0].close();
+  const next = await viewer(context, room);
+  await expectState(next, "waiting");
+});
+
+test("switching to screen share keeps viewers playing", async ({ context }) => {
+  const room = roomName("screen");
+  const talk = await liveBroadcaster(context, room);
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+  await recordStates(watch);
+  const before = await watch
+    .getByTestId("remote-video")
+    .evaluate((v: HTMLVideoElement) => `${v.videoWidth}x${v.videoHeight}`);
+
+  await talk.getByTestId("share-screen").click();
+  await expect(talk.getByTestId("share-screen")).toHaveClass(/active/);
+  // The viewer now decodes the screen (another size) on the same connection, still live.
+  await expect
+    .poll(() =>
+      watch.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => `${v.videoWidth}x${v.videoHeight}`),
+    )
+    .not.toBe(before);
+  await expectPlaying(watch);
+  expect((await recordedStates(watch)).filter((state) => state !== "live")).toEqual([]);
+  await expect(talk.getByTestId("live-badge")).toHaveText("LIVE");
+});
+
+test("the room list shows a live room and drops it, without reload", async ({ context }) => {
+  const room = roomName("listed");
+  const home = await open(context, "/");
+  await markPage(home);
+  const entry = home.locator(`[data-testid="room"][data-room="${room}"]`);
+  await expect(entry).toHaveCount(0);
+
+  const talk = await liveBroadcaster(context, room);
+  await expect(entry).toHaveCount(1);
+  await expect(entry.getByTestId("room-viewers")).toHaveText("0");
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+  await expect(entry.getByTestId("room-viewers")).toHaveText("1");
+
+  await talk.getByTestId("stop").click();
+  await expect(entry).toHaveCount(0);
+  await expectNotReloaded(home);
+});

@@ -1,0 +1,68 @@
+import { expect, type BrowserContext, type Page } from "@playwright/test";
+
+/** A room name of its own for each test, so tests never see each other's rooms. */
+export function roomName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/** Open a page and wait until the wasm app has hydrated it. */
+export async function open(context: BrowserContext, path: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on("pageerror", (err) => console.log(`[pageerror ${path}] ${err.message}`));
+  await page.goto(path);
+  await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
+  return page;
+}
+
+/** A talk page for `room` that is live with the fake camera. */
+export async function liveBroadcaster(context: BrowserContext, room: string): Promise<Page> {
+  const talk = await open(context, `/talk/${room}`);
+  await talk.getByTestId("go-live").click();
+  await expect(talk.getByTestId("live-badge")).toHaveText("LIVE");
+  return talk;
+}
+
+export async function viewer(context: BrowserContext, room: string): Promise<Page> {
+  return open(context, `/watch/${room}`);
+}
+
+/** The viewer shows decoded video (`videoWidth > 0`) and it keeps advancing. */
+export async function expectPlaying(page: Page): Promise<void> {
+  const video = page.getByTestId("remote-video");
+  await expect(page.getByTestId("status")).toHaveAttribute("data-state", "live");
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  const start = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
+  await expect
+    .poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime))
+    .toBeGreaterThan(start + 0.2);
+}
+
+export async function expectState(page: Page, state: string): Promise<void> {
+  await expect(page.getByTestId("status")).toHaveAttribute("data-state", state);
+}
+
+/** Record every `data-state` the viewer's status takes from now on. */
+export async function recordStates(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const status = document.querySelector('[data-testid="status"]')!;
+    const seen: string[] = [];
+    (window as any).__states = seen;
+    new MutationObserver(() => seen.push(status.getAttribute("data-state") ?? "")).observe(status, {
+      attributes: true,
+      attributeFilter: ["data-state"],
+    });
+  });
+}
+
+export async function recordedStates(page: Page): Promise<string[]> {
+  return page.evaluate(() => (window as any).__states as string[]);
+}
+
+/** Marks the page so a test can prove it was not reloaded. */
+export async function markPage(page: Page): Promise<void> {
+  await page.evaluate(() => ((window as any).__onairMark = 42));
+}
+
+export async function expectNotReloaded(page: Page): Promise<void> {
+  expect(await page.evaluate(() => (window as any).__onairMark)).toBe(42);
+}

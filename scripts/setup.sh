@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Idempotent install of everything onair needs to build, run and test.
+# Each step says what it does; a step whose result is already there is skipped.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+
+CARGO_LEPTOS_VERSION="0.3.11"
+BINARYEN_VERSION="132.0.0"
+RUSTC_WEB_VERSION="1.96.0+dfsg1-1~deb12u2"
+LLVM_VERSION="1:22.1.8-1~deb12u1"
+
+step() { printf '\n==> %s\n' "$*"; }
+skip() { printf '    already there: %s\n' "$*"; }
+fail() {
+  printf '\nsetup failed: %s\n' "$1" >&2
+  [ -n "${2:-}" ] && printf 'what to do: %s\n' "$2" >&2
+  exit 1
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_update_once() {
+  if [ "$apt_updated" = 0 ]; then
+    as_root apt-get update -q || fail "apt-get update failed" "check that Debian's package mirror is reachable"
+    apt_updated=1
+  fi
+}
+
+command -v cargo >/dev/null || fail "cargo is not installed" "install Rust with rustup (https://rustup.rs)"
+command -v npm >/dev/null || fail "node/npm is not installed" "install Node.js 20 or newer (Debian: apt-get install nodejs npm)"
+
+# --- 1. A compiler that can build wasm32-unknown-unknown ---------------------------------
+# Debian's rustc-web (1.96) is unpacked into $ONAIR_TOOLS, not installed: it builds the wasm std
+# from source where the rustup target cannot be downloaded, and it compiles cargo-leptos, whose
+# locked dependencies need rustc >= 1.96.
+fetch_rustc_web() {
+  if [ -x "$ONAIR_TOOLS/rustc-web/usr/bin/rustc" ]; then
+    skip "Debian rustc-web in $ONAIR_TOOLS/rustc-web"
+    return
+  fi
+  echo "    downloading Debian's rustc-web $RUSTC_WEB_VERSION into $ONAIR_TOOLS/rustc-web"
+  apt_update_once
+  local debs="$ONAIR_TOOLS/debs" deb
+  rm -rf "$debs" "$ONAIR_TOOLS/rustc-web.tmp"
+  mkdir -p "$debs" "$ONAIR_TOOLS/rustc-web.tmp"
+  (cd "$debs" && apt-get download -q \
+    "rustc-web=$RUSTC_WEB_VERSION" "libstd-rust-web-1.96=$RUSTC_WEB_VERSION" \
+    "libstd-rust-web-dev=$RUSTC_WEB_VERSION" "rust-web-src=$RUSTC_WEB_VERSION" \
+    "rust-web-clippy=$RUSTC_WEB_VERSION" "libllvm22=$LLVM_VERSION") ||
+    fail "could not download rustc-web from Debian" \
+      "enable Debian's bookworm-security suite in apt sources (it serves rustc-web $RUSTC_WEB_VERSION)"
+  for deb in "$debs"/*.deb; do dpkg -x "$deb" "$ONAIR_TOOLS/rustc-web.tmp"; done
+  mv "$ONAIR_TOOLS/rustc-web.tmp" "$ONAIR_TOOLS/rustc-web"
+  rm -rf "$debs"
+}
+
+rustc_web_env() {
+  local web="$ONAIR_TOOLS/rustc-web"
+  env LD_LIBRARY_PATH="$web/usr/lib/x86_64-linux-gnu:$web/usr/lib/llvm-22/lib" \
+    RUSTC="$web/usr/bin/rustc" RUSTC_BOOTSTRAP=1 "$@"
+}
+
+step "Rust toolchain for wasm32-unknown-unknown"
+fetch_rustc_web
+rustc_web_env "$ONAIR_TOOLS/rustc-web/usr/bin/rustc" --version >/dev/null ||
+  fail "the unpacked rustc-web does not run" "delete $ONAIR_TOOLS/rustc-web and run make setup again"
+if onair_has_rustup_wasm; then
+  skip "rustup target wasm32-unknown-unknown"
+else
+  echo "    trying: rustup target add wasm32-unknown-unknown (20 s limit; it needs the internet)"
+  if timeout 20 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 && onair_has_rustup_wasm; then
+    echo "    installed the rustup target"
+  else
+    echo "    no download; the build uses rustc-web with -Zbuild-std instead"
+  fi
+fi
+. scripts/env.sh
+echo "    the build uses: $ONAIR_TOOLCHAIN ($(${RUSTC:-rustc} --version))"
+
+# --- 2. cargo-leptos -----------------------------------------------------------------------
+step "cargo-leptos $CARGO_LEPTOS_VERSION"
+if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+  skip "cargo-leptos $CARGO_LEPTOS_VERSION"
+else
+  echo "    compiling it once (about 15-20 minutes on 2 cores)"
+  rustc_web_env cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads ||
+    fail "cargo install cargo-leptos failed" "it needs rustc >= 1.96 (see step 1) and crates.io"
+fi
+
+# --- 3. wasm-bindgen-cli, the exact version of the wasm-bindgen crate in Cargo.lock ---------
+wb_version="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' Cargo.lock)"
+[ -n "$wb_version" ] || fail "no wasm-bindgen version found in Cargo.lock" "run cargo generate-lockfile"
+step "wasm-bindgen-cli $wb_version"
+if wasm-bindgen --version 2>/dev/null | grep -q " $wb_version\$"; then
+  skip "wasm-bindgen $wb_version"
+else
+  # Not --locked: its lockfile names a crate version the registry no longer serves.
+  cargo install wasm-bindgen-cli --version "$wb_version" --force ||
+    fail "cargo install wasm-bindgen-cli $wb_version failed" "check that crates.io is reachable"
+fi
+
+# --- 4. wasm-opt (npm binaryen) --------------------------------------------------------------
+step "wasm-opt (npm binaryen $BINARYEN_VERSION)"
+if [ -x "$ONAIR_TOOLS/binaryen/node_modules/.bin/wasm-opt" ]; then
+  skip "wasm-opt $("$ONAIR_TOOLS/binaryen/node_modules/.bin/wasm-opt" --version)"
+else
+  mkdir -p "$ONAIR_TOOLS/binaryen"
+  npm install --prefix "$ONAIR_TOOLS/binaryen" --no-audit --no-fund "binaryen@$BINARYEN_VERSION" ||
+    fail "npm install binaryen failed" "check that the npm registry is reachable"
+fi
+
+# --- 5. Chromium for the browser tests --------------------------------------------------------
+step "Chromium"
+if [ -n "${ONAIR_CHROMIUM:-}" ] && [ -x "$ONAIR_CHROMIUM" ]; then
+  skip "$ONAIR_CHROMIUM (ONAIR_CHROMIUM)"
+elif command -v chromium >/dev/null 2>&1; then
+  skip "$(command -v chromium)"
+elif command -v apt-get >/dev/null 2>&1; then
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core ||
+    fail "apt-get install chromium failed" "install Chromium and set ONAIR_CHROMIUM to its path"
+else
+  fail "no Chromium found" "install Chromium and set ONAIR_CHROMIUM to its path"
+fi
+
+# --- 6. Playwright (npm, no browser download) -------------------------------------------------
+step "Playwright test runner (end2end/)"
+if [ -d end2end/node_modules/@playwright/test ] && [ end2end/node_modules/.package-lock.json -nt end2end/package-lock.json ]; then
+  skip "end2end/node_modules"
+else
+  (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) ||
+    fail "npm ci in end2end/ failed" "check that the npm registry is reachable"
+fi
+
+step "setup complete ($ONAIR_TOOLCHAIN toolchain)"

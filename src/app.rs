@@ -1,0 +1,100 @@
+//! The page shell, the router and the pages every route shares.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    hooks::use_params_map,
+    path,
+};
+
+use crate::{room_name::RoomName, rooms::HomePage, talk::TalkPage, watch::WatchPage};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="dark light"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/onair.css"/>
+        <Title formatter=|page: String| if page.is_empty() { "onair".to_string() } else { format!("{page} · onair") }/>
+        <Router>
+            <header class="topbar">
+                <a href="/" class="brand"><span class="brand-dot"></span>"onair"</a>
+                <nav><a href="/">"Live rooms"</a></nav>
+            </header>
+            <main class="page">
+                <Routes fallback=|| view! { <NotFound message="There is no page at this address."/> }>
+                    <Route path=path!("/") view=HomePage/>
+                    <Route path=path!("/talk/:room") view=|| view! { <RoomRoute page=RoomPage::Talk/> }/>
+                    <Route path=path!("/watch/:room") view=|| view! { <RoomRoute page=RoomPage::Watch/> }/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RoomPage {
+    Talk,
+    Watch,
+}
+
+/// Validates the `:room` segment once, then shows the page or the 404.
+#[component]
+fn RoomRoute(page: RoomPage) -> impl IntoView {
+    let name = use_params_map()
+        .read_untracked()
+        .get("room")
+        .unwrap_or_default();
+    match RoomName::parse(&name) {
+        Ok(room) => match page {
+            RoomPage::Talk => view! { <TalkPage room/> }.into_any(),
+            RoomPage::Watch => view! { <WatchPage room/> }.into_any(),
+        },
+        Err(err) => {
+            let mut shown = name;
+            shown.truncate(80);
+            view! {
+                <NotFound message=format!("\u{201c}{shown}\u{201d} is not a valid room name: {err}.")/>
+            }
+            .into_any()
+        }
+    }
+}
+
+/// A 404 page (the status is set while rendering on the server).
+#[component]
+pub fn NotFound(#[prop(into)] message: String) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <section class="card notice" data-testid="not-found">
+            <h1>"Not found"</h1>
+            <p>{message}</p>
+            <p class="hint">"Room names are 1\u{2013}64 letters, digits, \u{2018}-\u{2019} or \u{2018}_\u{2019}."</p>
+            <a class="button" href="/">"See live rooms"</a>
+        </section>
+    }
+}

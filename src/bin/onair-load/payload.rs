@@ -1,0 +1,184 @@
+//! The stamp every relayed message carries, inside the SDP text or the candidate line:
+//! `@load k=<kind> f=<sender id> t=<recipient id> q=<sequence> ns=<send time> ;`.
+
+use std::fmt::Write;
+
+use onair::protocol::{IceCandidate, PeerId};
+
+/// Which message a stamp was sent in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Offer,
+    Answer,
+    Candidate,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Offer, Kind::Answer, Kind::Candidate];
+
+    pub fn index(self) -> usize {
+        match self {
+            Kind::Offer => 0,
+            Kind::Answer => 1,
+            Kind::Candidate => 2,
+        }
+    }
+
+    fn letter(self) -> char {
+        match self {
+            Kind::Offer => 'o',
+            Kind::Answer => 'a',
+            Kind::Candidate => 'c',
+        }
+    }
+
+    fn from_letter(letter: &str) -> Option<Self> {
+        match letter {
+            "o" => Some(Kind::Offer),
+            "a" => Some(Kind::Answer),
+            "c" => Some(Kind::Candidate),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub kind: Kind,
+    pub from: PeerId,
+    pub to: PeerId,
+    pub seq: u64,
+    /// Nanoseconds since the run's shared clock started.
+    pub sent_ns: u64,
+}
+
+const MARK: &str = "@load ";
+
+fn write_stamp(out: &mut String, stamp: &Stamp) {
+    let _ = write!(
+        out,
+        "{MARK}k={} f={} t={} q={} ns={} ;",
+        stamp.kind.letter(),
+        stamp.from,
+        stamp.to,
+        stamp.seq,
+        stamp.sent_ns
+    );
+}
+
+/// Find and read the stamp in an SDP body or a candidate line.
+pub fn parse(text: &str) -> Option<Stamp> {
+    let start = text.find(MARK)? + MARK.len();
+    let body = &text[start..];
+    let body = &body[..body.find(';')?];
+    let (mut kind, mut from, mut to, mut seq, mut sent_ns) = (None, None, None, None, None);
+    for field in body.split_whitespace() {
+        let (name, value) = field.split_once('=')?;
+        match name {
+            "k" => kind = Kind::from_letter(value),
+            "f" => from = value.parse().ok(),
+            "t" => to = value.parse().ok(),
+            "q" => seq = value.parse().ok(),
+            "ns" => sent_ns = value.parse().ok(),
+            _ => return None,
+        }
+    }
+    Some(Stamp {
+        kind: kind?,
+        from: from?,
+        to: to?,
+        seq: seq?,
+        sent_ns: sent_ns?,
+    })
+}
+
+/// A host candidate line of about `size` bytes (never shorter than its stamp needs).
+pub fn candidate(stamp: &Stamp, size: usize) -> IceCandidate {
+    let mut line = String::with_capacity(size.max(160));
+    let _ = write!(
+        line,
+        "candidate:{} 1 udp 2122260223 192.0.2.{} {} typ host generation 0 ",
+        stamp.seq % 4_000_000_000,
+        stamp.from % 250 + 1,
+        40_000 + stamp.seq % 20_000
+    );
+    write_stamp(&mut line, stamp);
+    if line.len() + 1 < size {
+        line.push_str(" x-pad ");
+        while line.len() < size {
+            line.push('x');
+        }
+    }
+    IceCandidate {
+        candidate: line,
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+    }
+}
+
+/// An SDP offer or answer of `size` bytes (or a little more when `size` is very small).
+pub fn sdp(stamp: &Stamp, size: usize) -> String {
+    let mut sdp = String::with_capacity(size.max(512));
+    let _ = write!(
+        sdp,
+        "v=0\r\no=- {} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\
+         a=msid-semantic: WMS onair\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 97\r\n\
+         c=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:load\r\n\
+         a=ice-pwd:onairloadonairloadonairl\r\na=setup:actpass\r\na=x-onair-load:",
+        stamp.from
+    );
+    write_stamp(&mut sdp, stamp);
+    sdp.push_str("\r\n");
+    // Filler lines like the codec and SSRC attributes of a real description, to the byte.
+    const LINE: usize = 80; // bytes per filler line, CRLF included
+    const MIN: usize = 10; // "a=x-pad:" and CRLF
+    loop {
+        let remaining = size.saturating_sub(sdp.len());
+        if remaining < MIN {
+            break;
+        }
+        let len = if remaining >= LINE + MIN {
+            LINE
+        } else {
+            remaining
+        };
+        sdp.push_str("a=x-pad:");
+        for _ in MIN..len {
+            sdp.push('x');
+        }
+        sdp.push_str("\r\n");
+    }
+    sdp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(kind: Kind) -> Stamp {
+        Stamp {
+            kind,
+            from: 17,
+            to: 4,
+            seq: 99,
+            sent_ns: 123_456_789,
+        }
+    }
+
+    #[test]
+    fn stamps_survive_the_round_trip() {
+        for size in [0, 100, 200, 1024] {
+            let c = candidate(&stamp(Kind::Candidate), size);
+            assert_eq!(parse(&c.candidate), Some(stamp(Kind::Candidate)));
+            assert!(c.candidate.len() >= size, "{size}");
+            assert!(size < 200 || c.candidate.len() == size, "{size}");
+        }
+        for size in [0, 400, 4096, 32768] {
+            let s = sdp(&stamp(Kind::Offer), size);
+            assert_eq!(parse(&s), Some(stamp(Kind::Offer)));
+            assert!(size < 600 || s.len() == size, "{size}: {}", s.len());
+        }
+        assert_eq!(parse("candidate:1 1 udp 1 127.0.0.1 1 typ host"), None);
+        assert_eq!(parse("@load k=c f=1 t=2 q=x ns=1 ;"), None);
+    }
+}

@@ -1,0 +1,117 @@
+//! Linux process figures from /proc, and the open-files limit.
+
+use std::fs;
+
+/// A process's resident memory (VmRSS) and its peak (VmHWM), in KiB.
+pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// A process's CPU time (user + system) in microseconds.
+pub fn cpu_micros(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses; the fields start after its last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state(0) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+    // cmajflt utime(11) stime(12).
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 1_000_000 / clock_ticks())
+}
+
+pub fn own_pid() -> u32 {
+    std::process::id()
+}
+
+/// Clock ticks per second, the unit of /proc/PID/stat's times.
+fn clock_ticks() -> u64 {
+    imp::clock_ticks().unwrap_or(100)
+}
+
+/// Raise the soft open-files limit to at least `want` (up to the hard limit).
+/// Returns the soft limit now in force, if it could be read.
+pub fn raise_open_files(want: u64) -> Option<u64> {
+    imp::raise_open_files(want)
+}
+
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+))]
+mod imp {
+    use std::ffi::c_int;
+
+    /// `struct rlimit`: `rlim_t` is 64 bits on these targets.
+    #[repr(C)]
+    struct RLimit {
+        cur: u64,
+        max: u64,
+    }
+
+    const RLIMIT_NOFILE: c_int = 7;
+    const SC_CLK_TCK: c_int = 2;
+
+    extern "C" {
+        fn getrlimit(resource: c_int, rlim: *mut RLimit) -> c_int;
+        fn setrlimit(resource: c_int, rlim: *const RLimit) -> c_int;
+        fn sysconf(name: c_int) -> i64;
+    }
+
+    pub fn clock_ticks() -> Option<u64> {
+        // SAFETY: sysconf only reads a setting of the C library.
+        let ticks = unsafe { sysconf(SC_CLK_TCK) };
+        u64::try_from(ticks).ok().filter(|&t| t > 0)
+    }
+
+    pub fn raise_open_files(want: u64) -> Option<u64> {
+        let mut limit = RLimit { cur: 0, max: 0 };
+        // SAFETY: getrlimit writes one struct rlimit, which `limit` is.
+        if unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        if limit.cur >= want {
+            return Some(limit.cur);
+        }
+        let raised = RLimit {
+            cur: limit.max.min(want),
+            max: limit.max,
+        };
+        // SAFETY: setrlimit reads one struct rlimit, which `raised` is.
+        if unsafe { setrlimit(RLIMIT_NOFILE, &raised) } == 0 {
+            Some(raised.cur)
+        } else {
+            Some(limit.cur)
+        }
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    )
+)))]
+mod imp {
+    pub fn clock_ticks() -> Option<u64> {
+        None
+    }
+
+    pub fn raise_open_files(_want: u64) -> Option<u64> {
+        None
+    }
+}

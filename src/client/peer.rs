@@ -1,0 +1,145 @@
+//! One `RTCPeerConnection` with trickle ICE: candidates that arrive before the remote
+//! description are queued and added once it is set. Dropping a `Peer` closes it.
+
+use std::cell::{Cell, RefCell};
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    RtcConfiguration, RtcIceCandidateInit, RtcIceServer, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcSdpType, RtcSessionDescriptionInit,
+    RtcTrackEvent,
+};
+
+use super::listener::EventListener;
+use crate::protocol::{IceCandidate, IceServer};
+
+pub struct Peer {
+    pc: RtcPeerConnection,
+    remote_set: Cell<bool>,
+    pending: RefCell<Vec<IceCandidate>>,
+    listeners: RefCell<Vec<EventListener>>,
+}
+
+fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
+    let config = RtcConfiguration::new();
+    let servers = Array::new();
+    for server in ice_servers {
+        let ice = RtcIceServer::new();
+        let urls = Array::new();
+        for url in &server.urls {
+            urls.push(&JsValue::from_str(url));
+        }
+        ice.set_urls(&urls);
+        if let Some(username) = &server.username {
+            ice.set_username(username);
+        }
+        if let Some(credential) = &server.credential {
+            ice.set_credential(credential);
+        }
+        servers.push(&ice);
+    }
+    config.set_ice_servers(&servers);
+    config
+}
+
+impl Peer {
+    /// A new connection; `on_candidate` gets each local candidate as it is found, `on_state`
+    /// each connection state change.
+    pub fn new(
+        ice_servers: &[IceServer],
+        on_candidate: impl Fn(IceCandidate) + 'static,
+        on_state: impl Fn(RtcPeerConnectionState) + 'static,
+    ) -> Result<Self, JsValue> {
+        let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers))?;
+        let ice = EventListener::new(&pc, "icecandidate", move |event: RtcPeerConnectionIceEvent| {
+            if let Some(candidate) = event.candidate() {
+                let line = candidate.candidate();
+                if !line.is_empty() {
+                    on_candidate(IceCandidate {
+                        candidate: line,
+                        sdp_mid: candidate.sdp_mid(),
+                        sdp_m_line_index: candidate.sdp_m_line_index(),
+                    });
+                }
+            }
+        });
+        let watched = pc.clone();
+        let state = EventListener::new(&pc, "connectionstatechange", move |_: web_sys::Event| {
+            on_state(watched.connection_state())
+        });
+        Ok(Self {
+            pc,
+            remote_set: Cell::new(false),
+            pending: RefCell::new(Vec::new()),
+            listeners: RefCell::new(vec![ice, state]),
+        })
+    }
+
+    pub fn connection(&self) -> &RtcPeerConnection {
+        &self.pc
+    }
+
+    pub fn on_track(&self, handler: impl FnMut(RtcTrackEvent) + 'static) {
+        self.listeners
+            .borrow_mut()
+            .push(EventListener::new(&self.pc, "track", handler));
+    }
+
+    /// Create an offer or answer, set it as local description, and return its SDP.
+    pub async fn local_description(&self, kind: RtcSdpType) -> Result<String, JsValue> {
+        let promise = match kind {
+            RtcSdpType::Answer => self.pc.create_answer(),
+            _ => self.pc.create_offer(),
+        };
+        let description = JsFuture::from(promise).await?;
+        let sdp = Reflect::get(&description, &"sdp".into())?
+            .as_string()
+            .unwrap_or_default();
+        let init = RtcSessionDescriptionInit::new(kind);
+        init.set_sdp(&sdp);
+        JsFuture::from(self.pc.set_local_description(&init)).await?;
+        Ok(sdp)
+    }
+
+    /// Set the remote description, then add the candidates that came early.
+    pub async fn set_remote(&self, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
+        let init = RtcSessionDescriptionInit::new(kind);
+        init.set_sdp(sdp);
+        JsFuture::from(self.pc.set_remote_description(&init)).await?;
+        self.remote_set.set(true);
+        let early: Vec<IceCandidate> = self.pending.borrow_mut().drain(..).collect();
+        for candidate in early {
+            self.add_now(&candidate).await;
+        }
+        Ok(())
+    }
+
+    pub async fn add_candidate(&self, candidate: IceCandidate) {
+        if self.remote_set.get() {
+            self.add_now(&candidate).await;
+        } else {
+            self.pending.borrow_mut().push(candidate);
+        }
+    }
+
+    async fn add_now(&self, candidate: &IceCandidate) {
+        let init = RtcIceCandidateInit::new(&candidate.candidate);
+        init.set_sdp_mid(candidate.sdp_mid.as_deref());
+        init.set_sdp_m_line_index(candidate.sdp_m_line_index);
+        // A candidate the browser rejects only loses that path; the others still connect.
+        let _ = JsFuture::from(
+            self.pc
+                .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
+        )
+        .await;
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.listeners.borrow_mut().clear();
+        self.pc.close();
+    }
+}

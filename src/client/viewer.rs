@@ -1,0 +1,251 @@
+//! The watch page's engine: wait for a broadcaster, ask for the stream, answer its offer,
+//! play what arrives, and start over whenever the broadcast ends or the connection drops.
+
+use std::{cell::RefCell, rc::Rc};
+
+use leptos::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+use web_sys::{HtmlVideoElement, MediaStream, RtcPeerConnectionState, RtcSdpType, RtcTrackEvent};
+
+use super::{
+    listener::EventListener,
+    peer::Peer,
+    socket::{Signaling, SocketEvent},
+    timer::Timeout,
+};
+use crate::{
+    protocol::{ClientMessage, IceServer, OffAirReason, PeerId, Role, ServerMessage},
+    watch::{WatchState, WatchUi},
+};
+
+/// How long to wait before asking again after a connection failed.
+const RETRY_MS: u32 = 1_000;
+
+#[derive(Default)]
+struct State {
+    ice_servers: Vec<IceServer>,
+    on_air: Option<PeerId>,
+    /// The broadcaster-side peer and the connection to it.
+    peer: Option<(PeerId, Rc<Peer>)>,
+    retry: Option<Timeout>,
+}
+
+pub struct Viewer {
+    ui: WatchUi,
+    video: HtmlVideoElement,
+    socket: RefCell<Option<Signaling>>,
+    state: RefCell<State>,
+    _playing: EventListener,
+}
+
+impl Viewer {
+    pub fn start(room: &str, ui: WatchUi, video: HtmlVideoElement) -> Rc<Self> {
+        let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
+            ui.set(WatchState::Live, "Live");
+        });
+        let this = Rc::new(Self {
+            ui,
+            video,
+            socket: RefCell::new(None),
+            state: RefCell::new(State::default()),
+            _playing: playing,
+        });
+        let weak = Rc::downgrade(&this);
+        let socket = Signaling::connect(room, move |event| {
+            if let Some(this) = weak.upgrade() {
+                this.on_socket(event);
+            }
+        });
+        *this.socket.borrow_mut() = Some(socket);
+        this
+    }
+
+    fn send(&self, msg: &ClientMessage) {
+        if let Some(socket) = self.socket.borrow().as_ref() {
+            socket.send(msg);
+        }
+    }
+
+    pub fn unmute(&self) {
+        self.video.set_muted(false);
+        let _ = self.video.play();
+    }
+
+    fn on_socket(self: &Rc<Self>, event: SocketEvent) {
+        match event {
+            SocketEvent::Open => self.send(&ClientMessage::Join { role: Role::Viewer }),
+            SocketEvent::Closed { retrying } => {
+                self.state.borrow_mut().on_air = None;
+                let playing = self.state.borrow().peer.is_some();
+                // Media already flowing keeps playing while signaling reconnects.
+                if !retrying {
+                    if self.ui.state.get_untracked() != WatchState::Full {
+                        self.ui
+                            .set(WatchState::Error, "Disconnected from the server.");
+                    }
+                } else if !playing {
+                    self.ui
+                        .set(WatchState::Connecting, "Connection lost; reconnecting…");
+                }
+            }
+            SocketEvent::Message(msg) => self.on_message(msg),
+        }
+    }
+
+    fn on_message(self: &Rc<Self>, msg: ServerMessage) {
+        match msg {
+            ServerMessage::Welcome {
+                on_air,
+                ice_servers,
+                ..
+            } => {
+                self.state.borrow_mut().ice_servers = ice_servers;
+                match on_air {
+                    Some(broadcaster) => self.on_air(broadcaster),
+                    None => {
+                        self.close_peer();
+                        self.ui.set(
+                            WatchState::Waiting,
+                            "Waiting for the broadcaster to go live…",
+                        );
+                    }
+                }
+            }
+            ServerMessage::OnAir { broadcaster } => self.on_air(broadcaster),
+            ServerMessage::OffAir { reason } => {
+                self.state.borrow_mut().on_air = None;
+                self.close_peer();
+                self.ui.set(
+                    WatchState::Ended,
+                    match reason {
+                        OffAirReason::Stopped => "The broadcast has ended.",
+                        OffAirReason::Disconnected => "The broadcast ended: the broadcaster disconnected.",
+                    },
+                );
+            }
+            ServerMessage::Offer { from, sdp } => self.answer(from, sdp),
+            ServerMessage::Candidate { from, candidate } => {
+                if let Some(peer) = self.peer_from(from) {
+                    spawn_local(async move { peer.add_candidate(candidate).await });
+                }
+            }
+            ServerMessage::Hangup { from } => {
+                if self.peer_from(from).is_some() {
+                    self.close_peer();
+                    self.ask_again_later();
+                }
+            }
+            ServerMessage::RoomFull { max_viewers } => self.ui.set(
+                WatchState::Full,
+                &format!("This room is full ({max_viewers} viewers). Try again later."),
+            ),
+            ServerMessage::Error { message, .. } => {
+                leptos::logging::warn!("onair: server refused a message: {message}");
+            }
+            ServerMessage::ShuttingDown => {
+                self.ui.message.set("The server is restarting; reconnecting…".into());
+            }
+            ServerMessage::Live { .. }
+            | ServerMessage::WantStream { .. }
+            | ServerMessage::Answer { .. }
+            | ServerMessage::PeerLeft { .. }
+            | ServerMessage::ViewerCount { .. } => {}
+        }
+    }
+
+    fn on_air(&self, broadcaster: PeerId) {
+        self.state.borrow_mut().on_air = Some(broadcaster);
+        // A playing connection from a reconnect is replaced by the fresh offer.
+        if self.ui.state.get_untracked() != WatchState::Live {
+            self.ui.set(WatchState::Connecting, "Connecting to the broadcast…");
+        }
+        self.send(&ClientMessage::WantStream);
+    }
+
+    fn peer_from(&self, from: PeerId) -> Option<Rc<Peer>> {
+        match &self.state.borrow().peer {
+            Some((id, peer)) if *id == from => Some(peer.clone()),
+            _ => None,
+        }
+    }
+
+    fn close_peer(&self) {
+        let old = self.state.borrow_mut().peer.take();
+        drop(old);
+        self.video.set_src_object(None);
+    }
+
+    fn ask_again_later(self: &Rc<Self>) {
+        let weak = Rc::downgrade(self);
+        self.state.borrow_mut().retry = Some(Timeout::new(RETRY_MS, move || {
+            if let Some(this) = weak.upgrade() {
+                if this.state.borrow().on_air.is_some() && this.state.borrow().peer.is_none() {
+                    this.send(&ClientMessage::WantStream);
+                }
+            }
+        }));
+    }
+
+    /// Answer an offer from the broadcaster side: a fresh connection replaces any old one.
+    fn answer(self: &Rc<Self>, from: PeerId, sdp: String) {
+        self.close_peer();
+        let ice_servers = self.state.borrow().ice_servers.clone();
+        let weak = Rc::downgrade(self);
+        let on_candidate = {
+            let weak = weak.clone();
+            move |candidate| {
+                if let Some(this) = weak.upgrade() {
+                    this.send(&ClientMessage::Candidate {
+                        to: from,
+                        candidate,
+                    });
+                }
+            }
+        };
+        let on_state = {
+            let weak = weak.clone();
+            move |state: RtcPeerConnectionState| {
+                let Some(this) = weak.upgrade() else { return };
+                if matches!(state, RtcPeerConnectionState::Failed) && this.peer_from(from).is_some() {
+                    this.close_peer();
+                    this.send(&ClientMessage::Hangup { to: from });
+                    this.ui.set(WatchState::Connecting, "Connection failed; retrying…");
+                    this.ask_again_later();
+                }
+            }
+        };
+        let Ok(peer) = Peer::new(&ice_servers, on_candidate, on_state) else {
+            self.ui.set(WatchState::Error, "This browser cannot open a WebRTC connection.");
+            return;
+        };
+        let stream = MediaStream::new().ok();
+        let video = self.video.clone();
+        peer.on_track(move |event: RtcTrackEvent| {
+            let Some(stream) = &stream else { return };
+            stream.add_track(&event.track());
+            if video.src_object().is_none() {
+                video.set_src_object(Some(stream));
+            }
+            // Muted autoplay is always allowed; the unmute button turns sound on.
+            let _ = video.play();
+        });
+        let peer = Rc::new(peer);
+        self.state.borrow_mut().peer = Some((from, peer.clone()));
+        let this = self.clone();
+        spawn_local(async move {
+            let answered = async {
+                peer.set_remote(RtcSdpType::Offer, &sdp).await?;
+                peer.local_description(RtcSdpType::Answer).await
+            };
+            match answered.await {
+                Ok(sdp) => this.send(&ClientMessage::Answer { to: from, sdp }),
+                Err(err) => {
+                    leptos::logging::warn!("onair: could not answer the offer: {err:?}");
+                    this.close_peer();
+                    this.send(&ClientMessage::Hangup { to: from });
+                    this.ask_again_later();
+                }
+            }
+        });
+    }
+}

@@ -1,0 +1,28 @@
+//! onair: one person goes on air at `/talk/<room>`, everyone at `/watch/<room>` sees them.
+
+pub mod app;
+pub mod protocol;
+pub mod room_name;
+pub mod rooms;
+pub mod talk;
+pub mod watch;
+
+#[cfg(feature = "hydrate")]
+pub mod client;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// The browser entry point: hydrate the server-rendered page, then mark `<body>` for tests.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+    if let Some(body) = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.body())
+    {
+        let _ = body.set_attribute("data-hydrated", "");
+    }
+}

@@ -1,0 +1,222 @@
+//! The signaling protocol: every message the server and the pages exchange, in one place.
+//!
+//! JSON text frames over one WebSocket per page, at `/ws/<room>`; each message is an object
+//! tagged by `"type"`. The server assigns every connection a [`PeerId`] and stamps it as `from`
+//! on everything it relays, so a client never names itself.
+//!
+//! A viewer never assumes the "broadcaster side" is a browser: it says `want_stream`, answers
+//! whatever `offer` arrives and sends its answer and candidates back to that offer's `from`.
+//! A server-side relay (SFU) can later take that side for viewers without changing the pages.
+
+use serde::{Deserialize, Serialize};
+
+/// A connection's id, assigned by the server, unique for the life of the process.
+pub type PeerId = u64;
+
+/// Largest WebSocket message either side sends or accepts.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest SDP body we relay (real ones are 3–6 KB; simulcast with many codecs stays far below).
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
+/// Largest ICE candidate line we relay (real ones are about 200 bytes).
+pub const MAX_CANDIDATE_BYTES: usize = 1024;
+/// Largest publish key or reclaim token.
+pub const MAX_KEY_BYTES: usize = 256;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A talk page: may go on air, sends offers to viewers.
+    Broadcaster,
+    /// A watch page: receives the broadcast.
+    Viewer,
+}
+
+/// One trickled ICE candidate, as `RTCIceCandidateInit` has it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_m_line_index: Option<u16>,
+}
+
+/// A STUN or TURN server handed to the pages, as `RTCIceServer` has it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Client → server. Unknown fields (a `from` a client made up, say) are ignored.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// The first message on every connection.
+    Join { role: Role },
+    /// Broadcaster: go on air. `key` is the publish key where one is set; `reclaim` is the
+    /// token from an earlier `live`, to take the room back after a dropped connection.
+    GoLive {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reclaim: Option<String>,
+    },
+    /// Broadcaster: end the broadcast and stay connected.
+    OffAir,
+    /// Viewer: ask the broadcaster side for the stream; an `offer` comes back.
+    WantStream,
+    Offer { to: PeerId, sdp: String },
+    Answer { to: PeerId, sdp: String },
+    Candidate { to: PeerId, candidate: IceCandidate },
+    /// This side closed its peer connection with `to`.
+    Hangup { to: PeerId },
+}
+
+/// Why a broadcast ended, for the viewer's status line.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OffAirReason {
+    /// The broadcaster pressed stop.
+    Stopped,
+    /// The broadcaster's page closed or lost its connection.
+    Disconnected,
+}
+
+/// Server → client.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to `join`.
+    Welcome {
+        id: PeerId,
+        role: Role,
+        /// Who is on air right now, if anyone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_air: Option<PeerId>,
+        viewers: u32,
+        max_viewers: u32,
+        ice_servers: Vec<IceServer>,
+        /// Whether going live here needs a publish key.
+        needs_key: bool,
+    },
+    /// Broadcaster: you are on air. Keep `reclaim` to take the room back after a reconnect.
+    Live { reclaim: String },
+    /// Viewer: someone went on air; ask for the stream with `want_stream`.
+    OnAir { broadcaster: PeerId },
+    /// Viewer: the broadcast ended.
+    OffAir { reason: OffAirReason },
+    /// Broadcaster: viewer `from` wants the stream; send it an offer.
+    WantStream { from: PeerId },
+    Offer { from: PeerId, sdp: String },
+    Answer { from: PeerId, sdp: String },
+    Candidate { from: PeerId, candidate: IceCandidate },
+    Hangup { from: PeerId },
+    /// Broadcaster: viewer `peer` left; close its peer connection.
+    PeerLeft { peer: PeerId },
+    /// Broadcaster: how many viewers are connected now.
+    ViewerCount { count: u32 },
+    /// The room has its maximum of viewers; the server closes the connection after this.
+    RoomFull { max_viewers: u32 },
+    /// A request was refused; the connection stays open unless a close follows.
+    Error { code: ErrorCode, message: String },
+    /// The server is stopping; reconnect in a moment.
+    ShuttingDown,
+}
+
+/// Machine-readable reason of an [`ServerMessage::Error`].
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, unknown type, wrong field types, or a field too long.
+    BadMessage,
+    /// The first message must be `join`, and only the first.
+    NotJoined,
+    AlreadyJoined,
+    /// The sender's role may not send this.
+    NotAllowed,
+    /// Someone else is on air in this room.
+    AlreadyLive,
+    /// Nobody of that id in the sender's room, or not one the sender may address.
+    NoSuchPeer,
+    /// Out of order: an answer with no offer, a candidate for no peer, `want_stream` off air.
+    OutOfOrder,
+    /// Missing or wrong publish key.
+    WrongKey,
+    /// Too many messages per second.
+    RateLimited,
+    /// The server has as many rooms or connections as it takes.
+    ServerFull,
+}
+
+impl ServerMessage {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// A live room as the room list shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RoomSummary {
+    pub name: String,
+    pub viewers: u32,
+}
+
+/// One room's state, for a page that is about to join it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RoomState {
+    pub name: String,
+    pub live: bool,
+    pub viewers: u32,
+    pub max_viewers: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_tagged_snake_case() {
+        let msg = ClientMessage::Candidate {
+            to: 7,
+            candidate: IceCandidate {
+                candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        };
+        let json = serde_json::to_string(&msg).unwrap();
+        assert!(json.starts_with(r#"{"type":"candidate","to":7,"#), "{json}");
+        assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), msg);
+        let live: ClientMessage = serde_json::from_str(r#"{"type":"go_live"}"#).unwrap();
+        assert_eq!(live, ClientMessage::GoLive { key: None, reclaim: None });
+    }
+
+    #[test]
+    fn a_made_up_sender_field_is_ignored() {
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"type":"offer","to":3,"from":99,"sdp":"v=0"}"#).unwrap();
+        assert_eq!(msg, ClientMessage::Offer { to: 3, sdp: "v=0".into() });
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_panics() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            r#"{"type":"nope"}"#,
+            r#"{"type":"offer","to":"x","sdp":"v=0"}"#,
+            r#"{"type":"join","role":"admin"}"#,
+            r#"{"to":1}"#,
+        ] {
+            assert!(serde_json::from_str::<ClientMessage>(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Server settings: command-line flags, each with an environment variable.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+use crate::protocol::IceServer;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "onair", version, about = "Self-hosted live broadcasting over WebRTC")]
+pub struct Config {
+    /// Address and port to listen on. Use 0.0.0.0:3000 to serve your LAN.
+    #[arg(long, env = "ONAIR_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Directory with the built browser bundle (`pkg/`) and static files.
+    #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
+    pub site_root: PathBuf,
+
+    /// Most viewers one room takes at once; the next one is told "room is full".
+    #[arg(long, env = "ONAIR_MAX_VIEWERS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_viewers: u32,
+
+    /// Most rooms the server holds at once.
+    #[arg(long, env = "ONAIR_MAX_ROOMS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rooms: u32,
+
+    /// Most signaling connections from one IP address.
+    #[arg(long, env = "ONAIR_MAX_CONNECTIONS_PER_IP", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+
+    /// Messages per second one connection may send (sustained; bursts up to twice this).
+    #[arg(long, env = "ONAIR_MESSAGES_PER_SECOND", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub messages_per_second: u32,
+
+    /// STUN or TURN server URL handed to the pages (repeat, or comma-separate in the env var).
+    /// None by default, which is right on a LAN. Example: stun:stun.example.org:3478
+    #[arg(long = "ice-server", env = "ONAIR_ICE_SERVERS", value_delimiter = ',',
+          value_parser = parse_ice_url)]
+    pub ice_servers: Vec<String>,
+
+    /// Username for the TURN servers given with --ice-server.
+    #[arg(long, env = "ONAIR_TURN_USERNAME", requires = "turn_credential")]
+    pub turn_username: Option<String>,
+
+    /// Credential for the TURN servers given with --ice-server.
+    #[arg(long, env = "ONAIR_TURN_CREDENTIAL", requires = "turn_username")]
+    pub turn_credential: Option<String>,
+
+    /// Publish key every broadcaster must give to go live (none: anyone may go live).
+    #[arg(long, env = "ONAIR_PUBLISH_KEY")]
+    pub publish_key: Option<String>,
+
+    /// Extra origins allowed to open the signaling socket (the site's own is always allowed).
+    #[arg(long = "allow-origin", env = "ONAIR_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Seconds a dropped broadcaster has to reconnect and take its room back.
+    #[arg(long, env = "ONAIR_RECLAIM_SECONDS", default_value_t = 10)]
+    pub reclaim_seconds: u64,
+
+    /// Milliseconds a new connection has to join a room (hidden: for tests).
+    #[arg(long, hide = true, default_value_t = 10_000)]
+    pub join_timeout_ms: u64,
+
+    /// Milliseconds between pings (hidden: for tests).
+    #[arg(long, hide = true, default_value_t = 30_000)]
+    pub ping_interval_ms: u64,
+
+    /// Milliseconds of silence after which a connection is dropped (hidden: for tests).
+    #[arg(long, hide = true, default_value_t = 75_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Milliseconds one write to a client may take (hidden: for tests).
+    #[arg(long, hide = true, default_value_t = 1_000)]
+    pub write_timeout_ms: u64,
+}
+
+/// The connection deadlines, from [`Config::timing`].
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub join_within: Duration,
+    pub ping_every: Duration,
+    pub idle_limit: Duration,
+    pub write_within: Duration,
+}
+
+fn parse_ice_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    if ["stun:", "stuns:", "turn:", "turns:"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len())
+    {
+        Ok(url.to_owned())
+    } else {
+        Err(format!(
+            "{url:?} is not a STUN/TURN URL (expected stun:host:port or turn:host:port)"
+        ))
+    }
+}
+
+impl Config {
+    /// The ICE servers as the pages get them; TURN URLs carry the configured credentials.
+    pub fn ice_servers(&self) -> Vec<IceServer> {
+        self.ice_servers
+            .iter()
+            .map(|url| {
+                let turn = url.starts_with("turn");
+                IceServer {
+                    urls: vec![url.clone()],
+                    username: turn.then(|| self.turn_username.clone()).flatten(),
+                    credential: turn.then(|| self.turn_credential.clone()).flatten(),
+                }
+            })
+            .collect()
+    }
+
+    pub fn timing(&self) -> Timing {
+        Timing {
+            join_within: Duration::from_millis(self.join_timeout_ms),
+            ping_every: Duration::from_millis(self.ping_interval_ms.max(1)),
+            idle_limit: Duration::from_millis(self.idle_timeout_ms),
+            write_within: Duration::from_millis(self.write_timeout_ms),
+        }
+    }
+
+    pub fn reclaim_grace(&self) -> Duration {
+        Duration::from_secs(self.reclaim_seconds)
+    }
+
+    /// Settings for tests: defaults, on an ephemeral loopback port.
+    pub fn for_tests() -> Self {
+        Self::parse_from(["onair", "--addr", "127.0.0.1:0"])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("onair").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_suit_a_single_machine() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.max_viewers, 10);
+        assert!(config.ice_servers().is_empty());
+        assert_eq!(config.publish_key, None);
+    }
+
+    #[test]
+    fn flags_set_address_cap_and_ice_servers() {
+        let config = parse(&[
+            "--addr", "0.0.0.0:8080", "--max-viewers", "25",
+            "--ice-server", "stun:stun.example.org:3478",
+            "--ice-server", "turn:turn.example.org:3478",
+            "--turn-username", "u", "--turn-credential", "p",
+        ])
+        .unwrap();
+        assert_eq!(config.addr.port(), 8080);
+        assert_eq!(config.max_viewers, 25);
+        let ice = config.ice_servers();
+        assert_eq!(ice.len(), 2);
+        assert_eq!(ice[0].username, None, "STUN gets no credentials");
+        assert_eq!(ice[1].username.as_deref(), Some("u"));
+        assert_eq!(ice[1].credential.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        for args in [
+            &["--addr", "nowhere"][..],
+            &["--max-viewers", "0"],
+            &["--max-viewers", "ten"],
+            &["--ice-server", "http://example.org"],
+            &["--turn-username", "u"],
+        ] {
+            let err = parse(args).expect_err(&format!("{args:?} should fail"));
+            assert!(!err.to_string().is_empty());
+        }
+        let err = parse(&["--ice-server", "http://x"]).unwrap_err().to_string();
+        assert!(err.contains("not a STUN/TURN URL"), "{err}");
+    }
+}

@@ -1,0 +1,711 @@
+//! The signaling hub: rooms, their members, and the routing rules between them.
+//!
+//! The hub never trusts a client for who it is or whom it may reach: every connection gets
+//! its [`PeerId`] here, every relayed message is stamped with it, and a message goes only to a
+//! member of the sender's own room — from a viewer only to the live broadcaster, from the live
+//! broadcaster only to its viewers.
+//!
+//! Locks: `Hub::rooms` before any `Room::state`, never the other way round. Each member's
+//! outbound queue is bounded; a member whose queue is full is cut off instead of stalling the
+//! room.
+
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, Weak,
+    },
+    time::{Duration, Instant},
+};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::config::Config;
+use crate::{
+    protocol::{
+        ClientMessage, ErrorCode, IceServer, OffAirReason, PeerId, Role, RoomState, RoomSummary,
+        ServerMessage,
+    },
+    room_name::RoomName,
+};
+
+/// Messages a member's queue holds before the member counts as too slow and is dropped.
+pub const OUTBOX_CAPACITY: usize = 100;
+
+/// What a connection's writer sends next.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Text(Utf8Bytes),
+    /// Close the socket with this code and reason after what is queued before it.
+    Close(u16, &'static str),
+}
+
+/// WebSocket close codes we use.
+pub mod close_code {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    /// Application code: the room has its maximum of viewers.
+    pub const ROOM_FULL: u16 = 4001;
+}
+
+/// The sending half of a member's queue, plus the switch that cuts a slow member off.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outbound>,
+    cut_off: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new() -> (Self, mpsc::Receiver<Outbound>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let cut_off = Arc::new(Notify::new());
+        (
+            Self {
+                tx,
+                cut_off: cut_off.clone(),
+            },
+            rx,
+            cut_off,
+        )
+    }
+
+    /// Queue without waiting. A full queue means the member cannot keep up: cut it off.
+    pub fn push(&self, out: Outbound) {
+        match self.tx.try_send(out) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.cut_off.notify_one(),
+        }
+    }
+
+    pub fn send(&self, msg: &ServerMessage) {
+        self.push(Outbound::Text(encode(msg)));
+    }
+}
+
+pub fn encode(msg: &ServerMessage) -> Utf8Bytes {
+    match serde_json::to_string(msg) {
+        Ok(text) => Utf8Bytes::from(text),
+        Err(err) => {
+            // Our own types always serialize; log rather than crash if that ever changes.
+            tracing::error!(%err, "could not encode a server message");
+            Utf8Bytes::from_static("{}")
+        }
+    }
+}
+
+/// A refusal the session reports to its client as an `error` message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// Why a connection could not join.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("room is full: it has its maximum of {0} viewers")]
+    RoomFull(u32),
+    #[error("the server has its maximum of {0} rooms")]
+    TooManyRooms(u32),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+#[derive(Debug)]
+struct Member {
+    role: Role,
+    outbox: Outbox,
+    /// For a viewer: the broadcaster-side peer that sent it its current offer.
+    offered_by: Option<PeerId>,
+}
+
+/// A dropped live broadcaster's claim on its room while it reconnects.
+#[derive(Debug)]
+struct Reservation {
+    token: String,
+    until: Instant,
+}
+
+#[derive(Debug, Default)]
+struct RoomInner {
+    members: HashMap<PeerId, Member>,
+    viewers: u32,
+    on_air: Option<PeerId>,
+    reclaim_token: Option<String>,
+    reserved: Option<Reservation>,
+    /// Set once the room is taken out of the hub; nobody joins it after that.
+    removed: bool,
+}
+
+impl RoomInner {
+    fn reservation(&self, now: Instant) -> Option<&Reservation> {
+        self.reserved.as_ref().filter(|r| r.until > now)
+    }
+
+    fn is_idle(&self, now: Instant) -> bool {
+        self.members.is_empty() && self.reservation(now).is_none()
+    }
+
+    fn send(&self, to: PeerId, msg: &ServerMessage) {
+        if let Some(member) = self.members.get(&to) {
+            member.outbox.send(msg);
+        }
+    }
+
+    fn send_to_role(&self, role: Role, msg: &ServerMessage) {
+        let text = encode(msg);
+        for member in self.members.values().filter(|m| m.role == role) {
+            member.outbox.push(Outbound::Text(text.clone()));
+        }
+    }
+
+    fn announce_viewer_count(&self) {
+        self.send_to_role(
+            Role::Broadcaster,
+            &ServerMessage::ViewerCount {
+                count: self.viewers,
+            },
+        );
+    }
+}
+
+#[derive(Debug)]
+pub struct Room {
+    name: RoomName,
+    state: Mutex<RoomInner>,
+}
+
+impl Room {
+    fn lock(&self) -> MutexGuard<'_, RoomInner> {
+        // A panic while holding the lock leaves the state consistent enough to go on serving.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub struct Hub {
+    me: Weak<Hub>,
+    config: Arc<Config>,
+    ice_servers: Vec<IceServer>,
+    rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
+    next_id: AtomicU64,
+    connections_per_ip: Mutex<HashMap<IpAddr, u32>>,
+    accepting: AtomicBool,
+    shutdown: watch::Sender<bool>,
+    rooms_changed: Arc<Notify>,
+    room_list: watch::Sender<Arc<Vec<RoomSummary>>>,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        // Wake the room list task so it sees the hub is gone and ends.
+        self.rooms_changed.notify_one();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    /// A new hub; spawns the task that keeps the room list current (call inside tokio).
+    pub fn new(config: Arc<Config>) -> Arc<Self> {
+        let hub = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            ice_servers: config.ice_servers(),
+            config,
+            rooms: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            connections_per_ip: Mutex::default(),
+            accepting: AtomicBool::new(true),
+            shutdown: watch::channel(false).0,
+            rooms_changed: Arc::new(Notify::new()),
+            room_list: watch::channel(Arc::new(Vec::new())).0,
+        });
+        tokio::spawn(publish_room_list(
+            Arc::downgrade(&hub),
+            hub.rooms_changed.clone(),
+        ));
+        hub
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The live rooms, by name, as of at most a few hundred milliseconds ago.
+    pub fn room_list(&self) -> watch::Receiver<Arc<Vec<RoomSummary>>> {
+        self.room_list.subscribe()
+    }
+
+    pub fn live_rooms(&self) -> Vec<RoomSummary> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut live: Vec<RoomSummary> = rooms
+            .iter()
+            .filter_map(|room| {
+                let inner = room.lock();
+                inner.on_air.map(|_| RoomSummary {
+                    name: room.name.to_string(),
+                    viewers: inner.viewers,
+                })
+            })
+            .collect();
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        live
+    }
+
+    pub fn room_state(&self, name: &RoomName) -> RoomState {
+        let room = lock(&self.rooms).get(name).cloned();
+        let (live, viewers) = room.map_or((false, 0), |room| {
+            let inner = room.lock();
+            (inner.on_air.is_some(), inner.viewers)
+        });
+        RoomState {
+            name: name.to_string(),
+            live,
+            viewers,
+            max_viewers: self.config.max_viewers,
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        lock(&self.rooms).len()
+    }
+
+    pub fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Stop taking new rooms and tell every connected page to come back later.
+    pub fn begin_shutdown(&self) {
+        self.accepting.store(false, Ordering::Relaxed);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Count one more connection from `ip`, or refuse it past the per-IP cap.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpGuard> {
+        let mut counts = lock(&self.connections_per_ip);
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= self.config.max_connections_per_ip {
+            return None;
+        }
+        *count += 1;
+        Some(IpGuard {
+            hub: self.clone(),
+            ip,
+        })
+    }
+
+    /// Add a member to `name`'s room, creating the room if needed.
+    pub fn join(
+        self: &Arc<Self>,
+        name: &RoomName,
+        role: Role,
+        outbox: Outbox,
+    ) -> Result<Membership, JoinError> {
+        if !self.is_accepting() {
+            return Err(JoinError::ShuttingDown);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut rooms = lock(&self.rooms);
+        let room = match rooms.get(name) {
+            Some(room) => room.clone(),
+            None => {
+                if rooms.len() >= self.config.max_rooms as usize {
+                    return Err(JoinError::TooManyRooms(self.config.max_rooms));
+                }
+                let room = Arc::new(Room {
+                    name: name.clone(),
+                    state: Mutex::default(),
+                });
+                rooms.insert(name.clone(), room.clone());
+                room
+            }
+        };
+        let mut inner = room.lock();
+        drop(rooms);
+        if role == Role::Viewer && inner.viewers >= self.config.max_viewers {
+            let full = inner.is_idle(Instant::now());
+            drop(inner);
+            if full {
+                // Cannot happen with max_viewers >= 1, but never leave an empty room behind.
+                self.remove_if_idle(&room);
+            }
+            return Err(JoinError::RoomFull(self.config.max_viewers));
+        }
+        inner.members.insert(
+            id,
+            Member {
+                role,
+                outbox: outbox.clone(),
+                offered_by: None,
+            },
+        );
+        if role == Role::Viewer {
+            inner.viewers += 1;
+            inner.announce_viewer_count();
+        }
+        outbox.send(&ServerMessage::Welcome {
+            id,
+            role,
+            on_air: inner.on_air,
+            viewers: inner.viewers,
+            max_viewers: self.config.max_viewers,
+            ice_servers: self.ice_servers.clone(),
+            needs_key: self.config.publish_key.is_some(),
+        });
+        let live = inner.on_air.is_some();
+        drop(inner);
+        if live && role == Role::Viewer {
+            self.rooms_changed.notify_one();
+        }
+        Ok(Membership {
+            hub: self.clone(),
+            room,
+            id,
+            role,
+        })
+    }
+
+    fn leave(&self, room: &Arc<Room>, id: PeerId) {
+        let mut inner = room.lock();
+        let Some(member) = inner.members.remove(&id) else {
+            return;
+        };
+        let mut list_changed = false;
+        match member.role {
+            Role::Viewer => {
+                inner.viewers = inner.viewers.saturating_sub(1);
+                inner.announce_viewer_count();
+                if let Some(broadcaster) = inner.on_air {
+                    inner.send(broadcaster, &ServerMessage::PeerLeft { peer: id });
+                    list_changed = true;
+                }
+            }
+            Role::Broadcaster if inner.on_air == Some(id) => {
+                inner.on_air = None;
+                // Hold the room for the broadcaster's reconnect, if it had a token.
+                if let Some(token) = inner.reclaim_token.take() {
+                    inner.reserved = Some(Reservation {
+                        token,
+                        until: Instant::now() + self.config.reclaim_grace(),
+                    });
+                }
+                for viewer in inner.members.values_mut() {
+                    viewer.offered_by = None;
+                }
+                inner.send_to_role(
+                    Role::Viewer,
+                    &ServerMessage::OffAir {
+                        reason: OffAirReason::Disconnected,
+                    },
+                );
+                list_changed = true;
+            }
+            Role::Broadcaster => {}
+        }
+        let idle = inner.is_idle(Instant::now());
+        let reserved = inner.reserved.is_some();
+        drop(inner);
+        if list_changed {
+            self.rooms_changed.notify_one();
+        }
+        if idle {
+            self.remove_if_idle(room);
+        } else if reserved {
+            self.expire_reservation_later(room.clone());
+        }
+    }
+
+    fn expire_reservation_later(&self, room: Arc<Room>) {
+        let grace = self.config.reclaim_grace();
+        let hub = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace + Duration::from_millis(50)).await;
+            let Some(hub) = hub.upgrade() else { return };
+            {
+                let mut inner = room.lock();
+                if inner.reserved.as_ref().is_some_and(|r| r.until <= Instant::now()) {
+                    inner.reserved = None;
+                }
+            }
+            hub.remove_if_idle(&room);
+        });
+    }
+
+    fn remove_if_idle(&self, room: &Arc<Room>) {
+        let mut rooms = lock(&self.rooms);
+        let mut inner = room.lock();
+        if inner.is_idle(Instant::now()) && !inner.removed {
+            inner.removed = true;
+            rooms.remove(&room.name);
+        }
+    }
+}
+
+/// Rebuilds the room list when rooms change, at most five times a second.
+async fn publish_room_list(hub: Weak<Hub>, changed: Arc<Notify>) {
+    loop {
+        {
+            let Some(hub) = hub.upgrade() else { return };
+            let list = hub.live_rooms();
+            hub.room_list.send_if_modified(|current| {
+                let modified = **current != list;
+                if modified {
+                    *current = Arc::new(list);
+                }
+                modified
+            });
+        }
+        changed.notified().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One connection's place in a room. Dropping it leaves the room, whatever ended the
+/// connection.
+pub struct Membership {
+    hub: Arc<Hub>,
+    room: Arc<Room>,
+    id: PeerId,
+    role: Role,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.hub.leave(&self.room, self.id);
+    }
+}
+
+impl Membership {
+    pub fn id(&self) -> PeerId {
+        self.id
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Act on one message from this member; the `Err` goes back to it as an `error`.
+    pub fn handle(&self, msg: ClientMessage) -> Result<(), Refusal> {
+        match msg {
+            ClientMessage::Join { .. } => Err(refuse(
+                ErrorCode::AlreadyJoined,
+                "this connection has already joined; open another to join again",
+            )),
+            ClientMessage::GoLive { key, reclaim } => self.go_live(key, reclaim),
+            ClientMessage::OffAir => self.off_air(),
+            ClientMessage::WantStream => self.want_stream(),
+            ClientMessage::Offer { to, sdp } => self.offer(to, sdp),
+            ClientMessage::Answer { to, sdp } => self.answer(to, sdp),
+            ClientMessage::Candidate { to, candidate } => self.relay(
+                to,
+                ServerMessage::Candidate {
+                    from: self.id,
+                    candidate,
+                },
+            ),
+            ClientMessage::Hangup { to } => self.relay(to, ServerMessage::Hangup { from: self.id }),
+        }
+    }
+
+    fn require_broadcaster(&self, what: &str) -> Result<(), Refusal> {
+        if self.role == Role::Broadcaster {
+            Ok(())
+        } else {
+            Err(refuse(
+                ErrorCode::NotAllowed,
+                format!("only the broadcaster may {what}"),
+            ))
+        }
+    }
+
+    fn go_live(&self, key: Option<String>, reclaim: Option<String>) -> Result<(), Refusal> {
+        self.require_broadcaster("go live")?;
+        if let Some(expected) = &self.hub.config.publish_key {
+            if !super::publish_key::matches(expected, key.as_deref()) {
+                return Err(refuse(
+                    ErrorCode::WrongKey,
+                    if key.is_some() {
+                        "wrong publish key"
+                    } else {
+                        "this server needs a publish key to go live"
+                    },
+                ));
+            }
+        }
+        let mut inner = self.room.lock();
+        let now = Instant::now();
+        match inner.on_air {
+            Some(id) if id == self.id => {
+                if let Some(token) = inner.reclaim_token.clone() {
+                    inner.send(self.id, &ServerMessage::Live { reclaim: token });
+                }
+                return Ok(());
+            }
+            Some(_) => {
+                return Err(refuse(
+                    ErrorCode::AlreadyLive,
+                    "someone else is already live in this room; the room has one broadcaster",
+                ))
+            }
+            None => {}
+        }
+        if let Some(reservation) = inner.reservation(now) {
+            let theirs = reclaim.as_deref().unwrap_or_default();
+            if !super::publish_key::matches(&reservation.token, Some(theirs)) {
+                let wait = reservation.until.saturating_duration_since(now).as_secs() + 1;
+                return Err(refuse(
+                    ErrorCode::AlreadyLive,
+                    format!(
+                        "the broadcaster of this room lost its connection and may come back; \
+                         try again in {wait} s"
+                    ),
+                ));
+            }
+        }
+        let token = super::publish_key::new_token();
+        inner.reserved = None;
+        inner.on_air = Some(self.id);
+        inner.reclaim_token = Some(token.clone());
+        inner.send(self.id, &ServerMessage::Live { reclaim: token });
+        inner.send_to_role(
+            Role::Viewer,
+            &ServerMessage::OnAir {
+                broadcaster: self.id,
+            },
+        );
+        drop(inner);
+        self.hub.rooms_changed.notify_one();
+        Ok(())
+    }
+
+    fn off_air(&self) -> Result<(), Refusal> {
+        self.require_broadcaster("go off air")?;
+        let mut inner = self.room.lock();
+        if inner.on_air != Some(self.id) {
+            return Err(refuse(ErrorCode::OutOfOrder, "you are not on air"));
+        }
+        inner.on_air = None;
+        inner.reclaim_token = None;
+        for member in inner.members.values_mut() {
+            member.offered_by = None;
+        }
+        inner.send_to_role(
+            Role::Viewer,
+            &ServerMessage::OffAir {
+                reason: OffAirReason::Stopped,
+            },
+        );
+        drop(inner);
+        self.hub.rooms_changed.notify_one();
+        Ok(())
+    }
+
+    fn want_stream(&self) -> Result<(), Refusal> {
+        if self.role != Role::Viewer {
+            return Err(refuse(ErrorCode::NotAllowed, "only viewers ask for the stream"));
+        }
+        let inner = self.room.lock();
+        let Some(broadcaster) = inner.on_air else {
+            return Err(refuse(ErrorCode::OutOfOrder, "nobody is on air in this room"));
+        };
+        inner.send(broadcaster, &ServerMessage::WantStream { from: self.id });
+        Ok(())
+    }
+
+    fn offer(&self, to: PeerId, sdp: String) -> Result<(), Refusal> {
+        self.require_broadcaster("send offers")?;
+        let mut inner = self.room.lock();
+        if inner.on_air != Some(self.id) {
+            return Err(refuse(ErrorCode::NotAllowed, "go live before sending offers"));
+        }
+        let viewer = inner
+            .members
+            .get_mut(&to)
+            .filter(|m| m.role == Role::Viewer)
+            .ok_or_else(|| no_such_peer(to))?;
+        viewer.offered_by = Some(self.id);
+        viewer
+            .outbox
+            .send(&ServerMessage::Offer { from: self.id, sdp });
+        Ok(())
+    }
+
+    fn answer(&self, to: PeerId, sdp: String) -> Result<(), Refusal> {
+        if self.role != Role::Viewer {
+            return Err(refuse(ErrorCode::NotAllowed, "only viewers send answers"));
+        }
+        let inner = self.room.lock();
+        let offered_by = inner.members.get(&self.id).and_then(|m| m.offered_by);
+        if inner.on_air != Some(to) {
+            return Err(no_such_peer(to));
+        }
+        if offered_by != Some(to) {
+            return Err(refuse(
+                ErrorCode::OutOfOrder,
+                format!("peer {to} has sent you no offer to answer"),
+            ));
+        }
+        inner.send(to, &ServerMessage::Answer { from: self.id, sdp });
+        Ok(())
+    }
+
+    /// Candidates and hang-ups: viewer → live broadcaster, live broadcaster → its viewers.
+    fn relay(&self, to: PeerId, msg: ServerMessage) -> Result<(), Refusal> {
+        let inner = self.room.lock();
+        let allowed = match self.role {
+            Role::Viewer => inner.on_air == Some(to),
+            Role::Broadcaster => {
+                inner.on_air == Some(self.id)
+                    && inner.members.get(&to).is_some_and(|m| m.role == Role::Viewer)
+            }
+        };
+        if !allowed {
+            return Err(no_such_peer(to));
+        }
+        inner.send(to, &msg);
+        Ok(())
+    }
+}
+
+fn no_such_peer(to: PeerId) -> Refusal {
+    refuse(
+        ErrorCode::NoSuchPeer,
+        format!("there is no peer {to} in your room that you may reach"),
+    )
+}
+
+/// One counted connection from an IP address; dropping it frees the slot.
+pub struct IpGuard {
+    hub: Arc<Hub>,
+    ip: IpAddr,
+}
+
+impl Drop for IpGuard {
+    fn drop(&mut self) {
+        let mut counts = lock(&self.hub.connections_per_ip);
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}

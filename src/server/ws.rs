@@ -1,0 +1,440 @@
+//! One signaling connection: the upgrade checks, then a single task that reads the client's
+//! messages, writes its queue, pings it, and enforces the protocol's limits.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    extract::{
+        ws::{CloseFrame, Message, WebSocketUpgrade},
+        ConnectInfo, Path, State,
+    },
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::time::{sleep, timeout, Instant};
+
+use super::{
+    hub::{close_code, Hub, JoinError, Membership, Outbound, Outbox},
+    AppState,
+};
+use crate::{
+    protocol::{
+        ClientMessage, ErrorCode, ServerMessage, MAX_CANDIDATE_BYTES, MAX_KEY_BYTES,
+        MAX_MESSAGE_BYTES, MAX_SDP_BYTES,
+    },
+    room_name::RoomName,
+};
+
+/// Socket read buffer: signaling messages are small; a big SDP grows it for that read only.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Protocol violations (bad JSON, wrong role, …) a connection may make before it is closed.
+const MAX_VIOLATIONS: u32 = 10;
+/// Messages over the rate limit in a row before the connection is closed.
+const MAX_OVER_LIMIT: u32 = 200;
+/// Wait before answering a wrong publish key, so keys cannot be guessed quickly.
+const WRONG_KEY_DELAY: Duration = Duration::from_millis(200);
+
+/// `GET /ws/{room}`: check the request, then hand the socket to [`serve`].
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    Path(room): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> Response {
+    let hub = state.hub;
+    let room = match RoomName::parse(&room) {
+        Ok(room) => room,
+        Err(err) => {
+            return (StatusCode::NOT_FOUND, format!("not a valid room name: {err}"))
+                .into_response()
+        }
+    };
+    if !origin_allowed(&headers, &hub.config().allowed_origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "refused: this WebSocket only accepts pages from its own site (Origin mismatch)",
+        )
+            .into_response();
+    }
+    if !hub.is_accepting() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response();
+    }
+    let Some(ip_slot) = hub.admit(peer.ip()) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many signaling connections from your address",
+        )
+            .into_response();
+    };
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            serve(socket, hub, room).await;
+            drop(ip_slot);
+        })
+}
+
+/// Browsers always send `Origin`; it must be this site (the `Host` it asked for) or one the
+/// server allows. Clients without `Origin` (OBS, tools) are not browsers and cannot be hijacked.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let own = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .is_some_and(|host| {
+            origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                == Some(host)
+        });
+    own || allowed.iter().any(|a| a.trim_end_matches('/') == origin)
+}
+
+/// What the connection does after a client message.
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+/// Serve one connection until it closes, breaks a rule, or the server shuts down.
+/// Generic over the socket so tests can drive it with any Sink/Stream pair.
+pub async fn serve<S, E>(socket: S, hub: Arc<Hub>, room: RoomName)
+where
+    S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
+    E: std::fmt::Display,
+{
+    let timing = hub.config().timing();
+    let (mut sink, mut stream) = socket.split();
+    let (outbox, mut queue, cut_off) = Outbox::new();
+    let mut session = Session::new(hub.clone(), room, outbox);
+    let mut shutdown = hub.shutdown_signal();
+    let join_deadline = sleep(timing.join_within);
+    tokio::pin!(join_deadline);
+    let mut ping = tokio::time::interval_at(Instant::now() + timing.ping_every, timing.ping_every);
+    let mut last_heard = Instant::now();
+
+    let close: Option<(u16, &'static str)> = loop {
+        tokio::select! {
+            biased;
+            _ = cut_off.notified() => {
+                tracing::debug!("dropping a client that does not read its messages");
+                break None;
+            }
+            out = queue.recv() => match out {
+                Some(Outbound::Text(text)) => {
+                    match timeout(timing.write_within, sink.send(Message::Text(text))).await {
+                        Ok(Ok(())) => {}
+                        _ => break None,
+                    }
+                }
+                Some(Outbound::Close(code, reason)) => break Some((code, reason)),
+                None => break None,
+            },
+            frame = stream.next() => {
+                let Some(frame) = frame else { break None };
+                let msg = match frame {
+                    Ok(msg) => msg,
+                    Err(err) => {
+                        let err = err.to_string();
+                        if err.contains("too long") || err.contains("Space limit") {
+                            break Some((close_code::TOO_BIG, "message too big (limit 64 KiB)"));
+                        }
+                        tracing::debug!(%err, "websocket read failed");
+                        break None;
+                    }
+                };
+                last_heard = Instant::now();
+                let flow = match msg {
+                    Message::Text(text) => session.on_text(text.as_str()).await,
+                    Message::Binary(_) => session.violation(
+                        ErrorCode::BadMessage,
+                        "binary frames are not part of the protocol; send JSON text".into(),
+                    ),
+                    Message::Close(_) => {
+                        // Send the close reply tungstenite queued, completing the handshake.
+                        let _ = timeout(timing.write_within, sink.flush()).await;
+                        break None;
+                    }
+                    Message::Ping(_) | Message::Pong(_) => Flow::Continue,
+                };
+                if let Flow::Close(code, reason) = flow {
+                    break Some((code, reason));
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() >= timing.idle_limit {
+                    break Some((close_code::GOING_AWAY, "no answer to pings"));
+                }
+                if !matches!(timeout(timing.write_within, sink.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
+                    break None;
+                }
+            }
+            _ = &mut join_deadline, if session.membership.is_none() => {
+                break Some((close_code::POLICY, "join a room within 10 s of connecting"));
+            }
+            _ = shutdown.changed() => {
+                let _ = timeout(timing.write_within, sink.send(Message::Text(super::hub::encode(&ServerMessage::ShuttingDown)))).await;
+                break Some((close_code::GOING_AWAY, "server restarting; reconnect shortly"));
+            }
+        }
+    };
+
+    // Leave the room first, so nobody waits on a socket that is closing.
+    drop(session);
+    if let Some((code, reason)) = close {
+        // Flush what is queued before the close (e.g. "room full"), within the deadline.
+        while let Ok(Outbound::Text(text)) = queue.try_recv() {
+            if !matches!(
+                timeout(timing.write_within, sink.send(Message::Text(text))).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+        }
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        if !matches!(
+            timeout(timing.write_within, sink.send(Message::Close(Some(frame)))).await,
+            Ok(Ok(()))
+        ) {
+            return;
+        }
+        // Wait (briefly) for the client's close reply, dropping what it still sends. Closing a
+        // socket with unread input resets it, and the reset can discard our close frame.
+        let _ = timeout(timing.write_within, async {
+            while let Some(Ok(msg)) = stream.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// The protocol state of one connection: before and after joining, its rate limit and its
+/// count of rule breaks.
+struct Session {
+    hub: Arc<Hub>,
+    room: RoomName,
+    outbox: Outbox,
+    membership: Option<Membership>,
+    bucket: TokenBucket,
+    over_limit: u32,
+    violations: u32,
+}
+
+impl Session {
+    fn new(hub: Arc<Hub>, room: RoomName, outbox: Outbox) -> Self {
+        let rate = hub.config().messages_per_second;
+        Self {
+            hub,
+            room,
+            outbox,
+            membership: None,
+            bucket: TokenBucket::new(f64::from(rate), f64::from(rate) * 2.0),
+            over_limit: 0,
+            violations: 0,
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        if !self.bucket.take() {
+            self.over_limit += 1;
+            if self.over_limit >= MAX_OVER_LIMIT {
+                return Flow::Close(close_code::POLICY, "too many messages");
+            }
+            if self.over_limit == 1 {
+                self.outbox.send(&ServerMessage::error(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "slow down: at most {} messages per second",
+                        self.hub.config().messages_per_second
+                    ),
+                ));
+            }
+            return Flow::Continue;
+        }
+        self.over_limit = 0;
+        let msg = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(msg) => msg,
+            Err(err) => {
+                let mut reason = format!("not a valid message: {err}");
+                reason.truncate(200);
+                return self.violation(ErrorCode::BadMessage, reason);
+            }
+        };
+        if let Err(reason) = check_sizes(&msg) {
+            return self.violation(ErrorCode::BadMessage, reason);
+        }
+        let Some(membership) = &self.membership else {
+            return self.join(msg);
+        };
+        match membership.handle(msg) {
+            Ok(()) => Flow::Continue,
+            Err(refusal) => match refusal.code {
+                ErrorCode::WrongKey => {
+                    sleep(WRONG_KEY_DELAY).await;
+                    self.outbox
+                        .send(&ServerMessage::error(refusal.code, refusal.message));
+                    Flow::Continue
+                }
+                // Races (a candidate for a viewer that just left) are normal; do not count them.
+                ErrorCode::NoSuchPeer | ErrorCode::OutOfOrder | ErrorCode::AlreadyLive => {
+                    self.outbox
+                        .send(&ServerMessage::error(refusal.code, refusal.message));
+                    Flow::Continue
+                }
+                code => self.violation(code, refusal.message),
+            },
+        }
+    }
+
+    fn join(&mut self, msg: ClientMessage) -> Flow {
+        let ClientMessage::Join { role } = msg else {
+            return self.violation(
+                ErrorCode::NotJoined,
+                "the first message must be {\"type\":\"join\",\"role\":...}".into(),
+            );
+        };
+        match self.hub.join(&self.room, role, self.outbox.clone()) {
+            Ok(membership) => {
+                self.membership = Some(membership);
+                Flow::Continue
+            }
+            Err(JoinError::RoomFull(max_viewers)) => {
+                self.outbox.send(&ServerMessage::RoomFull { max_viewers });
+                Flow::Close(close_code::ROOM_FULL, "room is full")
+            }
+            Err(err @ JoinError::TooManyRooms(_)) => {
+                self.outbox
+                    .send(&ServerMessage::error(ErrorCode::ServerFull, err.to_string()));
+                Flow::Close(close_code::POLICY, "server has too many rooms")
+            }
+            Err(JoinError::ShuttingDown) => {
+                self.outbox.send(&ServerMessage::ShuttingDown);
+                Flow::Close(close_code::GOING_AWAY, "server restarting; reconnect shortly")
+            }
+        }
+    }
+
+    /// Tell the client what it did wrong; close the connection once it keeps doing it.
+    fn violation(&mut self, code: ErrorCode, message: String) -> Flow {
+        self.violations += 1;
+        self.outbox.send(&ServerMessage::error(code, message));
+        if self.violations >= MAX_VIOLATIONS {
+            Flow::Close(close_code::PROTOCOL_ERROR, "too many protocol errors")
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+/// Field limits beyond the frame size: SDP, candidates and keys each have their own.
+fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
+    let too_long = |what: &str, len: usize, max: usize| {
+        if len > max {
+            Err(format!("{what} is {len} bytes; the limit is {max}"))
+        } else {
+            Ok(())
+        }
+    };
+    match msg {
+        ClientMessage::Offer { sdp, .. } | ClientMessage::Answer { sdp, .. } => {
+            too_long("sdp", sdp.len(), MAX_SDP_BYTES)
+        }
+        ClientMessage::Candidate { candidate, .. } => {
+            too_long("candidate", candidate.candidate.len(), MAX_CANDIDATE_BYTES)?;
+            too_long(
+                "sdp_mid",
+                candidate.sdp_mid.as_ref().map_or(0, String::len),
+                64,
+            )
+        }
+        ClientMessage::GoLive { key, reclaim } => {
+            too_long("key", key.as_ref().map_or(0, String::len), MAX_KEY_BYTES)?;
+            too_long("reclaim", reclaim.as_ref().map_or(0, String::len), MAX_KEY_BYTES)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A token bucket: `rate` messages a second, up to `burst` at once.
+struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        self.take_at(Instant::now())
+    }
+
+    fn take_at(&mut self, now: Instant) -> bool {
+        let earned = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(origin: Option<&str>, host: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().unwrap());
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn origin_must_be_the_site_or_allowed() {
+        let allowed = vec!["https://intranet.example".to_string()];
+        assert!(origin_allowed(&headers(None, "a:3000"), &allowed));
+        assert!(origin_allowed(&headers(Some("http://a:3000"), "a:3000"), &allowed));
+        assert!(origin_allowed(&headers(Some("https://a:3000"), "a:3000"), &allowed));
+        assert!(origin_allowed(&headers(Some("https://intranet.example"), "a:3000"), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://evil.example"), "a:3000"), &allowed));
+        assert!(!origin_allowed(&headers(Some("http://a:3000.evil"), "a:3000"), &allowed));
+    }
+
+    #[test]
+    fn token_bucket_allows_burst_then_rate() {
+        let mut bucket = TokenBucket::new(50.0, 100.0);
+        let start = bucket.last;
+        assert_eq!((0..150).filter(|_| bucket.take_at(start)).count(), 100);
+        let later = start + Duration::from_millis(100);
+        assert_eq!((0..150).filter(|_| bucket.take_at(later)).count(), 5);
+    }
+}

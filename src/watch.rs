@@ -1,0 +1,123 @@
+//! The viewer's page, `/watch/<room>`.
+
+use leptos::{html::Video, prelude::*};
+use leptos_meta::Title;
+
+use crate::room_name::RoomName;
+
+/// The viewer's state, as `data-state` on the status line shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchState {
+    Waiting,
+    Connecting,
+    Live,
+    Ended,
+    Full,
+    Error,
+}
+
+impl WatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Connecting => "connecting",
+            Self::Live => "live",
+            Self::Ended => "ended",
+            Self::Full => "full",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct WatchUi {
+    pub state: RwSignal<WatchState>,
+    pub message: RwSignal<String>,
+}
+
+impl WatchUi {
+    pub fn set(&self, state: WatchState, message: &str) {
+        if self.state.get_untracked() != state {
+            self.state.set(state);
+        }
+        if self.message.with_untracked(|m| m != message) {
+            self.message.set(message.to_owned());
+        }
+    }
+}
+
+#[component]
+pub fn WatchPage(room: RoomName) -> impl IntoView {
+    let ui = WatchUi {
+        state: RwSignal::new(WatchState::Waiting),
+        message: RwSignal::new("Waiting for the broadcaster to go live…".into()),
+    };
+    let muted = RwSignal::new(true);
+    let video = NodeRef::<Video>::new();
+
+    #[cfg(feature = "hydrate")]
+    let engine = {
+        let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::viewer::Viewer>>);
+        let room = room.to_string();
+        Effect::new(move |_| {
+            if let Some(element) = video.get_untracked() {
+                engine.set_value(Some(crate::client::viewer::Viewer::start(&room, ui, element)));
+            }
+        });
+        engine
+    };
+    let unmute = move |_| {
+        muted.set(false);
+        #[cfg(feature = "hydrate")]
+        engine.with_value(|engine| {
+            if let Some(engine) = engine {
+                engine.unmute();
+            }
+        });
+    };
+
+    let title = format!("Watch {room}");
+    view! {
+        <Title text=title/>
+        <section class="room-header">
+            <div>
+                <p class="eyebrow">"Watching"</p>
+                <h1 class="room-title">{room.to_string()}</h1>
+            </div>
+            <div class="badges">
+                <span class="live-badge" class:off=move || ui.state.get() != WatchState::Live>
+                    {move || if ui.state.get() == WatchState::Live { "LIVE" } else { "OFF AIR" }}
+                </span>
+            </div>
+        </section>
+        <div class="stage">
+            <video
+                node_ref=video
+                class="video"
+                data-testid="remote-video"
+                autoplay
+                muted
+                playsinline
+            ></video>
+            <div class="stage-overlay" hidden=move || ui.state.get() == WatchState::Live>
+                <p>{move || ui.message.get()}</p>
+            </div>
+            <button
+                class="button unmute"
+                data-testid="unmute"
+                hidden=move || !muted.get() || ui.state.get() != WatchState::Live
+                on:click=unmute
+            >
+                "\u{1f507} Tap to unmute"
+            </button>
+        </div>
+        <p
+            class="status"
+            role="status"
+            data-testid="status"
+            data-state=move || ui.state.get().as_str()
+        >
+            {move || ui.message.get()}
+        </p>
+    }
+}
