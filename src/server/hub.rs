@@ -559,6 +559,21 @@ impl Membership {
                 }
                 return Ok(());
             }
+            // The same page back on a new connection before the server saw the old one drop
+            // (a half-open TCP connection): its token proves it, so it takes over.
+            Some(old)
+                if inner.reclaim_token.as_deref().is_some_and(|token| {
+                    super::publish_key::matches(token, reclaim.as_deref())
+                }) =>
+            {
+                inner.send(
+                    old,
+                    &ServerMessage::error(
+                        ErrorCode::AlreadyLive,
+                        "your broadcast continues on a newer connection",
+                    ),
+                );
+            }
             Some(_) => {
                 return Err(refuse(
                     ErrorCode::AlreadyLive,

@@ -18,6 +18,7 @@ use axum::{
     Router,
 };
 use futures_util::{Stream, StreamExt};
+use axum::serve::ListenerExt;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -151,6 +152,10 @@ pub async fn serve(
     let hub = Hub::new(Arc::new(config.clone()));
     let app = router(&config, hub.clone());
     let shutdown_hub = hub.clone();
+    // Signaling is many small messages: send each at once instead of waiting on Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

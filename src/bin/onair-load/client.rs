@@ -658,6 +658,15 @@ impl Target {
     }
 }
 
+/// A number in [0, 1) from `seed` (splitmix64).
+fn unit_random(seed: u64) -> f64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Why the writer stopped.
 enum Failure {
     /// The server dropped the connection.
@@ -732,7 +741,9 @@ async fn write_loop(
                         phase_open = false;
                     }
                     w.last = None;
-                    w.credit = 0.0;
+                    // Start each sender at a random point of its period, or all clients of a
+                    // run would send in lockstep.
+                    w.credit = unit_random(w.me ^ w.shared.now_ns());
                 }
                 () = sleep(tick), if paced && traffic => w.pump_paced().await?,
                 () = wake.notified(), if !paced && traffic && w.blocked => w.blocked = false,
@@ -793,21 +804,24 @@ impl Writer {
         }
     }
 
-    /// Paced mode: time between pump rounds.
+    /// Paced mode: time between pump rounds, about one message (2 ms to 0.5 s).
     fn tick(&self) -> Duration {
         let rate = self.shared.stream_rate * self.targets.len() as f64;
         if rate <= 0.0 {
-            return Duration::from_millis(50);
+            return Duration::from_millis(500);
         }
-        Duration::from_secs_f64((1.0 / rate).clamp(0.002, 0.05))
+        // Jittered so that clients do not tick in lockstep; the credit keeps the rate exact.
+        let jitter = 0.5 + unit_random(self.me ^ self.shared.now_ns());
+        Duration::from_secs_f64((1.0 / rate).clamp(0.002, 0.5) * jitter)
     }
 
     async fn pump_paced(&mut self) -> Result<(), Failure> {
         let now = Instant::now();
         let last = self.last.replace(now).unwrap_or(now);
         let rate = self.shared.stream_rate * self.targets.len() as f64;
-        // Owe at most one second: a sender that fell behind does not burst to catch up.
-        self.credit = (self.credit + (now - last).as_secs_f64() * rate).min(rate.max(1.0));
+        // Owe at most one second (or two messages): a sender that fell behind does not burst
+        // to catch up.
+        self.credit = (self.credit + (now - last).as_secs_f64() * rate).min(rate.max(2.0));
         let due = (self.credit.floor() as usize).min(MAX_BATCH);
         self.credit -= due as f64;
         for _ in 0..due {
