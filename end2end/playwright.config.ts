@@ -14,6 +14,9 @@ const chromium =
   process.env.ONAIR_CHROMIUM ?? (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined);
 
 export const baseURL = `http://127.0.0.1:${port}`;
+/** For tests that run a server of their own. */
+export const serverBin = bin;
+export const serverSiteRoot = siteRoot;
 /** The viewer cap the test server runs with (the cap test fills a room past it). */
 export const MAX_VIEWERS = 3;
 

@@ -13,10 +13,16 @@ async fn main() -> ExitCode {
         )
         .init();
     let config = Config::parse();
+    if let Err(problem) = config.validate() {
+        eprintln!("onair: {problem}");
+        return ExitCode::from(2);
+    }
     let result = async {
         let listener = server::bind(&config).await?;
         let addr = listener.local_addr().unwrap_or(config.addr);
-        tracing::info!("onair is on http://{addr}  (broadcast: /talk/<room>, watch: /watch/<room>)");
+        tracing::info!(
+            "onair is on http://{addr}  (broadcast: /talk/<room>, watch: /watch/<room>)"
+        );
         server::serve(listener, config, server::stop_signal()).await
     }
     .await;

@@ -56,7 +56,9 @@ pub struct IceServer {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
     /// The first message on every connection.
-    Join { role: Role },
+    Join {
+        role: Role,
+    },
     /// Broadcaster: go on air. `key` is the publish key where one is set; `reclaim` is the
     /// token from an earlier `live`, to take the room back after a dropped connection.
     GoLive {
@@ -69,11 +71,22 @@ pub enum ClientMessage {
     OffAir,
     /// Viewer: ask the broadcaster side for the stream; an `offer` comes back.
     WantStream,
-    Offer { to: PeerId, sdp: String },
-    Answer { to: PeerId, sdp: String },
-    Candidate { to: PeerId, candidate: IceCandidate },
+    Offer {
+        to: PeerId,
+        sdp: String,
+    },
+    Answer {
+        to: PeerId,
+        sdp: String,
+    },
+    Candidate {
+        to: PeerId,
+        candidate: IceCandidate,
+    },
     /// This side closed its peer connection with `to`.
-    Hangup { to: PeerId },
+    Hangup {
+        to: PeerId,
+    },
 }
 
 /// Why a broadcast ended, for the viewer's status line.
@@ -104,25 +117,53 @@ pub enum ServerMessage {
         needs_key: bool,
     },
     /// Broadcaster: you are on air. Keep `reclaim` to take the room back after a reconnect.
-    Live { reclaim: String },
+    Live {
+        reclaim: String,
+    },
     /// Viewer: someone went on air; ask for the stream with `want_stream`.
-    OnAir { broadcaster: PeerId },
+    OnAir {
+        broadcaster: PeerId,
+    },
     /// Viewer: the broadcast ended.
-    OffAir { reason: OffAirReason },
+    OffAir {
+        reason: OffAirReason,
+    },
     /// Broadcaster: viewer `from` wants the stream; send it an offer.
-    WantStream { from: PeerId },
-    Offer { from: PeerId, sdp: String },
-    Answer { from: PeerId, sdp: String },
-    Candidate { from: PeerId, candidate: IceCandidate },
-    Hangup { from: PeerId },
+    WantStream {
+        from: PeerId,
+    },
+    Offer {
+        from: PeerId,
+        sdp: String,
+    },
+    Answer {
+        from: PeerId,
+        sdp: String,
+    },
+    Candidate {
+        from: PeerId,
+        candidate: IceCandidate,
+    },
+    Hangup {
+        from: PeerId,
+    },
     /// Broadcaster: viewer `peer` left; close its peer connection.
-    PeerLeft { peer: PeerId },
+    PeerLeft {
+        peer: PeerId,
+    },
     /// Broadcaster: how many viewers are connected now.
-    ViewerCount { count: u32 },
+    ViewerCount {
+        count: u32,
+    },
     /// The room has its maximum of viewers; the server closes the connection after this.
-    RoomFull { max_viewers: u32 },
+    RoomFull {
+        max_viewers: u32,
+    },
     /// A request was refused; the connection stays open unless a close follows.
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
     /// The server is stopping; reconnect in a moment.
     ShuttingDown,
 }
@@ -195,14 +236,26 @@ mod tests {
         assert!(json.starts_with(r#"{"type":"candidate","to":7,"#), "{json}");
         assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), msg);
         let live: ClientMessage = serde_json::from_str(r#"{"type":"go_live"}"#).unwrap();
-        assert_eq!(live, ClientMessage::GoLive { key: None, reclaim: None });
+        assert_eq!(
+            live,
+            ClientMessage::GoLive {
+                key: None,
+                reclaim: None
+            }
+        );
     }
 
     #[test]
     fn a_made_up_sender_field_is_ignored() {
         let msg: ClientMessage =
             serde_json::from_str(r#"{"type":"offer","to":3,"from":99,"sdp":"v=0"}"#).unwrap();
-        assert_eq!(msg, ClientMessage::Offer { to: 3, sdp: "v=0".into() });
+        assert_eq!(
+            msg,
+            ClientMessage::Offer {
+                to: 3,
+                sdp: "v=0".into()
+            }
+        );
     }
 
     #[test]

@@ -22,10 +22,9 @@ impl fmt::Display for RoomNameError {
         match self {
             Self::Empty => write!(f, "a room name cannot be empty"),
             Self::TooLong => write!(f, "a room name is at most {MAX_LEN} characters"),
-            Self::BadCharacter(c) => write!(
-                f,
-                "{c:?} is not allowed: use letters, digits, '-' and '_'"
-            ),
+            Self::BadCharacter(c) => {
+                write!(f, "{c:?} is not allowed: use letters, digits, '-' and '_'")
+            }
         }
     }
 }
@@ -68,16 +67,32 @@ mod tests {
     #[test]
     fn accepts_the_allowed_alphabet() {
         for ok in ["a", "Z", "0", "-", "_", "all-hands_2026", &"x".repeat(64)] {
-            assert_eq!(RoomName::parse(ok).map(|r| r.to_string()), Ok(ok.to_string()));
+            assert_eq!(
+                RoomName::parse(ok).map(|r| r.to_string()),
+                Ok(ok.to_string())
+            );
         }
     }
 
     #[test]
     fn refuses_empty_long_and_foreign_characters() {
         assert_eq!(RoomName::parse(""), Err(RoomNameError::Empty));
-        assert_eq!(RoomName::parse(&"x".repeat(65)), Err(RoomNameError::TooLong));
-        for (bad, c) in [("a b", ' '), ("a/b", '/'), ("café", 'é'), ("a.b", '.'), ("%2e", '%')] {
-            assert_eq!(RoomName::parse(bad), Err(RoomNameError::BadCharacter(c)), "{bad}");
+        assert_eq!(
+            RoomName::parse(&"x".repeat(65)),
+            Err(RoomNameError::TooLong)
+        );
+        for (bad, c) in [
+            ("a b", ' '),
+            ("a/b", '/'),
+            ("café", 'é'),
+            ("a.b", '.'),
+            ("%2e", '%'),
+        ] {
+            assert_eq!(
+                RoomName::parse(bad),
+                Err(RoomNameError::BadCharacter(c)),
+                "{bad}"
+            );
         }
         // A long name of multibyte characters is refused for its characters, not its length.
         assert!(matches!(

@@ -55,11 +55,14 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     let engine = {
-        let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::broadcaster::Broadcaster>>);
+        let engine =
+            StoredValue::new_local(None::<std::rc::Rc<crate::client::broadcaster::Broadcaster>>);
         let room = room.to_string();
         Effect::new(move |_| {
             if let Some(video) = preview.get_untracked() {
-                engine.set_value(Some(crate::client::broadcaster::Broadcaster::start(&room, ui, video)));
+                engine.set_value(Some(crate::client::broadcaster::Broadcaster::start(
+                    &room, ui, video,
+                )));
             }
         });
         engine

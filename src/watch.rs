@@ -33,6 +33,8 @@ impl WatchState {
 pub struct WatchUi {
     pub state: RwSignal<WatchState>,
     pub message: RwSignal<String>,
+    /// The room is private and the page's key was missing or wrong.
+    pub needs_key: RwSignal<bool>,
 }
 
 impl WatchUi {
@@ -51,6 +53,7 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
     let ui = WatchUi {
         state: RwSignal::new(WatchState::Waiting),
         message: RwSignal::new("Waiting for the broadcaster to go live…".into()),
+        needs_key: RwSignal::new(false),
     };
     let muted = RwSignal::new(true);
     let video = NodeRef::<Video>::new();
@@ -59,9 +62,19 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
     let engine = {
         let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::viewer::Viewer>>);
         let room = room.to_string();
+        // A private room's link carries its key: /watch/ROOM?key=…
+        let key = leptos_router::hooks::use_query_map()
+            .read_untracked()
+            .get("key")
+            .filter(|key| !key.is_empty());
         Effect::new(move |_| {
             if let Some(element) = video.get_untracked() {
-                engine.set_value(Some(crate::client::viewer::Viewer::start(&room, ui, element)));
+                engine.set_value(Some(crate::client::viewer::Viewer::start(
+                    &room,
+                    key.as_deref(),
+                    ui,
+                    element,
+                )));
             }
         });
         engine
@@ -119,5 +132,10 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
         >
             {move || ui.message.get()}
         </p>
+        <form class="key-row" method="get" data-testid="key-form" hidden=move || !ui.needs_key.get()>
+            <label for="watch-key">"Room key"</label>
+            <input id="watch-key" name="key" type="password" data-testid="watch-key" autocomplete="off"/>
+            <button class="button primary" type="submit">"Watch"</button>
+        </form>
     }
 }

@@ -62,7 +62,7 @@ impl Broadcaster {
             state: RefCell::new(State::default()),
         });
         let weak = Rc::downgrade(&this);
-        let socket = Signaling::connect(room, move |event| {
+        let socket = Signaling::connect(room, None, move |event| {
             if let Some(this) = weak.upgrade() {
                 this.on_socket(event);
             }
@@ -127,7 +127,9 @@ impl Broadcaster {
         self.preview.set_src_object(None);
         self.ui.live.set(false);
         self.ui.source.set(None);
-        self.ui.status.set("Stopped. Camera and microphone are off.".into());
+        self.ui
+            .status
+            .set("Stopped. Camera and microphone are off.".into());
     }
 
     fn capture(self: &Rc<Self>, source: Source, then_live: bool) {
@@ -181,7 +183,7 @@ impl Broadcaster {
             }
             for track in old.get_tracks().iter() {
                 if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
-                    if !stream.get_track_by_id(&track.id()).is_some() {
+                    if stream.get_track_by_id(&track.id()).is_none() {
                         track.stop();
                     }
                 }
@@ -197,11 +199,15 @@ impl Broadcaster {
         state.screen_ended = match (source, &video) {
             (Source::Screen, Some(track)) => {
                 let weak = Rc::downgrade(self);
-                Some(EventListener::new(track, "ended", move |_: web_sys::Event| {
-                    if let Some(this) = weak.upgrade() {
-                        this.start_camera();
-                    }
-                }))
+                Some(EventListener::new(
+                    track,
+                    "ended",
+                    move |_: web_sys::Event| {
+                        if let Some(this) = weak.upgrade() {
+                            this.start_camera();
+                        }
+                    },
+                ))
             }
             _ => None,
         };
@@ -294,7 +300,9 @@ impl Broadcaster {
                 self.ui.error.set(Some(message));
             }
             ServerMessage::ShuttingDown => {
-                self.ui.status.set("The server is restarting; reconnecting…".into());
+                self.ui
+                    .status
+                    .set("The server is restarting; reconnecting…".into());
             }
             ServerMessage::RoomFull { .. }
             | ServerMessage::OnAir { .. }
@@ -351,8 +359,12 @@ impl Broadcaster {
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Sendonly);
         let pc = peer.connection();
-        let audio_sender = pc.add_transceiver_with_str_and_init("audio", &init).sender();
-        let video_sender = pc.add_transceiver_with_str_and_init("video", &init).sender();
+        let audio_sender = pc
+            .add_transceiver_with_str_and_init("audio", &init)
+            .sender();
+        let video_sender = pc
+            .add_transceiver_with_str_and_init("video", &init)
+            .sender();
         let _ = audio_sender.replace_track(audio.as_ref());
         let _ = video_sender.replace_track(video.as_ref());
         let peer = Rc::new(peer);

@@ -5,7 +5,9 @@ use std::fmt;
 use js_sys::{Array, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{DisplayMediaStreamConstraints, MediaStream, MediaStreamConstraints, MediaStreamTrack};
+use web_sys::{
+    DisplayMediaStreamConstraints, MediaStream, MediaStreamConstraints, MediaStreamTrack,
+};
 
 /// How long a permission prompt may stay unanswered before we say so.
 const PROMPT_TIMEOUT_MS: i32 = 30_000;

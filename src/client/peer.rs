@@ -53,18 +53,22 @@ impl Peer {
         on_state: impl Fn(RtcPeerConnectionState) + 'static,
     ) -> Result<Self, JsValue> {
         let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers))?;
-        let ice = EventListener::new(&pc, "icecandidate", move |event: RtcPeerConnectionIceEvent| {
-            if let Some(candidate) = event.candidate() {
-                let line = candidate.candidate();
-                if !line.is_empty() {
-                    on_candidate(IceCandidate {
-                        candidate: line,
-                        sdp_mid: candidate.sdp_mid(),
-                        sdp_m_line_index: candidate.sdp_m_line_index(),
-                    });
+        let ice = EventListener::new(
+            &pc,
+            "icecandidate",
+            move |event: RtcPeerConnectionIceEvent| {
+                if let Some(candidate) = event.candidate() {
+                    let line = candidate.candidate();
+                    if !line.is_empty() {
+                        on_candidate(IceCandidate {
+                            candidate: line,
+                            sdp_mid: candidate.sdp_mid(),
+                            sdp_m_line_index: candidate.sdp_m_line_index(),
+                        });
+                    }
                 }
-            }
-        });
+            },
+        );
         let watched = pc.clone();
         let state = EventListener::new(&pc, "connectionstatechange", move |_: web_sys::Event| {
             on_state(watched.connection_state())

@@ -10,8 +10,8 @@ use web_sys::{CloseEvent, MessageEvent, WebSocket};
 use super::{listener::EventListener, timer::Timeout};
 use crate::protocol::{ClientMessage, ServerMessage};
 
-/// Close code the server uses for "room is full": no point reconnecting.
-const ROOM_FULL: u16 = 4001;
+/// Close codes after which reconnecting cannot help: room full, private room without its key.
+const FINAL_CLOSE_CODES: [u16; 2] = [4001, 4003];
 const FIRST_RETRY_MS: u32 = 500;
 const MAX_RETRY_MS: u32 = 8_000;
 
@@ -21,7 +21,9 @@ pub enum SocketEvent {
     Open,
     Message(ServerMessage),
     /// Lost; `retrying` says whether a reconnect is scheduled.
-    Closed { retrying: bool },
+    Closed {
+        retrying: bool,
+    },
 }
 
 type Handler = Rc<dyn Fn(SocketEvent)>;
@@ -41,18 +43,25 @@ pub struct Signaling {
     inner: Rc<RefCell<Inner>>,
 }
 
-/// `ws://` or `wss://` URL of `/ws/<room>` on the page's own host.
-fn socket_url(room: &str) -> String {
+/// `ws://` or `wss://` URL of `/ws/<room>` on the page's own host, with the room key if any.
+fn socket_url(room: &str, key: Option<&str>) -> String {
     let location = super::window().location();
     let secure = location.protocol().map(|p| p == "https:").unwrap_or(false);
     let host = location.host().unwrap_or_default();
-    format!("{}://{host}/ws/{room}", if secure { "wss" } else { "ws" })
+    let scheme = if secure { "wss" } else { "ws" };
+    match key {
+        Some(key) => format!(
+            "{scheme}://{host}/ws/{room}?key={}",
+            js_sys::encode_uri_component(key)
+        ),
+        None => format!("{scheme}://{host}/ws/{room}"),
+    }
 }
 
 impl Signaling {
-    pub fn connect(room: &str, handler: impl Fn(SocketEvent) + 'static) -> Self {
+    pub fn connect(room: &str, key: Option<&str>, handler: impl Fn(SocketEvent) + 'static) -> Self {
         let inner = Rc::new(RefCell::new(Inner {
-            url: socket_url(room),
+            url: socket_url(room, key),
             handler: Rc::new(handler),
             socket: None,
             listeners: Vec::new(),
@@ -142,7 +151,7 @@ fn closed(cell: &Rc<RefCell<Inner>>, code: u16) {
         inner.listeners.clear();
         inner.socket = None;
     }
-    let retrying = code != ROOM_FULL && !cell.borrow().stopped;
+    let retrying = !FINAL_CLOSE_CODES.contains(&code) && !cell.borrow().stopped;
     if retrying {
         schedule_retry(cell);
     }
@@ -156,7 +165,9 @@ fn schedule_retry(cell: &Rc<RefCell<Inner>>) {
         return;
     }
     // 0.5 s, 1 s, 2 s, … up to 8 s, with jitter so a restarted server is not hit all at once.
-    let base = FIRST_RETRY_MS.saturating_mul(1 << inner.failures.min(5)).min(MAX_RETRY_MS);
+    let base = FIRST_RETRY_MS
+        .saturating_mul(1 << inner.failures.min(5))
+        .min(MAX_RETRY_MS);
     let delay = base / 2 + (js_sys::Math::random() * f64::from(base / 2)) as u32;
     inner.failures += 1;
     inner.retry = Some(Timeout::new(delay, move || {

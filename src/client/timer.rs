@@ -39,8 +39,7 @@ impl Drop for Timeout {
 pub fn reject_after(millis: i32, reason: &'static str) -> js_sys::Promise {
     js_sys::Promise::new(&mut |_resolve, reject| {
         let reason = JsValue::from_str(reason);
-        let _ = super::window().set_timeout_with_callback_and_timeout_and_arguments_1(
-            &reject, millis, &reason,
-        );
+        let _ = super::window()
+            .set_timeout_with_callback_and_timeout_and_arguments_1(&reject, millis, &reason);
     })
 }

@@ -14,7 +14,7 @@ use super::{
     timer::Timeout,
 };
 use crate::{
-    protocol::{ClientMessage, IceServer, OffAirReason, PeerId, Role, ServerMessage},
+    protocol::{ClientMessage, ErrorCode, IceServer, OffAirReason, PeerId, Role, ServerMessage},
     watch::{WatchState, WatchUi},
 };
 
@@ -39,7 +39,7 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    pub fn start(room: &str, ui: WatchUi, video: HtmlVideoElement) -> Rc<Self> {
+    pub fn start(room: &str, key: Option<&str>, ui: WatchUi, video: HtmlVideoElement) -> Rc<Self> {
         let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
             ui.set(WatchState::Live, "Live");
         });
@@ -51,7 +51,7 @@ impl Viewer {
             _playing: playing,
         });
         let weak = Rc::downgrade(&this);
-        let socket = Signaling::connect(room, move |event| {
+        let socket = Signaling::connect(room, key, move |event| {
             if let Some(this) = weak.upgrade() {
                 this.on_socket(event);
             }
@@ -79,7 +79,10 @@ impl Viewer {
                 let playing = self.state.borrow().peer.is_some();
                 // Media already flowing keeps playing while signaling reconnects.
                 if !retrying {
-                    if self.ui.state.get_untracked() != WatchState::Full {
+                    if !matches!(
+                        self.ui.state.get_untracked(),
+                        WatchState::Full | WatchState::Error
+                    ) {
                         self.ui
                             .set(WatchState::Error, "Disconnected from the server.");
                     }
@@ -119,7 +122,9 @@ impl Viewer {
                     WatchState::Ended,
                     match reason {
                         OffAirReason::Stopped => "The broadcast has ended.",
-                        OffAirReason::Disconnected => "The broadcast ended: the broadcaster disconnected.",
+                        OffAirReason::Disconnected => {
+                            "The broadcast ended: the broadcaster disconnected."
+                        }
                     },
                 );
             }
@@ -139,11 +144,20 @@ impl Viewer {
                 WatchState::Full,
                 &format!("This room is full ({max_viewers} viewers). Try again later."),
             ),
+            ServerMessage::Error {
+                code: ErrorCode::WrongKey,
+                message,
+            } => {
+                self.ui.needs_key.set(true);
+                self.ui.set(WatchState::Error, &message);
+            }
             ServerMessage::Error { message, .. } => {
                 leptos::logging::warn!("onair: server refused a message: {message}");
             }
             ServerMessage::ShuttingDown => {
-                self.ui.message.set("The server is restarting; reconnecting…".into());
+                self.ui
+                    .message
+                    .set("The server is restarting; reconnecting…".into());
             }
             ServerMessage::Live { .. }
             | ServerMessage::WantStream { .. }
@@ -157,7 +171,8 @@ impl Viewer {
         self.state.borrow_mut().on_air = Some(broadcaster);
         // A playing connection from a reconnect is replaced by the fresh offer.
         if self.ui.state.get_untracked() != WatchState::Live {
-            self.ui.set(WatchState::Connecting, "Connecting to the broadcast…");
+            self.ui
+                .set(WatchState::Connecting, "Connecting to the broadcast…");
         }
         self.send(&ClientMessage::WantStream);
     }
@@ -206,16 +221,21 @@ impl Viewer {
             let weak = weak.clone();
             move |state: RtcPeerConnectionState| {
                 let Some(this) = weak.upgrade() else { return };
-                if matches!(state, RtcPeerConnectionState::Failed) && this.peer_from(from).is_some() {
+                if matches!(state, RtcPeerConnectionState::Failed) && this.peer_from(from).is_some()
+                {
                     this.close_peer();
                     this.send(&ClientMessage::Hangup { to: from });
-                    this.ui.set(WatchState::Connecting, "Connection failed; retrying…");
+                    this.ui
+                        .set(WatchState::Connecting, "Connection failed; retrying…");
                     this.ask_again_later();
                 }
             }
         };
         let Ok(peer) = Peer::new(&ice_servers, on_candidate, on_state) else {
-            self.ui.set(WatchState::Error, "This browser cannot open a WebRTC connection.");
+            self.ui.set(
+                WatchState::Error,
+                "This browser cannot open a WebRTC connection.",
+            );
             return;
         };
         let stream = MediaStream::new().ok();

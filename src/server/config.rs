@@ -4,10 +4,17 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
-use crate::protocol::IceServer;
+use crate::{
+    protocol::{IceServer, MAX_KEY_BYTES},
+    room_name::RoomName,
+};
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "onair", version, about = "Self-hosted live broadcasting over WebRTC")]
+#[command(
+    name = "onair",
+    version,
+    about = "Self-hosted live broadcasting over WebRTC"
+)]
 pub struct Config {
     /// Address and port to listen on. Use 0.0.0.0:3000 to serve your LAN.
     #[arg(long, env = "ONAIR_ADDR", default_value = "127.0.0.1:3000")]
@@ -55,8 +62,27 @@ pub struct Config {
     #[arg(long, env = "ONAIR_PUBLISH_KEY")]
     pub publish_key: Option<String>,
 
+    /// Publish key for one room, as ROOM=KEY (repeat, or comma-separate in the env var).
+    /// It replaces --publish-key for that room.
+    #[arg(long = "room-key", env = "ONAIR_ROOM_KEYS", value_delimiter = ',',
+          value_parser = parse_room_key)]
+    pub room_keys: Vec<(String, String)>,
+
+    /// A room only people with its key may watch (repeat). Viewers open
+    /// /watch/ROOM?key=KEY. The room needs a key: --room-key or --publish-key.
+    #[arg(
+        long = "private-room",
+        env = "ONAIR_PRIVATE_ROOMS",
+        value_delimiter = ','
+    )]
+    pub private_rooms: Vec<String>,
+
     /// Extra origins allowed to open the signaling socket (the site's own is always allowed).
-    #[arg(long = "allow-origin", env = "ONAIR_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "allow-origin",
+        env = "ONAIR_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     /// Seconds a dropped broadcaster has to reconnect and take its room back.
@@ -103,7 +129,49 @@ fn parse_ice_url(url: &str) -> Result<String, String> {
     }
 }
 
+fn parse_room_key(spec: &str) -> Result<(String, String), String> {
+    let (room, key) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("{spec:?} is not ROOM=KEY"))?;
+    RoomName::parse(room).map_err(|err| format!("{room:?} is not a valid room name: {err}"))?;
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(format!(
+            "the key for {room:?} must be 1-{MAX_KEY_BYTES} bytes"
+        ));
+    }
+    Ok((room.to_owned(), key.to_owned()))
+}
+
 impl Config {
+    /// Checks that need more than one flag: every private room must have a key.
+    pub fn validate(&self) -> Result<(), String> {
+        for room in &self.private_rooms {
+            RoomName::parse(room).map_err(|err| {
+                format!("--private-room {room:?} is not a valid room name: {err}")
+            })?;
+            if self.publish_key_for(room).is_none() {
+                return Err(format!(
+                    "--private-room {room} needs a key: add --room-key {room}=KEY or --publish-key"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key that going live in `room` needs, if any.
+    pub fn publish_key_for(&self, room: &str) -> Option<&str> {
+        self.room_keys
+            .iter()
+            .find(|(name, _)| name == room)
+            .map(|(_, key)| key.as_str())
+            .or(self.publish_key.as_deref())
+    }
+
+    /// Whether watching `room` needs its key.
+    pub fn is_private(&self, room: &str) -> bool {
+        self.private_rooms.iter().any(|name| name == room)
+    }
+
     /// The ICE servers as the pages get them; TURN URLs carry the configured credentials.
     pub fn ice_servers(&self) -> Vec<IceServer> {
         self.ice_servers
@@ -158,10 +226,18 @@ mod tests {
     #[test]
     fn flags_set_address_cap_and_ice_servers() {
         let config = parse(&[
-            "--addr", "0.0.0.0:8080", "--max-viewers", "25",
-            "--ice-server", "stun:stun.example.org:3478",
-            "--ice-server", "turn:turn.example.org:3478",
-            "--turn-username", "u", "--turn-credential", "p",
+            "--addr",
+            "0.0.0.0:8080",
+            "--max-viewers",
+            "25",
+            "--ice-server",
+            "stun:stun.example.org:3478",
+            "--ice-server",
+            "turn:turn.example.org:3478",
+            "--turn-username",
+            "u",
+            "--turn-credential",
+            "p",
         ])
         .unwrap();
         assert_eq!(config.addr.port(), 8080);
@@ -171,6 +247,29 @@ mod tests {
         assert_eq!(ice[0].username, None, "STUN gets no credentials");
         assert_eq!(ice[1].username.as_deref(), Some("u"));
         assert_eq!(ice[1].credential.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn room_keys_override_the_server_key_and_private_rooms_need_one() {
+        let config = parse(&[
+            "--publish-key",
+            "all",
+            "--room-key",
+            "board=b0ard",
+            "--private-room",
+            "board",
+        ])
+        .unwrap();
+        assert_eq!(config.publish_key_for("board"), Some("b0ard"));
+        assert_eq!(config.publish_key_for("other"), Some("all"));
+        assert!(config.is_private("board") && !config.is_private("other"));
+        assert_eq!(config.validate(), Ok(()));
+
+        let keyless = parse(&["--private-room", "secret"]).unwrap();
+        assert!(keyless.validate().unwrap_err().contains("needs a key"));
+        assert!(parse(&["--room-key", "no key"]).is_err());
+        assert!(parse(&["--room-key", "bad room=k"]).is_err());
+        assert!(parse(&["--room-key", "room="]).is_err());
     }
 
     #[test]
@@ -185,7 +284,9 @@ mod tests {
             let err = parse(args).expect_err(&format!("{args:?} should fail"));
             assert!(!err.to_string().is_empty());
         }
-        let err = parse(&["--ice-server", "http://x"]).unwrap_err().to_string();
+        let err = parse(&["--ice-server", "http://x"])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a STUN/TURN URL"), "{err}");
     }
 }

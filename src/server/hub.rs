@@ -50,6 +50,8 @@ pub mod close_code {
     pub const TOO_BIG: u16 = 1009;
     /// Application code: the room has its maximum of viewers.
     pub const ROOM_FULL: u16 = 4001;
+    /// Application code: the room is private and the key was missing or wrong.
+    pub const PRIVATE: u16 = 4003;
 }
 
 /// The sending half of a member's queue, plus the switch that cuts a slow member off.
@@ -121,6 +123,8 @@ pub enum JoinError {
     TooManyRooms(u32),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("this room is private: open the link with its key")]
+    Private,
 }
 
 #[derive(Debug)]
@@ -190,7 +194,9 @@ pub struct Room {
 impl Room {
     fn lock(&self) -> MutexGuard<'_, RoomInner> {
         // A panic while holding the lock leaves the state consistent enough to go on serving.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -215,7 +221,9 @@ impl Drop for Hub {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Hub {
@@ -318,9 +326,19 @@ impl Hub {
         name: &RoomName,
         role: Role,
         outbox: Outbox,
+        key: Option<&str>,
     ) -> Result<Membership, JoinError> {
         if !self.is_accepting() {
             return Err(JoinError::ShuttingDown);
+        }
+        if role == Role::Viewer && self.config.is_private(name.as_str()) {
+            let expected = self
+                .config
+                .publish_key_for(name.as_str())
+                .unwrap_or_default();
+            if !super::publish_key::matches(expected, key) {
+                return Err(JoinError::Private);
+            }
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut rooms = lock(&self.rooms);
@@ -368,7 +386,7 @@ impl Hub {
             viewers: inner.viewers,
             max_viewers: self.config.max_viewers,
             ice_servers: self.ice_servers.clone(),
-            needs_key: self.config.publish_key.is_some(),
+            needs_key: self.config.publish_key_for(name.as_str()).is_some(),
         });
         let live = inner.on_air.is_some();
         drop(inner);
@@ -441,7 +459,11 @@ impl Hub {
             let Some(hub) = hub.upgrade() else { return };
             {
                 let mut inner = room.lock();
-                if inner.reserved.as_ref().is_some_and(|r| r.until <= Instant::now()) {
+                if inner
+                    .reserved
+                    .as_ref()
+                    .is_some_and(|r| r.until <= Instant::now())
+                {
                     inner.reserved = None;
                 }
             }
@@ -538,7 +560,7 @@ impl Membership {
 
     fn go_live(&self, key: Option<String>, reclaim: Option<String>) -> Result<(), Refusal> {
         self.require_broadcaster("go live")?;
-        if let Some(expected) = &self.hub.config.publish_key {
+        if let Some(expected) = self.hub.config.publish_key_for(self.room.name.as_str()) {
             if !super::publish_key::matches(expected, key.as_deref()) {
                 return Err(refuse(
                     ErrorCode::WrongKey,
@@ -635,11 +657,17 @@ impl Membership {
 
     fn want_stream(&self) -> Result<(), Refusal> {
         if self.role != Role::Viewer {
-            return Err(refuse(ErrorCode::NotAllowed, "only viewers ask for the stream"));
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "only viewers ask for the stream",
+            ));
         }
         let inner = self.room.lock();
         let Some(broadcaster) = inner.on_air else {
-            return Err(refuse(ErrorCode::OutOfOrder, "nobody is on air in this room"));
+            return Err(refuse(
+                ErrorCode::OutOfOrder,
+                "nobody is on air in this room",
+            ));
         };
         inner.send(broadcaster, &ServerMessage::WantStream { from: self.id });
         Ok(())
@@ -649,7 +677,10 @@ impl Membership {
         self.require_broadcaster("send offers")?;
         let mut inner = self.room.lock();
         if inner.on_air != Some(self.id) {
-            return Err(refuse(ErrorCode::NotAllowed, "go live before sending offers"));
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "go live before sending offers",
+            ));
         }
         let viewer = inner
             .members
@@ -689,7 +720,10 @@ impl Membership {
             Role::Viewer => inner.on_air == Some(to),
             Role::Broadcaster => {
                 inner.on_air == Some(self.id)
-                    && inner.members.get(&to).is_some_and(|m| m.role == Role::Viewer)
+                    && inner
+                        .members
+                        .get(&to)
+                        .is_some_and(|m| m.role == Role::Viewer)
             }
         };
         if !allowed {

@@ -7,6 +7,7 @@ pub mod ws;
 
 use std::{collections::HashMap, convert::Infallible, io, net::SocketAddr, sync::Arc};
 
+use axum::serve::ListenerExt;
 use axum::{
     extract::{FromRef, State},
     http::StatusCode,
@@ -18,7 +19,6 @@ use axum::{
     Router,
 };
 use futures_util::{Stream, StreamExt};
-use axum::serve::ListenerExt;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -110,7 +110,11 @@ async fn talk_redirect(
     let room = query.get("room").map(String::as_str).unwrap_or_default();
     match crate::room_name::RoomName::parse(room) {
         Ok(room) => Redirect::to(&format!("/talk/{room}")).into_response(),
-        Err(err) => (StatusCode::BAD_REQUEST, format!("not a valid room name: {err}")).into_response(),
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            format!("not a valid room name: {err}"),
+        )
+            .into_response(),
     }
 }
 

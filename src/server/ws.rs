@@ -1,12 +1,12 @@
 //! One signaling connection: the upgrade checks, then a single task that reads the client's
 //! messages, writes its queue, pings it, and enforces the protocol's limits.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
         ws::{CloseFrame, Message, WebSocketUpgrade},
-        ConnectInfo, Path, State,
+        ConnectInfo, Path, Query, State,
     },
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -40,14 +40,23 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
     Path(room): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     State(state): State<AppState>,
 ) -> Response {
+    // The viewer's key for a private room: /ws/ROOM?key=… (the page passes on its own ?key=).
+    let key = query
+        .get("key")
+        .filter(|key| key.len() <= MAX_KEY_BYTES)
+        .cloned();
     let hub = state.hub;
     let room = match RoomName::parse(&room) {
         Ok(room) => room,
         Err(err) => {
-            return (StatusCode::NOT_FOUND, format!("not a valid room name: {err}"))
+            return (
+                StatusCode::NOT_FOUND,
+                format!("not a valid room name: {err}"),
+            )
                 .into_response()
         }
     };
@@ -59,7 +68,11 @@ pub async fn upgrade(
             .into_response();
     }
     if !hub.is_accepting() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "the server is shutting down").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server is shutting down",
+        )
+            .into_response();
     }
     let Some(ip_slot) = hub.admit(peer.ip()) else {
         return (
@@ -73,7 +86,7 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
-            serve(socket, hub, room).await;
+            serve(socket, hub, room, key).await;
             drop(ip_slot);
         })
 }
@@ -107,7 +120,7 @@ enum Flow {
 
 /// Serve one connection until it closes, breaks a rule, or the server shuts down.
 /// Generic over the socket so tests can drive it with any Sink/Stream pair.
-pub async fn serve<S, E>(socket: S, hub: Arc<Hub>, room: RoomName)
+pub async fn serve<S, E>(socket: S, hub: Arc<Hub>, room: RoomName, key: Option<String>)
 where
     S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
     E: std::fmt::Display,
@@ -115,7 +128,7 @@ where
     let timing = hub.config().timing();
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut queue, cut_off) = Outbox::new();
-    let mut session = Session::new(hub.clone(), room, outbox);
+    let mut session = Session::new(hub.clone(), room, key, outbox);
     let mut shutdown = hub.shutdown_signal();
     let join_deadline = sleep(timing.join_within);
     tokio::pin!(join_deadline);
@@ -228,6 +241,7 @@ where
 struct Session {
     hub: Arc<Hub>,
     room: RoomName,
+    key: Option<String>,
     outbox: Outbox,
     membership: Option<Membership>,
     bucket: TokenBucket,
@@ -236,11 +250,12 @@ struct Session {
 }
 
 impl Session {
-    fn new(hub: Arc<Hub>, room: RoomName, outbox: Outbox) -> Self {
+    fn new(hub: Arc<Hub>, room: RoomName, key: Option<String>, outbox: Outbox) -> Self {
         let rate = hub.config().messages_per_second;
         Self {
             hub,
             room,
+            key,
             outbox,
             membership: None,
             bucket: TokenBucket::new(f64::from(rate), f64::from(rate) * 2.0),
@@ -279,7 +294,7 @@ impl Session {
             return self.violation(ErrorCode::BadMessage, reason);
         }
         let Some(membership) = &self.membership else {
-            return self.join(msg);
+            return self.join(msg).await;
         };
         match membership.handle(msg) {
             Ok(()) => Flow::Continue,
@@ -301,14 +316,17 @@ impl Session {
         }
     }
 
-    fn join(&mut self, msg: ClientMessage) -> Flow {
+    async fn join(&mut self, msg: ClientMessage) -> Flow {
         let ClientMessage::Join { role } = msg else {
             return self.violation(
                 ErrorCode::NotJoined,
                 "the first message must be {\"type\":\"join\",\"role\":...}".into(),
             );
         };
-        match self.hub.join(&self.room, role, self.outbox.clone()) {
+        match self
+            .hub
+            .join(&self.room, role, self.outbox.clone(), self.key.as_deref())
+        {
             Ok(membership) => {
                 self.membership = Some(membership);
                 Flow::Continue
@@ -318,13 +336,24 @@ impl Session {
                 Flow::Close(close_code::ROOM_FULL, "room is full")
             }
             Err(err @ JoinError::TooManyRooms(_)) => {
-                self.outbox
-                    .send(&ServerMessage::error(ErrorCode::ServerFull, err.to_string()));
+                self.outbox.send(&ServerMessage::error(
+                    ErrorCode::ServerFull,
+                    err.to_string(),
+                ));
                 Flow::Close(close_code::POLICY, "server has too many rooms")
+            }
+            Err(err @ JoinError::Private) => {
+                sleep(WRONG_KEY_DELAY).await;
+                self.outbox
+                    .send(&ServerMessage::error(ErrorCode::WrongKey, err.to_string()));
+                Flow::Close(close_code::PRIVATE, "this room is private")
             }
             Err(JoinError::ShuttingDown) => {
                 self.outbox.send(&ServerMessage::ShuttingDown);
-                Flow::Close(close_code::GOING_AWAY, "server restarting; reconnect shortly")
+                Flow::Close(
+                    close_code::GOING_AWAY,
+                    "server restarting; reconnect shortly",
+                )
             }
         }
     }
@@ -364,7 +393,11 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
         }
         ClientMessage::GoLive { key, reclaim } => {
             too_long("key", key.as_ref().map_or(0, String::len), MAX_KEY_BYTES)?;
-            too_long("reclaim", reclaim.as_ref().map_or(0, String::len), MAX_KEY_BYTES)
+            too_long(
+                "reclaim",
+                reclaim.as_ref().map_or(0, String::len),
+                MAX_KEY_BYTES,
+            )
         }
         _ => Ok(()),
     }
@@ -422,11 +455,26 @@ mod tests {
     fn origin_must_be_the_site_or_allowed() {
         let allowed = vec!["https://intranet.example".to_string()];
         assert!(origin_allowed(&headers(None, "a:3000"), &allowed));
-        assert!(origin_allowed(&headers(Some("http://a:3000"), "a:3000"), &allowed));
-        assert!(origin_allowed(&headers(Some("https://a:3000"), "a:3000"), &allowed));
-        assert!(origin_allowed(&headers(Some("https://intranet.example"), "a:3000"), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://evil.example"), "a:3000"), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://a:3000.evil"), "a:3000"), &allowed));
+        assert!(origin_allowed(
+            &headers(Some("http://a:3000"), "a:3000"),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://a:3000"), "a:3000"),
+            &allowed
+        ));
+        assert!(origin_allowed(
+            &headers(Some("https://intranet.example"), "a:3000"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://evil.example"), "a:3000"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://a:3000.evil"), "a:3000"),
+            &allowed
+        ));
     }
 
     #[test]

@@ -1,0 +1,302 @@
+// Shared helpers of the browser benchmarks: flags, the server under test, Chromium, /proc CPU
+// time, percentiles. Plain Node ESM; @playwright/test comes from end2end/node_modules.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/** Chromium as the Playwright suite launches it (end2end/playwright.config.ts). */
+export const CHROMIUM =
+  process.env.ONAIR_CHROMIUM ?? (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined);
+
+/**
+ * The suite's flags. `fakeDevice` is the value of --use-fake-device-for-media-stream
+ * ("" = Chromium's default fake camera, 640x480).
+ */
+export function chromiumArgs({ fakeDevice = "" } = {}) {
+  return [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    fakeDevice ? `--use-fake-device-for-media-stream=${fakeDevice}` : "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=onair",
+    "--autoplay-policy=no-user-gesture-required",
+  ];
+}
+
+export const CONTEXT_OPTIONS = { permissions: ["camera", "microphone"] };
+
+// ---------------------------------------------------------------------------------------------
+// Flags: --name value or --name=value; booleans as --flag.
+
+export function parseArgs(spec, argv = process.argv.slice(2)) {
+  const out = {};
+  for (const [key, { default: value }] of Object.entries(spec)) out[key] = value;
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    if (arg === "-h" || arg === "--help") {
+      out.help = true;
+      continue;
+    }
+    if (!arg.startsWith("--")) throw new Error(`unexpected argument ${arg}`);
+    arg = arg.slice(2);
+    let value;
+    const eq = arg.indexOf("=");
+    if (eq >= 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const key = arg.replace(/-([a-z])/g, (_, c) => c.toUpperCase());
+    const def = spec[key];
+    if (!def) throw new Error(`unknown flag --${arg}`);
+    if (def.type === "bool") {
+      out[key] = value === undefined ? true : !/^(0|false|no)$/i.test(value);
+      continue;
+    }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new Error(`--${arg} needs a value`);
+    }
+    if (def.type === "number") {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new Error(`--${arg}: ${value} is not a number`);
+      out[key] = n;
+    } else {
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+export function usage(name, about, spec) {
+  const lines = [`usage: node ${name} [flags]`, "", about, "", "flags:"];
+  for (const [key, def] of Object.entries(spec)) {
+    const flag = "--" + key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+    const shown = def.type === "bool" ? flag : `${flag} <${def.type ?? "value"}>`;
+    const dflt = def.default === undefined || def.default === false ? "" : ` (default ${def.default})`;
+    lines.push(`  ${shown.padEnd(28)} ${def.help}${dflt}`);
+  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server under test.
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
+
+/** Resolves when `url` answers 2xx, or throws after `timeoutMs`. */
+export async function waitForHttp(url, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last = "no answer";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (res.ok) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = err.cause?.code ?? err.message;
+    }
+    await sleep(200);
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs / 1000} s (${last})`);
+}
+
+/**
+ * The server to run against: `baseUrl` if given (reused, left running), else the release
+ * binary spawned on 127.0.0.1:`port` from the repo root. `stop()` kills what we started.
+ */
+export async function startServer({ baseUrl, port = 3200, maxViewers = 1000, bin, siteRoot, log = false }) {
+  if (baseUrl) {
+    const url = baseUrl.replace(/\/+$/, "");
+    await waitForHttp(`${url}/healthz`, 10_000);
+    return { url, pid: undefined, spawned: false, stop: async () => {} };
+  }
+  const binary = resolve(REPO, bin ?? "target/release/onair");
+  if (!existsSync(binary)) throw new Error(`${binary} does not exist: build it with cargo leptos build --release`);
+  const site = resolve(REPO, siteRoot ?? "target/site");
+  const url = `http://127.0.0.1:${port}`;
+  // Refuse to silently benchmark some other server already on the port.
+  try {
+    await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1_000) });
+    throw new Error(`something already answers on ${url}; stop it, pick --port, or pass --base-url ${url}`);
+  } catch (err) {
+    if (err.message.startsWith("something already")) throw err;
+  }
+  const env = { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "onair=warn" };
+  // cargo-leptos' variables would make the server read Cargo.toml instead of our flags.
+  for (const key of Object.keys(env)) if (key.startsWith("LEPTOS_")) delete env[key];
+  const child = spawn(
+    binary,
+    [
+      "--addr", `127.0.0.1:${port}`,
+      "--max-viewers", String(maxViewers),
+      "--site-root", site,
+    ],
+    { cwd: REPO, env, stdio: ["ignore", log ? "inherit" : "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.on("data", (d) => {
+    stderr = (stderr + d).slice(-4000);
+    if (log) process.stderr.write(d);
+  });
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  const stop = async () => {
+    if (exited) return;
+    child.kill("SIGTERM");
+    for (let i = 0; i < 50 && !exited; i++) await sleep(100);
+    if (!exited) child.kill("SIGKILL");
+  };
+  try {
+    await Promise.race([
+      waitForHttp(`${url}/healthz`, 30_000),
+      new Promise((_, reject) => child.on("exit", (code) => reject(new Error(`server exited (${code}): ${stderr}`)))),
+    ]);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, pid: child.pid, spawned: true, stop };
+}
+
+/** Run `cleanup` once on exit, Ctrl-C or SIGTERM (the benches must never leave a server behind). */
+export function onExit(cleanup) {
+  let done = false;
+  const run = async (code) => {
+    if (done) return;
+    done = true;
+    try {
+      await cleanup();
+    } finally {
+      if (code !== undefined) process.exit(code);
+    }
+  };
+  process.on("SIGINT", () => run(130));
+  process.on("SIGTERM", () => run(143));
+  return () => run();
+}
+
+/** Rejects after `ms` with `what` in the message. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU time from /proc.
+
+export const CLK_TCK = 100;
+
+function readStat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    const rest = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
+    return { ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime+stime in ticks of `rootPid` and all its descendants alive now, and their count. */
+export function treeTicks(rootPid) {
+  const stats = new Map();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const s = readStat(name);
+    if (s) stats.set(Number(name), s);
+  }
+  const children = new Map();
+  for (const [pid, s] of stats) {
+    if (!children.has(s.ppid)) children.set(s.ppid, []);
+    children.get(s.ppid).push(pid);
+  }
+  let ticks = 0;
+  let processes = 0;
+  const stack = [rootPid];
+  while (stack.length) {
+    const pid = stack.pop();
+    const s = stats.get(pid);
+    if (!s) continue;
+    ticks += s.utime + s.stime;
+    processes++;
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return { ticks, processes };
+}
+
+/** Busy and total jiffies of the whole machine (first line of /proc/stat). */
+export function machineTicks() {
+  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = fields[3] + (fields[4] ?? 0);
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Figures.
+
+/** Nearest-rank percentile of the finite values (undefined when there are none). */
+export function percentile(values, p) {
+  const v = values.filter((x) => typeof x === "number" && Number.isFinite(x)).sort((a, b) => a - b);
+  if (!v.length) return undefined;
+  const rank = Math.max(1, Math.ceil((p / 100) * v.length));
+  return v[Math.min(rank, v.length) - 1];
+}
+
+export function summary(values) {
+  const v = values.filter((x) => typeof x === "number" && Number.isFinite(x));
+  if (!v.length) return { n: 0 };
+  return {
+    n: v.length,
+    min: round(Math.min(...v)),
+    p50: round(percentile(v, 50)),
+    p95: round(percentile(v, 95)),
+    max: round(Math.max(...v)),
+    mean: round(v.reduce((a, b) => a + b, 0) / v.length),
+  };
+}
+
+export function round(x, digits = 1) {
+  if (typeof x !== "number" || !Number.isFinite(x)) return x;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** A plain text table: `rows` are arrays, the first is the header. */
+export function table(rows) {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? "").length)));
+  return rows
+    .map((r, j) => {
+      const line = r.map((c, i) => String(c ?? "").padStart(widths[i])).join("  ");
+      return j === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
+    })
+    .join("\n");
+}
+
+export function writeJson(path, data) {
+  if (!path) return;
+  const file = resolve(process.cwd(), path);
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(data, null, 2) + "\n");
+  console.log(`\nwrote ${file}`);
+}
+
+export function roomName(prefix) {
+  return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}

@@ -1,0 +1,200 @@
+// Injected with page.addInitScript before any of the page's own scripts run (benchmarks only).
+// Marks the moments of a page's life on `performance.now()` (ms since navigation start) in
+// `window.__bench.t`, and keeps what the benchmarks read later:
+//   - WebSocket: hooked so the wasm app's `new WebSocket(url)` is timed; `open`, the first
+//     server message of each type (`msg:<type>`) and the first client message of each type
+//     (`sent:<type>`); every message also goes to `__bench.log` as [epoch ms, dir, type, peer].
+//   - RTCPeerConnection: every instance in `__bench.pcs`; first `connectionState` of each kind,
+//     first `track`.
+//   - WebAssembly.instantiate(Streaming): start and end.
+//   - <body data-hydrated>, the status line's data-state, the remote <video>'s first presented
+//     frame (requestVideoFrameCallback) and a running count of presented frames.
+(() => {
+  if (window.__bench) return;
+  const epoch = () => performance.timeOrigin + performance.now();
+  const B = (window.__bench = { t: {}, log: [], pcs: [], frames: 0, gapMax: 0, lastFrame: 0, meta: {} });
+  const mark = (name, at = performance.now()) => {
+    if (B.t[name] === undefined) B.t[name] = at;
+  };
+  B.mark = mark;
+
+  // --- signaling socket
+  const NativeWS = window.WebSocket;
+  const typeOf = (data) => {
+    try {
+      const m = JSON.parse(data);
+      return [m.type, m.from ?? m.to ?? m.id ?? m.peer];
+    } catch {
+      return ["?", undefined];
+    }
+  };
+  class BenchWebSocket extends NativeWS {
+    constructor(...args) {
+      super(...args);
+      mark("wsCreate");
+      this.addEventListener("open", () => mark("wsOpen"));
+      this.addEventListener("close", () => mark("wsClose"));
+      this.addEventListener("message", (e) => {
+        const [type, peer] = typeOf(e.data);
+        mark(`msg:${type}`);
+        if (type === "welcome") B.meta.peerId = JSON.parse(e.data).id;
+        B.log.push([epoch(), "in", type, peer]);
+      });
+    }
+    send(data) {
+      const [type, peer] = typeOf(data);
+      mark(`sent:${type}`);
+      B.log.push([epoch(), "out", type, peer]);
+      return super.send(data);
+    }
+  }
+  window.WebSocket = BenchWebSocket;
+
+  // --- peer connections
+  const NativePC = window.RTCPeerConnection;
+  if (NativePC) {
+    class BenchPeerConnection extends NativePC {
+      constructor(...args) {
+        super(...args);
+        mark("pcCreate");
+        B.pcs.push(this);
+        this.addEventListener("connectionstatechange", () => mark(`pc:${this.connectionState}`));
+        this.addEventListener("iceconnectionstatechange", () => mark(`ice:${this.iceConnectionState}`));
+        this.addEventListener("track", () => mark("track"));
+      }
+    }
+    window.RTCPeerConnection = BenchPeerConnection;
+  }
+
+  // --- wasm instantiation
+  for (const fn of ["instantiateStreaming", "instantiate", "compileStreaming"]) {
+    const native = WebAssembly[fn];
+    if (!native) continue;
+    WebAssembly[fn] = function (...args) {
+      mark(`wasm:${fn}:start`);
+      return native.apply(this, args).then((r) => {
+        mark(`wasm:${fn}:end`);
+        return r;
+      });
+    };
+  }
+
+  // --- the DOM: hydration, status, remote video
+  const onFrame = (video) => {
+    const loop = (now, meta) => {
+      if (!B.frames) {
+        // presentationTime: when the frame was handed to the compositor.
+        mark("firstFrame", meta.presentationTime);
+        mark("firstFrameCallback", now);
+        B.meta.firstFrame = { width: meta.width, height: meta.height };
+      }
+      B.frames++;
+      if (B.lastFrame) B.gapMax = Math.max(B.gapMax, meta.presentationTime - B.lastFrame);
+      B.lastFrame = meta.presentationTime;
+      video.requestVideoFrameCallback(loop);
+    };
+    video.requestVideoFrameCallback(loop);
+  };
+  const watchVideo = (video) => {
+    if (video.__benchWatched) return;
+    video.__benchWatched = true;
+    B.video = video;
+    mark("videoElement");
+    video.addEventListener("loadedmetadata", () => mark("loadedmetadata"));
+    video.addEventListener("playing", () => mark("playing"));
+    onFrame(video);
+  };
+  const scan = () => {
+    if (document.body?.hasAttribute("data-hydrated")) mark("hydrated");
+    const status = document.querySelector('[data-testid="status"]');
+    if (status) {
+      const state = status.getAttribute("data-state");
+      if (state) mark(`state:${state}`);
+    }
+    const video = document.querySelector('video[data-testid="remote-video"]');
+    if (video && video !== B.video) {
+      B.video = undefined;
+      watchVideo(video);
+    }
+  };
+  new MutationObserver(scan).observe(document, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    attributeFilter: ["data-hydrated", "data-state"],
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    mark("domContentLoaded");
+    scan();
+  });
+
+  /** Presented frames and playback quality over `ms`, measured in the page. */
+  B.measure = async (ms) => {
+    const q0 = B.video?.getVideoPlaybackQuality?.();
+    const f0 = B.frames;
+    const t0 = performance.now();
+    B.gapMax = 0;
+    await new Promise((r) => setTimeout(r, ms));
+    const q1 = B.video?.getVideoPlaybackQuality?.();
+    const dt = (performance.now() - t0) / 1000;
+    return {
+      seconds: dt,
+      presentedFps: (B.frames - f0) / dt,
+      totalFps: q0 && q1 ? (q1.totalVideoFrames - q0.totalVideoFrames) / dt : undefined,
+      dropped: q0 && q1 ? q1.droppedVideoFrames - q0.droppedVideoFrames : undefined,
+      gapMaxMs: B.gapMax,
+      width: B.video?.videoWidth,
+      height: B.video?.videoHeight,
+    };
+  };
+
+  /** Summed outbound RTP counters of the open peer connections (broadcaster side). */
+  B.outbound = async () => {
+    const out = { at: performance.now(), pcs: 0, video: [], audioBytes: 0, videoBytes: 0 };
+    for (const pc of B.pcs) {
+      if (pc.connectionState === "closed") continue;
+      out.pcs++;
+      const report = await pc.getStats();
+      for (const s of report.values()) {
+        if (s.type !== "outbound-rtp") continue;
+        const bytes = (s.bytesSent ?? 0) + (s.headerBytesSent ?? 0);
+        if (s.kind === "audio") out.audioBytes += bytes;
+        else if (s.kind === "video") {
+          out.videoBytes += bytes;
+          out.video.push({
+            id: s.id + "@" + B.pcs.indexOf(pc),
+            bytes,
+            framesEncoded: s.framesEncoded,
+            framesSent: s.framesSent,
+            totalEncodeTime: s.totalEncodeTime,
+            fps: s.framesPerSecond,
+            width: s.frameWidth,
+            height: s.frameHeight,
+            limitation: s.qualityLimitationReason,
+            encoder: s.encoderImplementation,
+          });
+        }
+      }
+    }
+    return out;
+  };
+
+  /** Summed inbound video counters of this page's peer connections (viewer side). */
+  B.inbound = async () => {
+    const out = { framesDecoded: 0, framesDropped: 0, framesReceived: 0, packetsLost: 0, freezeCount: 0 };
+    for (const pc of B.pcs) {
+      if (pc.connectionState === "closed") continue;
+      const report = await pc.getStats();
+      for (const s of report.values()) {
+        if (s.type !== "inbound-rtp" || s.kind !== "video") continue;
+        out.framesDecoded += s.framesDecoded ?? 0;
+        out.framesDropped += s.framesDropped ?? 0;
+        out.framesReceived += s.framesReceived ?? 0;
+        out.packetsLost += s.packetsLost ?? 0;
+        out.freezeCount += s.freezeCount ?? 0;
+        out.decoder = s.decoderImplementation;
+      }
+    }
+    return out;
+  };
+})();
