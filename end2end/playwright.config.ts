@@ -19,6 +19,9 @@ export const serverBin = bin;
 export const serverSiteRoot = siteRoot;
 /** The viewer cap the test server runs with (the cap test fills a room past it). */
 export const MAX_VIEWERS = 3;
+/** A private room of the test server, and its key. */
+export const PRIVATE_ROOM = "e2e-private";
+export const PRIVATE_KEY = "k3y-e2e";
 
 export default defineConfig({
   testDir: "./tests",
@@ -54,7 +57,9 @@ export default defineConfig({
     permissions: ["camera", "microphone"],
   },
   webServer: {
-    command: `"${bin}" --addr 127.0.0.1:${port} --max-viewers ${MAX_VIEWERS} --site-root "${siteRoot}"`,
+    command:
+      `"${bin}" --addr 127.0.0.1:${port} --max-viewers ${MAX_VIEWERS} --site-root "${siteRoot}"` +
+      ` --room-key ${PRIVATE_ROOM}=${PRIVATE_KEY} --private-room ${PRIVATE_ROOM}`,
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,
     timeout: 60_000,
