@@ -14,9 +14,9 @@ setup:
 build: setup
 	$(ENV) cargo leptos build --release
 
-## Debug build, what the browser tests run.
+## Debug build, what the browser tests run (its own site dir, so a release build stays intact).
 build-dev: setup
-	$(ENV) cargo leptos build
+	$(ENV) LEPTOS_SITE_ROOT=target/site-dev cargo leptos build
 
 ## Serve the release build on 127.0.0.1:3000 (ARGS="--addr 0.0.0.0:3000" for your LAN).
 run: build

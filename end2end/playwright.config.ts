@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 const port = Number(process.env.ONAIR_E2E_PORT ?? 3100);
 const root = resolve(__dirname, "..");
 const bin = process.env.ONAIR_E2E_BIN ?? resolve(root, "target/debug/onair");
-const siteRoot = process.env.ONAIR_E2E_SITE_ROOT ?? resolve(root, "target/site");
+const siteRoot = process.env.ONAIR_E2E_SITE_ROOT ?? resolve(root, "target/site-dev");
 
 // Debian's Chromium where it exists (no browser download on this kind of machine).
 const chromium =
