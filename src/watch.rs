@@ -121,7 +121,10 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 hidden=move || !muted.get() || ui.state.get() != WatchState::Live
                 on:click=unmute
             >
-                "\u{1f507} Tap to unmute"
+                <svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true">
+                    <path fill="currentColor" d="M3 9v6h4l5 5V4L7 9H3zm13.59 3L19 9.59 17.59 8.17 15.17 10.6 12.76 8.17 11.34 9.59 13.76 12l-2.42 2.41 1.42 1.42 2.41-2.42 2.42 2.42L19 14.41z"/>
+                </svg>
+                "Tap to unmute"
             </button>
         </div>
         <p

@@ -1,0 +1,43 @@
+// Regenerates the README screenshots: node end2end/scripts/screenshots.mjs [baseURL]
+// Expects a running server (e.g. `make run`); writes docs/*.png.
+import { chromium } from "@playwright/test";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+
+const base = process.argv[2] ?? "http://127.0.0.1:3000";
+const out = resolve(import.meta.dirname, "../../docs");
+const browser = await chromium.launch({
+  executablePath: process.env.ONAIR_CHROMIUM ?? (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined),
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+  ],
+});
+const context = await browser.newContext({ viewport: { width: 1100, height: 860 }, permissions: ["camera", "microphone"] });
+const room = "all-hands";
+const talk = await context.newPage();
+await talk.goto(`${base}/talk/${room}`);
+await talk.locator("body[data-hydrated]").waitFor({ state: "attached" });
+await talk.getByTestId("go-live").click();
+await talk.getByText("LIVE", { exact: true }).first().waitFor();
+const watchers = [];
+for (let i = 0; i < 2; i++) {
+  const watch = await context.newPage();
+  await watch.goto(`${base}/watch/${room}`);
+  await watch.locator('[data-state="live"]').waitFor();
+  watchers.push(watch);
+}
+await talk.getByTestId("viewer-count").filter({ hasText: "2" }).waitFor();
+await watchers[0].waitForTimeout(1500); // let the fake camera's picture move on (cosmetic only)
+await talk.screenshot({ path: `${out}/talk.png` });
+await watchers[0].screenshot({ path: `${out}/watch.png` });
+const home = await context.newPage();
+await home.goto(base);
+await home.locator('[data-testid="room"]').first().waitFor();
+await home.screenshot({ path: `${out}/home.png` });
+
+
+
+await browser.close();
+console.log(`screenshots written to ${out}`);
