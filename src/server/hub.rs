@@ -360,13 +360,8 @@ impl Hub {
         };
         let mut inner = room.lock();
         drop(rooms);
+        // A full room has viewers (the cap is at least 1), so refusing leaves nothing empty.
         if role == Role::Viewer && inner.viewers >= self.config.max_viewers {
-            let full = inner.is_idle(Instant::now());
-            drop(inner);
-            if full {
-                // Cannot happen with max_viewers >= 1, but never leave an empty room behind.
-                self.remove_if_idle(&room);
-            }
             return Err(JoinError::RoomFull(self.config.max_viewers));
         }
         inner.members.insert(

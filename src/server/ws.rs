@@ -129,6 +129,7 @@ where
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut queue, cut_off) = Outbox::new();
     let mut session = Session::new(hub.clone(), room, key, outbox);
+    // wait_for, not changed: a connection that arrives as shutdown begins still sees it.
     let mut shutdown = hub.shutdown_signal();
     let join_deadline = sleep(timing.join_within);
     tokio::pin!(join_deadline);
@@ -192,9 +193,9 @@ where
                 }
             }
             _ = &mut join_deadline, if session.membership.is_none() => {
-                break Some((close_code::POLICY, "join a room within 10 s of connecting"));
+                break Some((close_code::POLICY, "no join message in time"));
             }
-            _ = shutdown.changed() => {
+            _ = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
                 let _ = timeout(timing.write_within, sink.send(Message::Text(super::hub::encode(&ServerMessage::ShuttingDown)))).await;
                 break Some((close_code::GOING_AWAY, "server restarting; reconnect shortly"));
             }
