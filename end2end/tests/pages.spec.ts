@@ -64,3 +64,22 @@ test("health endpoints answer", async ({ request }) => {
   expect(await (await request.get("/healthz")).text()).toBe("ok");
   expect((await request.get("/readyz")).status()).toBe(200);
 });
+
+test("the wasm bundle is served precompressed and revalidates with an ETag", async ({ request }) => {
+  // The server compresses the bundle once in the background at start-up.
+  await expect
+    .poll(async () => (await request.get("/pkg/onair.wasm", { headers: { "accept-encoding": "br" } })).headers()["etag"])
+    .toBeTruthy();
+  const br = await request.get("/pkg/onair.wasm", { headers: { "accept-encoding": "br" } });
+  expect(br.headers()["content-encoding"]).toBe("br");
+  expect(br.headers()["content-type"]).toBe("application/wasm");
+  expect(br.headers()["cache-control"]).toBe("no-cache");
+  const gzip = await request.get("/pkg/onair.wasm", { headers: { "accept-encoding": "gzip" } });
+  expect(gzip.headers()["content-encoding"]).toBe("gzip");
+  const again = await request.get("/pkg/onair.wasm", {
+    headers: { "accept-encoding": "br", "if-none-match": br.headers()["etag"] },
+  });
+  expect(again.status()).toBe(304);
+  expect((await request.get("/pkg/onair.css")).status()).toBe(200);
+  expect((await request.get("/pkg/nothing-here.wasm")).status()).toBe(404);
+});

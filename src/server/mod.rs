@@ -1,5 +1,6 @@
 //! The HTTP server: pages, server functions, the signaling socket, health and shutdown.
 
+pub mod assets;
 pub mod config;
 pub mod hub;
 pub mod publish_key;
@@ -34,6 +35,7 @@ pub use hub::Hub;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<Hub>,
+    pub assets: assets::Assets,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -72,9 +74,14 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 pub fn router(config: &Config, hub: Arc<Hub>) -> Router {
     let leptos_options = leptos_options(config);
     let routes = generate_route_list(App);
+    let assets = assets::Assets::default();
+    assets.load_in_background(
+        std::path::Path::new(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir),
+    );
     let state = AppState {
         leptos_options: leptos_options.clone(),
         hub: hub.clone(),
+        assets,
     };
     Router::new()
         .route("/ws/{room}", get(ws::upgrade))
@@ -82,6 +89,7 @@ pub fn router(config: &Config, hub: Arc<Hub>) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/rooms/events", get(room_events))
         .route("/talk", get(talk_redirect))
+        .route("/pkg/{file}", get(assets::serve))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -740,6 +740,10 @@ async fn write_loop(
                     if changed.is_err() {
                         phase_open = false;
                     }
+                    if traffic && paced {
+                        // The traffic phase ended: send what fell due up to now.
+                        w.pump_paced().await?;
+                    }
                     w.last = None;
                     // Start each sender at a random point of its period, or all clients of a
                     // run would send in lockstep.
