@@ -750,6 +750,43 @@ async fn room_keys_and_private_rooms() {
         .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_room_joining_at_once_does_not_cut_the_broadcaster_off() {
+    let server =
+        TestServer::start(&["--max-viewers", "150", "--messages-per-second", "10000"]).await;
+    let mut broadcaster = server.join("rush", Role::Broadcaster).await;
+    broadcaster.go_live().await;
+    // 150 viewers join and ask for the stream at the same moment: for the broadcaster that is
+    // 300 messages (viewer count + want_stream each) queued faster than it can be sent.
+    let joins = (0..150).map(|_| {
+        let url = server.url("rush");
+        tokio::spawn(async move {
+            let (ws, _) = tokio_tungstenite::connect_async(url)
+                .await
+                .expect("connect");
+            let mut viewer = Peer::join(ws, "rush", Role::Viewer).await;
+            viewer.send(C::WantStream).await;
+            viewer
+        })
+    });
+    let mut viewers = Vec::new();
+    for join in joins {
+        viewers.push(join.await.expect("viewer task"));
+    }
+    let mut asked = 0;
+    while asked < 150 {
+        match broadcaster.recv().await {
+            S::WantStream { .. } => asked += 1,
+            S::ViewerCount { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Still connected and live: a new viewer is told who is on air.
+    drop(viewers);
+    let late = server.join("rush", Role::Viewer).await;
+    assert_eq!(late.on_air, Some(broadcaster.id));
+}
+
 // 11 ────────────────────────────────────────────────────────────────────────────────────────
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,10 +54,11 @@ fn compress(raw: &[u8]) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
 }
 
 impl Assets {
-    /// Compress every wasm, js and css file in `pkg_dir` on a blocking thread.
+    /// Compress every wasm, js and css file in `pkg_dir` on a thread of its own (not tokio's
+    /// blocking pool, which a runtime waits for when it shuts down).
     pub fn load_in_background(&self, pkg_dir: PathBuf) {
         let files = self.files.clone();
-        tokio::task::spawn_blocking(move || {
+        let spawned = std::thread::Builder::new().name("onair-assets".into()).spawn(move || {
             let Ok(entries) = std::fs::read_dir(&pkg_dir) else {
                 tracing::warn!(dir = %pkg_dir.display(), "no browser bundle found: run `make build`");
                 return;
@@ -90,6 +91,9 @@ impl Assets {
                 }
             }
         });
+        if let Err(err) = spawned {
+            tracing::warn!(%err, "serving the bundle uncompressed: no thread to compress it");
+        }
     }
 
     fn get(&self, name: &str) -> Option<Arc<Asset>> {

@@ -31,15 +31,13 @@ use crate::{
     room_name::RoomName,
 };
 
-/// Messages a member's queue holds before the member counts as too slow and is dropped.
+/// Messages a member's queue holds before the member counts as too slow and is dropped; a
+/// broadcaster's queue also has room for two messages per viewer (viewer count and
+/// want_stream, or viewer count and peer_left), so a whole room joining at once fits.
 pub const OUTBOX_CAPACITY: usize = 100;
 
-/// What a connection's writer sends next.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    Text(Utf8Bytes),
-    /// Close the socket with this code and reason after what is queued before it.
-    Close(u16, &'static str),
+pub fn outbox_capacity(max_viewers: u32) -> usize {
+    OUTBOX_CAPACITY + 2 * max_viewers as usize
 }
 
 /// WebSocket close codes we use.
@@ -57,13 +55,13 @@ pub mod close_code {
 /// The sending half of a member's queue, plus the switch that cuts a slow member off.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    tx: mpsc::Sender<Outbound>,
+    tx: mpsc::Sender<Utf8Bytes>,
     cut_off: Arc<Notify>,
 }
 
 impl Outbox {
-    pub fn new() -> (Self, mpsc::Receiver<Outbound>, Arc<Notify>) {
-        let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
+        let (tx, rx) = mpsc::channel(capacity);
         let cut_off = Arc::new(Notify::new());
         (
             Self {
@@ -76,15 +74,15 @@ impl Outbox {
     }
 
     /// Queue without waiting. A full queue means the member cannot keep up: cut it off.
-    pub fn push(&self, out: Outbound) {
-        match self.tx.try_send(out) {
+    pub fn push(&self, text: Utf8Bytes) {
+        match self.tx.try_send(text) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(_)) => self.cut_off.notify_one(),
         }
     }
 
     pub fn send(&self, msg: &ServerMessage) {
-        self.push(Outbound::Text(encode(msg)));
+        self.push(encode(msg));
     }
 }
 
@@ -171,7 +169,7 @@ impl RoomInner {
     fn send_to_role(&self, role: Role, msg: &ServerMessage) {
         let text = encode(msg);
         for member in self.members.values().filter(|m| m.role == role) {
-            member.outbox.push(Outbound::Text(text.clone()));
+            member.outbox.push(text.clone());
         }
     }
 
@@ -810,7 +808,7 @@ mod tests {
     struct Conn {
         membership: Membership,
         room: usize,
-        rx: mpsc::Receiver<Outbound>,
+        rx: mpsc::Receiver<Utf8Bytes>,
     }
 
     fn message(what: u8, to: PeerId) -> ClientMessage {
@@ -859,7 +857,7 @@ mod tests {
             match step {
                 Step::Join { conn, room, viewer } => {
                     if conns[conn].is_none() {
-                        let (outbox, rx, _cut) = Outbox::new();
+                        let (outbox, rx, _cut) = Outbox::new(OUTBOX_CAPACITY);
                         let role = if viewer {
                             Role::Viewer
                         } else {
@@ -897,7 +895,7 @@ mod tests {
                 .collect();
             for c in conns.iter_mut().flatten() {
                 let me = c.membership.id();
-                while let Ok(Outbound::Text(text)) = c.rx.try_recv() {
+                while let Ok(text) = c.rx.try_recv() {
                     let msg: ServerMessage = serde_json::from_str(text.as_str()).unwrap();
                     let from = match &msg {
                         ServerMessage::Offer { from, .. }

@@ -15,7 +15,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{
-    hub::{close_code, Hub, JoinError, Membership, Outbound, Outbox},
+    hub::{close_code, outbox_capacity, Hub, JoinError, Membership, Outbox},
     AppState,
 };
 use crate::{
@@ -26,8 +26,9 @@ use crate::{
     room_name::RoomName,
 };
 
-/// Socket read buffer: signaling messages are small; a big SDP grows it for that read only.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Socket read buffer to start with: most signaling messages are a few hundred bytes, and each
+/// connection's buffer is a large part of its memory. (It grows to fit a big SDP and stays so.)
+const READ_BUFFER_BYTES: usize = 512;
 /// Protocol violations (bad JSON, wrong role, …) a connection may make before it is closed.
 const MAX_VIOLATIONS: u32 = 10;
 /// Messages over the rate limit in a row before the connection is closed.
@@ -127,7 +128,7 @@ where
 {
     let timing = hub.config().timing();
     let (mut sink, mut stream) = socket.split();
-    let (outbox, mut queue, cut_off) = Outbox::new();
+    let (outbox, mut queue, cut_off) = Outbox::new(outbox_capacity(hub.config().max_viewers));
     let mut session = Session::new(hub.clone(), room, key, outbox);
     // wait_for, not changed: a connection that arrives as shutdown begins still sees it.
     let mut shutdown = hub.shutdown_signal();
@@ -144,13 +145,12 @@ where
                 break None;
             }
             out = queue.recv() => match out {
-                Some(Outbound::Text(text)) => {
+                Some(text) => {
                     match timeout(timing.write_within, sink.send(Message::Text(text))).await {
                         Ok(Ok(())) => {}
                         _ => break None,
                     }
                 }
-                Some(Outbound::Close(code, reason)) => break Some((code, reason)),
                 None => break None,
             },
             frame = stream.next() => {
@@ -206,7 +206,7 @@ where
     drop(session);
     if let Some((code, reason)) = close {
         // Flush what is queued before the close (e.g. "room full"), within the deadline.
-        while let Ok(Outbound::Text(text)) = queue.try_recv() {
+        while let Ok(text) = queue.try_recv() {
             if !matches!(
                 timeout(timing.write_within, sink.send(Message::Text(text))).await,
                 Ok(Ok(()))

@@ -44,8 +44,9 @@ pub struct TestServer {
 impl TestServer {
     /// Start a server with the default settings plus `flags` (as on the command line).
     pub async fn start(flags: &[&str]) -> Self {
+        // No browser bundle: signaling tests need none, and compressing one costs CPU.
         let config = Config::try_parse_from(
-            ["onair", "--addr", "127.0.0.1:0"]
+            ["onair", "--addr", "127.0.0.1:0", "--site-root", "target/no-site-for-tests"]
                 .into_iter()
                 .chain(flags.iter().copied()),
         )
