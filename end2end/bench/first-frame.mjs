@@ -20,6 +20,8 @@ import {
 const SPEC = {
   baseUrl: { type: "url", help: "run against this server (default: spawn target/release/onair)" },
   port: { type: "number", default: 3200, help: "port of the spawned server (127.0.0.1)" },
+  bin: { type: "path", default: "target/release/onair", help: "server binary to spawn (relative to the repo root)" },
+  siteRoot: { type: "path", default: "target/site", help: "--site-root of the spawned server" },
   viewers: { type: "number", default: 20, help: "viewers joining one after another (K)" },
   warm: { type: "bool", default: false, help: "all viewers in one browser context (warm HTTP cache)" },
   keep: { type: "bool", default: false, help: "keep each viewer open instead of closing it after measuring" },
@@ -47,7 +49,10 @@ const cleanup = onExit(async () => {
 /** The stages of a join in order, as (label, key in the viewer's marks). */
 const STAGES = [
   ["HTML received", "docResponseEnd"],
+  ["onair.js requested", "jsStart"],
+  ["onair.wasm requested", "wasmStart"],
   ["onair.js received", "jsResponseEnd"],
+  ["onair.wasm first byte", "wasmResponseStart"],
   ["onair.wasm received", "wasmResponseEnd"],
   ["wasm instantiated", "wasmInstantiated"],
   ["hydrated (body[data-hydrated])", "hydrated"],
@@ -58,10 +63,10 @@ const STAGES = [
   ["broadcaster: want_stream in", "bc:want_stream"],
   ["broadcaster: offer out", "bc:offer"],
   ["offer received", "msg:offer"],
+  ["track event (remote offer applied)", "track"],
   ["answer sent", "sent:answer"],
   ["ICE connected", "ice:connected"],
   ["peer connected", "pc:connected"],
-  ["track event", "track"],
   ["first frame presented", "firstFrame"],
   ["video 'playing'", "playing"],
   ["status data-state=live", "state:live"],
@@ -104,7 +109,10 @@ async function joinOne(context, url, broadcaster, index) {
     t.docResponseEnd = data.nav?.responseEnd;
     const wasm = data.res.find((r) => r.name.endsWith(".wasm"));
     const js = data.res.find((r) => r.name.endsWith("/onair.js"));
+    t.wasmStart = wasm?.start;
+    t.wasmResponseStart = wasm?.responseStart;
     t.wasmResponseEnd = wasm?.responseEnd;
+    t.jsStart = js?.start;
     t.jsResponseEnd = js?.responseEnd;
     t.wasmInstantiated = t["wasm:instantiateStreaming:end"] ?? t["wasm:instantiate:end"];
     // The broadcaster's side of this join, on this page's clock.
@@ -137,7 +145,7 @@ async function joinOne(context, url, broadcaster, index) {
 }
 
 async function main() {
-  server = await startServer({ baseUrl: args.baseUrl, port: args.port, maxViewers: 1000 });
+  server = await startServer({ baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs() });
   const version = browser.version();
   const room = roomName("bench-ff");

@@ -2,7 +2,7 @@
 // time, percentiles. Plain Node ESM; @playwright/test comes from end2end/node_modules.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -150,6 +150,12 @@ export async function startServer({ baseUrl, port = 3200, maxViewers = 1000, bin
   });
   let exited = false;
   child.on("exit", () => (exited = true));
+  // scripts/bench kills what is listed here if this process dies without stopping it.
+  if (process.env.ONAIR_BENCH_PIDFILE) {
+    try {
+      appendFileSync(process.env.ONAIR_BENCH_PIDFILE, `${child.pid}\n`);
+    } catch {}
+  }
   const stop = async () => {
     if (exited) return;
     child.kill("SIGTERM");
@@ -170,19 +176,15 @@ export async function startServer({ baseUrl, port = 3200, maxViewers = 1000, bin
 
 /** Run `cleanup` once on exit, Ctrl-C or SIGTERM (the benches must never leave a server behind). */
 export function onExit(cleanup) {
-  let done = false;
-  const run = async (code) => {
-    if (done) return;
-    done = true;
-    try {
-      await cleanup();
-    } finally {
-      if (code !== undefined) process.exit(code);
-    }
-  };
-  process.on("SIGINT", () => run(130));
-  process.on("SIGTERM", () => run(143));
-  return () => run();
+  let running;
+  // Every caller waits for the same cleanup: a signal arriving while main() unwinds must not
+  // let the process exit before the server is stopped.
+  const once = () => (running ??= Promise.resolve().then(cleanup).catch((err) => console.error(`cleanup: ${err}`)));
+  const onSignal = (code) => once().finally(() => process.exit(code));
+  process.on("SIGINT", () => onSignal(130));
+  process.on("SIGTERM", () => onSignal(143));
+  process.on("SIGHUP", () => onSignal(129));
+  return once;
 }
 
 /** Rejects after `ms` with `what` in the message. */
@@ -240,12 +242,19 @@ export function treeTicks(rootPid) {
   return { ticks, processes };
 }
 
-/** Busy and total jiffies of the whole machine (first line of /proc/stat). */
+/**
+ * Jiffies of the whole machine (first line of /proc/stat): busy = user+nice+system+irq+softirq,
+ * total = busy+idle+iowait+steal (steal: time the hypervisor gave to someone else).
+ */
 export function machineTicks() {
-  const fields = readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
-  const idle = fields[3] + (fields[4] ?? 0);
-  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
+  const [user, nice, system, idle, iowait = 0, irq = 0, softirq = 0, steal = 0] = readFileSync("/proc/stat", "utf8")
+    .split("\n")[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy, steal, total: busy + idle + iowait + steal };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +292,9 @@ export function table(rows) {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i] ?? "").length)));
   return rows
     .map((r, j) => {
-      const line = r.map((c, i) => String(c ?? "").padStart(widths[i])).join("  ");
+      const line = r
+        .map((c, i) => (i === 0 ? String(c ?? "").padEnd(widths[i]) : String(c ?? "").padStart(widths[i])))
+        .join("  ");
       return j === 0 ? `${line}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : line;
     })
     .join("\n");

@@ -130,19 +130,29 @@
 
   /** Presented frames and playback quality over `ms`, measured in the page. */
   B.measure = async (ms) => {
+    const i0 = await B.inbound();
     const q0 = B.video?.getVideoPlaybackQuality?.();
     const f0 = B.frames;
     const t0 = performance.now();
     B.gapMax = 0;
     await new Promise((r) => setTimeout(r, ms));
     const q1 = B.video?.getVideoPlaybackQuality?.();
+    const f1 = B.frames;
     const dt = (performance.now() - t0) / 1000;
+    const gapMaxMs = B.gapMax;
+    const i1 = await B.inbound();
     return {
       seconds: dt,
-      presentedFps: (B.frames - f0) / dt,
+      presentedFps: (f1 - f0) / dt,
       totalFps: q0 && q1 ? (q1.totalVideoFrames - q0.totalVideoFrames) / dt : undefined,
       dropped: q0 && q1 ? q1.droppedVideoFrames - q0.droppedVideoFrames : undefined,
-      gapMaxMs: B.gapMax,
+      decodedFps: (i1.framesDecoded - i0.framesDecoded) / dt,
+      receivedFps: (i1.framesReceived - i0.framesReceived) / dt,
+      framesDroppedRtp: i1.framesDropped - i0.framesDropped,
+      packetsLost: i1.packetsLost - i0.packetsLost,
+      freezes: i1.freezeCount - i0.freezeCount,
+      decoder: i1.decoder,
+      gapMaxMs,
       width: B.video?.videoWidth,
       height: B.video?.videoHeight,
     };

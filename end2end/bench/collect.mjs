@@ -1,0 +1,276 @@
+#!/usr/bin/env node
+// Collects the JSON of one scripts/bench run into bench/results/latest.json and writes the
+// "Latest results" section of BENCHMARKS.md (between its results markers; the rest of the file
+// is left as it is).
+
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { cpus, release } from "node:os";
+import { resolve } from "node:path";
+import { CHROMIUM, REPO, parseArgs, round, writeJson } from "./lib.mjs";
+import { writeFileSync } from "node:fs";
+
+const SPEC = {
+  dir: { type: "path", default: "bench/results/run.tmp", help: "where the run's JSON files are" },
+  out: { type: "path", default: "bench/results/latest.json", help: "the collected JSON" },
+  markdown: { type: "path", default: "BENCHMARKS.md", help: "the file whose results section is rewritten" },
+  totalSeconds: { type: "number", help: "wall time of the whole run" },
+  quick: { type: "number", default: 0, help: "1 when scripts/bench ran with --quick" },
+};
+const args = parseArgs(SPEC);
+const dir = resolve(REPO, args.dir);
+
+const BEGIN = "<!-- bench:results:begin (written by scripts/bench; edits here are overwritten) -->";
+const END = "<!-- bench:results:end -->";
+
+const read = (name) => {
+  const file = resolve(dir, name);
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    return { unreadable: err.message };
+  }
+};
+const sh = (cmd, argv) => {
+  try {
+    return execFileSync(cmd, argv, { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 10_000 }).trim();
+  } catch {
+    return undefined;
+  }
+};
+
+function machine() {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const meminfo = readFileSync("/proc/meminfo", "utf8");
+  const memKib = Number(/MemTotal:\s+(\d+)/.exec(meminfo)?.[1]);
+  const chromium = sh(CHROMIUM ?? "chromium", ["--version"]);
+  const head = sh("git", ["-C", REPO, "rev-parse", "--short", "HEAD"]);
+  const dirty = sh("git", ["-C", REPO, "status", "--porcelain", "--untracked-files=no"]);
+  return {
+    date: new Date().toISOString(),
+    nproc: Number(sh("nproc", [])) || cpus().length,
+    cpuModel: /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model,
+    memoryGiB: round(memKib / 1024 / 1024, 1),
+    chromium: chromium?.split("\n").pop(),
+    node: process.version,
+    kernel: release(),
+    commit: head ? `${head}${dirty ? " (with uncommitted changes)" : ""}` : undefined,
+  };
+}
+
+const statuses = {};
+for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+  if (name.endsWith(".status.json")) {
+    const s = read(name);
+    statuses[s.name] = s;
+  }
+}
+const results = {
+  machine: machine(),
+  quick: Boolean(args.quick),
+  totalSeconds: args.totalSeconds,
+  statuses,
+  load: { relay: read("load-relay.json"), idle: read("load-idle.json") },
+  firstFrame: read("first-frame.json"),
+  firstFrameWarm: read("first-frame-warm.json"),
+  fanOut: read("fan-out.json"),
+  bundleSize: read("bundle-size.json"),
+};
+writeJson(args.out, results);
+
+// ---------------------------------------------------------------------------------------------
+// Markdown.
+
+const md = [];
+const row = (cells) => `| ${cells.map((c) => (c === undefined || c === null ? "–" : String(c))).join(" | ")} |`;
+const tbl = (header, rows, align) => {
+  md.push(row(header));
+  md.push(`|${header.map((_, i) => (align?.[i] === "l" ? ":---" : "---:")).join("|")}|`);
+  for (const r of rows) md.push(row(r));
+  md.push("");
+};
+const ms = (x) => (typeof x === "number" ? `${Math.round(x)} ms` : "–");
+const kib = (b) => (typeof b === "number" ? `${(b / 1024).toFixed(1)} KiB` : "–");
+const m = results.machine;
+
+md.push(BEGIN, "");
+md.push(`## Latest results`, "");
+md.push(
+  `Run of ${m.date.slice(0, 16).replace("T", " ")} UTC on commit ${m.commit ?? "?"}` +
+    (results.quick ? " — **quick run (--quick): few viewers, short windows; not for comparison**" : "") +
+    `; the whole run took ${results.totalSeconds ?? "?"} s.`,
+  "",
+);
+tbl(
+  ["machine", ""],
+  [
+    ["CPUs (`nproc`)", m.nproc],
+    ["CPU model", m.cpuModel],
+    ["memory", `${m.memoryGiB} GiB`],
+    ["browser", m.chromium],
+    ["Node.js", m.node],
+    ["kernel", m.kernel],
+  ],
+  ["l", "l"],
+);
+
+// Headline figures.
+const ff = results.firstFrame;
+const ffw = results.firstFrameWarm;
+const fo = results.fanOut;
+const bs = results.bundleSize;
+const relay = results.load.relay;
+const idle = results.load.idle;
+const s3 = (s) => (s && s.n ? `${ms(s.p50)} / ${ms(s.p95)} / ${ms(s.max)}` : "–");
+const headline = [];
+if (ff?.figures) {
+  const n = ff.settings.viewers;
+  headline.push([`first frame from navigation start, p50 / p95 / max (${n} viewers, cold cache)`, s3(ff.figures.firstFrameFromNavigationMs)]);
+  headline.push([`first frame from signaling WebSocket open, p50 / p95 / max`, s3(ff.figures.firstFrameFromWsOpenMs)]);
+  headline.push([`hydration (body[data-hydrated]) from navigation start, p50 / p95 / max`, s3(ff.figures.hydratedMs)]);
+}
+if (ffw?.figures) {
+  headline.push([`first frame from navigation start, warm cache (${ffw.settings.viewers} viewers)`, s3(ffw.figures.firstFrameFromNavigationMs)]);
+  headline.push([`hydration, warm cache`, s3(ffw.figures.hydratedMs)]);
+}
+if (fo) {
+  const a = fo.atHeld;
+  headline.push([
+    `viewers held at >= ${fo.settings.minFps} fps (one broadcaster, P2P fan-out)`,
+    `**${fo.heldViewers}**` + (fo.settings.max && fo.heldViewers >= fo.settings.max ? ` (the --max; not the limit)` : ""),
+  ]);
+  if (a) {
+    headline.push([`broadcaster CPU at ${a.viewers} viewers (% of one core)`, `${a.broadcasterCpuPct} %`]);
+    headline.push([`upload per viewer at ${a.viewers} viewers`, `${a.uploadPerViewerKbps} kbit/s (${a.uploadTotalKbps} kbit/s in total)`]);
+  }
+}
+if (bs?.files) {
+  for (const f of bs.files) {
+    headline.push([`${f.name}: raw / gzip-9 / brotli-11`, `${kib(f.raw)} / ${kib(f.gzip9)} / ${kib(f.brotli11)}`]);
+  }
+}
+if (relay?.throughput) {
+  headline.push([
+    `signaling relay: ${relay.settings.clients} clients in ${relay.settings.rooms} rooms, candidates/s relayed`,
+    Math.round(relay.throughput.relayed_per_s),
+  ]);
+  const l = relay.latency_candidate;
+  if (l) headline.push([`signaling relay latency p50 / p99 / max`, `${(l.p50_us / 1000).toFixed(2)} / ${(l.p99_us / 1000).toFixed(2)} / ${(l.max_us / 1000).toFixed(2)} ms`]);
+}
+if (idle?.server) {
+  headline.push([
+    `server memory per idle connection (${idle.settings?.clients ?? "?"} connections)`,
+    `${Math.round(idle.server.rss_per_connection_bytes ?? idle.server.rss_per_connection_held_bytes)} B`,
+  ]);
+}
+md.push("### Headline figures", "");
+tbl(["figure", "value"], headline, ["l", "r"]);
+
+// Status of each bench.
+md.push("### Runs", "");
+tbl(
+  ["benchmark", "status", "took", "note"],
+  Object.values(statuses)
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((s) => [s.name, s.status, `${s.seconds} s`, s.message || ""]),
+  ["l", "l", "r", "l"],
+);
+
+if (ff?.timeline) {
+  md.push(`### First frame: where the time goes (${ff.settings.viewers} viewers, ${ff.settings.cache})`, "");
+  md.push(
+    "Median moment of each stage in ms since the viewer's navigation started, and the median (p95) of the step " +
+      "from the stage above. Broadcaster stages are converted to the viewer's clock.",
+    "",
+  );
+  const warm = new Map((ffw?.timeline ?? []).map((t) => [t.key, t]));
+  tbl(
+    ["stage", "at (p50)", "step p50", "step p95", ffw ? "warm cache: at (p50)" : ""].filter(Boolean),
+    ff.timeline.map((t, i) =>
+      [t.label, t.p50, i ? ff.steps[i - 1].p50 : "", i ? ff.steps[i - 1].p95 : "", ffw ? warm.get(t.key)?.p50 : undefined].slice(0, ffw ? 5 : 4),
+    ),
+    ["l"],
+  );
+}
+
+if (fo?.steps?.length) {
+  md.push(`### Fan-out: one broadcaster, viewers added one at a time`, "");
+  const c = fo.settings.camera;
+  md.push(
+    `Fake camera ${c ? `${c.width}x${c.height} at ${c.frameRate} fps` : "?"}; after each new viewer ${fo.settings.settleS} s ` +
+      `to settle, then a ${fo.settings.windowS} s window. fps = frames presented per second (requestVideoFrameCallback); ` +
+      `CPU in % of one core from /proc (utime+stime of each browser's process tree); "other" = the rest of the machine. ` +
+      `Stopped: ${fo.stopReason}. Live broadcaster with no viewer: ${fo.idleBroadcasterCpuPct} % CPU.`,
+    "",
+  );
+  tbl(
+    ["viewers", "fps min", "fps median", "dropped", "broadcaster CPU %", "viewers' browser CPU %", "server CPU %", "other CPU %", `machine busy % (of ${fo.settings.cpus})`, "upload kbit/s per viewer", "encoded fps min", "smallest sent resolution", "quality limited by"],
+    fo.steps.map((s) => [
+      s.viewers, s.fpsMin, s.fpsMedian, s.droppedFrames + s.framesDroppedRtp, s.broadcasterCpuPct, s.viewersCpuPct,
+      s.serverCpuPct, s.otherCpuPct, s.machineBusyPct, s.uploadPerViewerKbps, s.encodedFpsMin, s.sentResolutionMin,
+      Object.entries(s.qualityLimitation).map(([k, n]) => `${k} ×${n}`).join(", "),
+    ]),
+    [...Array(12).fill("r"), "l"],
+  );
+}
+
+if (bs?.files) {
+  md.push("### Bundle size", "");
+  const served = bs.files.some((f) => f.servedBr);
+  tbl(
+    ["file", "raw", "gzip -9", "brotli -11", ...(served ? ["served (br)", "served (gzip)", "Cache-Control"] : [])],
+    [
+      ...bs.files.map((f) => [
+        f.name, `${f.raw} B`, `${f.gzip9} B`, `${f.brotli11} B`,
+        ...(served ? [f.servedBr ? `${f.servedBr.bytes} B (${f.servedBr.encoding})` : "–", f.servedGzip ? `${f.servedGzip.bytes} B (${f.servedGzip.encoding})` : "–", f.servedBr?.cacheControl ?? "none"] : []),
+      ]),
+      ["total", `${bs.total.raw} B`, `${bs.total.gzip9} B`, `${bs.total.brotli11} B`, ...(served ? ["", "", ""] : [])],
+    ],
+    ["l"],
+  );
+}
+
+if (relay || idle) {
+  md.push("### Signaling server under load (onair-load)", "");
+  const rows = [];
+  if (relay?.settings) {
+    const r = relay;
+    rows.push(["relay: clients / rooms / target rate", `${r.settings.clients} / ${r.settings.rooms} / ${r.settings.rate_per_s} candidates/s for ${r.settings.duration_s} s`]);
+    rows.push(["relay: connections ready / failed, setup", `${r.connections.ready} / ${r.connections.failed}, ${round(r.connections.setup_s, 2)} s`]);
+    rows.push(["relay: candidates relayed per second", Math.round(r.throughput?.relayed_per_s ?? 0)]);
+    const lat = (l) => (l ? `${(l.p50_us / 1000).toFixed(2)} / ${(l.p99_us / 1000).toFixed(2)} / ${(l.max_us / 1000).toFixed(2)} ms` : "–");
+    rows.push(["relay: candidate latency p50 / p99 / max", lat(r.latency_candidate)]);
+    rows.push(["relay: offer/answer latency p50 / p99 / max", lat(r.latency_sdp)]);
+    rows.push(["relay: lost / misrouted", `${r.routing?.lost ?? "–"} / ${r.routing?.misrouted ?? "–"}`]);
+    if (r.server) rows.push(["relay: server CPU per relayed message", `${round(r.server.cpu_us_per_relayed_message, 2)} µs`]);
+    const errs = Object.entries(r.server_errors ?? {}).map(([k, v]) => `${k} ×${v}`).join(", ");
+    rows.push(["relay: server errors", errs || "none"]);
+  } else if (relay) {
+    rows.push(["relay", "no figures"]);
+  }
+  if (idle?.settings) {
+    const i = idle;
+    rows.push(["idle: connections held", `${i.connections.ready} of ${i.connections.target}`]);
+    if (i.server) {
+      rows.push(["idle: server RSS before / connected / peak", `${round(i.server.rss_before_kib / 1024, 1)} / ${round(i.server.rss_connected_kib / 1024, 1)} / ${round(i.server.rss_peak_kib / 1024, 1)} MiB`]);
+      rows.push(["idle: server memory per connection", `${Math.round(i.server.rss_per_connection_bytes)} B`]);
+    }
+  }
+  if (statuses.load?.status === "skipped") rows.push(["skipped", statuses.load.message]);
+  tbl(["figure", "value"], rows, ["l", "l"]);
+} else if (statuses.load) {
+  md.push("### Signaling server under load (onair-load)", "", `${statuses.load.status}: ${statuses.load.message}`, "");
+}
+
+md.push(END);
+const section = md.join("\n");
+
+const mdFile = resolve(REPO, args.markdown);
+let text = existsSync(mdFile) ? readFileSync(mdFile, "utf8") : "# Benchmarks\n\n";
+const a = text.indexOf("<!-- bench:results:begin");
+const b = text.indexOf(END);
+if (a >= 0 && b > a) text = text.slice(0, a) + section + text.slice(b + END.length);
+else text = text.replace(/\s*$/, "\n\n") + section + "\n";
+writeFileSync(mdFile, text);
+console.log(`wrote ${mdFile} (results section)`);
