@@ -46,9 +46,15 @@ impl TestServer {
     pub async fn start(flags: &[&str]) -> Self {
         // No browser bundle: signaling tests need none, and compressing one costs CPU.
         let config = Config::try_parse_from(
-            ["onair", "--addr", "127.0.0.1:0", "--site-root", "target/no-site-for-tests"]
-                .into_iter()
-                .chain(flags.iter().copied()),
+            [
+                "onair",
+                "--addr",
+                "127.0.0.1:0",
+                "--site-root",
+                "target/no-site-for-tests",
+            ]
+            .into_iter()
+            .chain(flags.iter().copied()),
         )
         .unwrap_or_else(|err| panic!("test flags {flags:?} do not parse: {err}"));
         let listener = TcpListener::bind("127.0.0.1:0")
