@@ -68,7 +68,9 @@ test("health endpoints answer", async ({ request }) => {
 test("the wasm bundle is served precompressed and revalidates with an ETag", async ({ request }) => {
   // The server compresses the bundle once in the background at start-up.
   await expect
-    .poll(async () => (await request.get("/pkg/onair.wasm", { headers: { "accept-encoding": "br" } })).headers()["etag"])
+    .poll(async () => (await request.get("/pkg/onair.wasm", { headers: { "accept-encoding": "br" } })).headers()["etag"], {
+      timeout: 60_000,
+    })
     .toBeTruthy();
   const br = await request.get("/pkg/onair.wasm", { headers: { "accept-encoding": "br" } });
   expect(br.headers()["content-encoding"]).toBe("br");

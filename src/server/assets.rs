@@ -45,7 +45,10 @@ fn content_type(name: &str) -> Option<&'static str> {
 fn compress(raw: &[u8]) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
     let mut brotli = Vec::new();
     {
-        let mut writer = brotli::CompressorWriter::new(&mut brotli, 64 * 1024, 11, 22);
+        // Best compression for a release bundle (under 1 MB, a second or two); a debug build's
+        // multi-megabyte wasm gets a quicker setting.
+        let quality = if raw.len() > 2 * 1024 * 1024 { 5 } else { 11 };
+        let mut writer = brotli::CompressorWriter::new(&mut brotli, 64 * 1024, quality, 22);
         writer.write_all(raw)?;
     }
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
