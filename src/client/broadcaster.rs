@@ -18,7 +18,7 @@ use super::{
     listener::EventListener,
     media::{self, MediaError},
     peer::Peer,
-    socket::{Signaling, SocketEvent},
+    socket::{SocketEvent, SocketSlot},
 };
 use crate::{
     protocol::{ClientMessage, ErrorCode, IceServer, PeerId, Role, ServerMessage},
@@ -49,7 +49,7 @@ struct State {
 pub struct Broadcaster {
     ui: TalkUi,
     preview: HtmlVideoElement,
-    socket: RefCell<Option<Signaling>>,
+    socket: SocketSlot,
     state: RefCell<State>,
 }
 
@@ -58,23 +58,15 @@ impl Broadcaster {
         let this = Rc::new(Self {
             ui,
             preview,
-            socket: RefCell::new(None),
+            socket: SocketSlot::default(),
             state: RefCell::new(State::default()),
         });
-        let weak = Rc::downgrade(&this);
-        let socket = Signaling::connect(room, None, move |event| {
-            if let Some(this) = weak.upgrade() {
-                this.on_socket(event);
-            }
-        });
-        *this.socket.borrow_mut() = Some(socket);
+        this.socket.connect(room, None, &this, Self::on_socket);
         this
     }
 
     fn send(&self, msg: &ClientMessage) {
-        if let Some(socket) = self.socket.borrow().as_ref() {
-            socket.send(msg);
-        }
+        self.socket.send(msg);
     }
 
     pub fn start_camera(self: &Rc<Self>) {

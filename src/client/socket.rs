@@ -85,6 +85,35 @@ impl Signaling {
     }
 }
 
+/// The socket a page's engine owns. It is filled right after the engine exists, so the socket's
+/// events reach the engine through a weak handle (no reference cycle).
+#[derive(Default)]
+pub struct SocketSlot(RefCell<Option<Signaling>>);
+
+impl SocketSlot {
+    pub fn connect<T: 'static>(
+        &self,
+        room: &str,
+        key: Option<&str>,
+        owner: &Rc<T>,
+        on_event: fn(&Rc<T>, SocketEvent),
+    ) {
+        let owner = Rc::downgrade(owner);
+        let socket = Signaling::connect(room, key, move |event| {
+            if let Some(owner) = owner.upgrade() {
+                on_event(&owner, event);
+            }
+        });
+        *self.0.borrow_mut() = Some(socket);
+    }
+
+    pub fn send(&self, msg: &ClientMessage) {
+        if let Some(socket) = self.0.borrow().as_ref() {
+            socket.send(msg);
+        }
+    }
+}
+
 impl Drop for Signaling {
     fn drop(&mut self) {
         let mut inner = self.inner.borrow_mut();

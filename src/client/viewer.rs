@@ -10,7 +10,7 @@ use web_sys::{HtmlVideoElement, MediaStream, RtcPeerConnectionState, RtcSdpType,
 use super::{
     listener::EventListener,
     peer::Peer,
-    socket::{Signaling, SocketEvent},
+    socket::{SocketEvent, SocketSlot},
     timer::Timeout,
 };
 use crate::{
@@ -33,7 +33,7 @@ struct State {
 pub struct Viewer {
     ui: WatchUi,
     video: HtmlVideoElement,
-    socket: RefCell<Option<Signaling>>,
+    socket: SocketSlot,
     state: RefCell<State>,
     _playing: EventListener,
 }
@@ -46,24 +46,16 @@ impl Viewer {
         let this = Rc::new(Self {
             ui,
             video,
-            socket: RefCell::new(None),
+            socket: SocketSlot::default(),
             state: RefCell::new(State::default()),
             _playing: playing,
         });
-        let weak = Rc::downgrade(&this);
-        let socket = Signaling::connect(room, key, move |event| {
-            if let Some(this) = weak.upgrade() {
-                this.on_socket(event);
-            }
-        });
-        *this.socket.borrow_mut() = Some(socket);
+        this.socket.connect(room, key, &this, Self::on_socket);
         this
     }
 
     fn send(&self, msg: &ClientMessage) {
-        if let Some(socket) = self.socket.borrow().as_ref() {
-            socket.send(msg);
-        }
+        self.socket.send(msg);
     }
 
     pub fn unmute(&self) {
