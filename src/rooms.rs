@@ -40,7 +40,18 @@ pub const ROOM_EVENTS_PATH: &str = "/api/rooms/events";
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| list_rooms());
+    // Rendered on the server through the server function; in the browser the value arrives with
+    // the page and updates come from the live feed, so the wasm needs no server-function client.
+    let initial = Resource::new(
+        || (),
+        |_| async {
+            #[cfg(feature = "ssr")]
+            let rooms = list_rooms().await;
+            #[cfg(not(feature = "ssr"))]
+            let rooms: Result<Vec<RoomSummary>, ServerFnError> = Ok(Vec::new());
+            rooms
+        },
+    );
     // Updates pushed by the server after hydration; until the first one, the resource rules.
     let pushed = RwSignal::new(None::<Vec<RoomSummary>>);
 

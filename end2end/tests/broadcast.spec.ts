@@ -160,3 +160,16 @@ test("the room list shows a live room and drops it, without reload", async ({ co
   await expect(entry).toHaveCount(0);
   await expectNotReloaded(home);
 });
+
+test("the room list after in-app navigation comes from the live feed", async ({ context }) => {
+  const room = roomName("nav");
+  await liveBroadcaster(context, room);
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+  await markPage(watch);
+  await watch.getByRole("navigation").getByRole("link", { name: "Live rooms" }).click();
+  await expect(watch).toHaveURL(/\/$/);
+  const entry = watch.locator(`[data-testid="room"][data-room="${room}"]`);
+  await expect(entry).toHaveCount(1);
+  await expectNotReloaded(watch);
+});
