@@ -21,6 +21,8 @@ import { chromium } from "@playwright/test";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import {
+  liveBroadcaster,
+  PROBE,
   CHROMIUM, CLK_TCK, CONTEXT_OPTIONS, REPO, chromiumArgs, machineTicks, onExit, parseArgs, percentile,
   round, roomName, sleep, startServer, table, treeTicks, usage, withTimeout, writeJson,
 } from "./lib.mjs";
@@ -45,7 +47,6 @@ if (args.help) {
   process.exit(0);
 }
 
-const PROBE = resolve(REPO, "end2end/bench/probe.js");
 const started = Date.now();
 let server;
 let bcServer;
@@ -168,18 +169,7 @@ async function main() {
   const room = roomName("bench-fan");
   console.log(`fan-out: ${server.url}  room ${room}  chromium ${version}  ${cpus().length} CPUs`);
 
-  const bcContext = await bcBrowser.newContext(CONTEXT_OPTIONS);
-  await bcContext.addInitScript({ path: PROBE });
-  const talk = await bcContext.newPage();
-  talk.on("pageerror", (err) => console.log(`[broadcaster pageerror] ${err.message}`));
-  await talk.goto(`${server.url}/talk/${room}`);
-  await talk.locator("body[data-hydrated]").waitFor({ timeout: 30_000 });
-  await talk.getByTestId("go-live").click();
-  await talk.waitForFunction(
-    () => document.querySelector('[data-testid="live-badge"]')?.textContent?.trim() === "LIVE",
-    undefined,
-    { timeout: 30_000 },
-  );
+  const { talk } = await liveBroadcaster(bcBrowser, server.url, room);
   const camera = await talk.evaluate(() => {
     for (const v of document.querySelectorAll("video")) {
       const track = v.srcObject?.getVideoTracks?.()[0];

@@ -13,6 +13,8 @@
 import { chromium } from "@playwright/test";
 import { resolve } from "node:path";
 import {
+  liveBroadcaster,
+  PROBE,
   CHROMIUM, CONTEXT_OPTIONS, REPO, chromiumArgs, onExit, parseArgs, percentile, round, roomName,
   sleep, startServer, summary, table, usage, withTimeout, writeJson,
 } from "./lib.mjs";
@@ -37,7 +39,6 @@ if (args.help) {
   process.exit(0);
 }
 
-const PROBE = resolve(REPO, "end2end/bench/probe.js");
 const started = Date.now();
 let server;
 let browser;
@@ -155,18 +156,7 @@ async function main() {
       `browser context, ${args.keep ? "kept open" : "closed after measuring"}`,
   );
 
-  const bcContext = await browser.newContext(CONTEXT_OPTIONS);
-  await bcContext.addInitScript({ path: PROBE });
-  const talk = await bcContext.newPage();
-  talk.on("pageerror", (err) => console.log(`[broadcaster pageerror] ${err.message}`));
-  await talk.goto(`${server.url}/talk/${room}`);
-  await talk.locator("body[data-hydrated]").waitFor({ timeout: 30_000 });
-  await talk.getByTestId("go-live").click();
-  await talk.waitForFunction(
-    () => document.querySelector('[data-testid="live-badge"]')?.textContent?.trim() === "LIVE",
-    undefined,
-    { timeout: 30_000 },
-  );
+  const { talk } = await liveBroadcaster(browser, server.url, room);
   const broadcasterTimes = await talk.evaluate(() => window.__bench.t);
 
   let shared;

@@ -34,6 +34,26 @@ export function chromiumArgs({ fakeDevice = "" } = {}) {
 
 export const CONTEXT_OPTIONS = { permissions: ["camera", "microphone"] };
 
+/** The timing probe every benchmark page gets (see probe.js). */
+export const PROBE = resolve(REPO, "end2end/bench/probe.js");
+
+/** A broadcaster in a new context of `browser`, live in `room`, with the probe installed. */
+export async function liveBroadcaster(browser, baseUrl, room) {
+  const context = await browser.newContext(CONTEXT_OPTIONS);
+  await context.addInitScript({ path: PROBE });
+  const talk = await context.newPage();
+  talk.on("pageerror", (err) => console.log(`[broadcaster pageerror] ${err.message}`));
+  await talk.goto(`${baseUrl}/talk/${room}`);
+  await talk.locator("body[data-hydrated]").waitFor({ timeout: 30_000 });
+  await talk.getByTestId("go-live").click();
+  await talk.waitForFunction(
+    () => document.querySelector('[data-testid="live-badge"]')?.textContent?.trim() === "LIVE",
+    undefined,
+    { timeout: 30_000 },
+  );
+  return { context, talk };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Flags: --name value or --name=value; booleans as --flag.
 
