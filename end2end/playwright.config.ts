@@ -1,5 +1,5 @@
 import { defineConfig } from "@playwright/test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 
 // The server under test: the binary `cargo leptos build` made, on its own loopback port so a
@@ -12,6 +12,9 @@ const siteRoot = process.env.ONAIR_E2E_SITE_ROOT ?? resolve(root, "target/site-d
 // Debian's Chromium where it exists (no browser download on this kind of machine).
 const chromium =
   process.env.ONAIR_CHROMIUM ?? (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined);
+
+// The same flags as the benchmarks and screenshots (chromium.json).
+const chromiumFlags: string[] = JSON.parse(readFileSync(resolve(__dirname, "chromium.json"), "utf8")).args;
 
 export const baseURL = `http://127.0.0.1:${port}`;
 /** For tests that run a server of their own. */
@@ -39,20 +42,7 @@ export default defineConfig({
     trace: "retain-on-failure",
     launchOptions: {
       executablePath: chromium,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream",
-        // getDisplayMedia picks the current tab without a picker.
-        "--auto-select-desktop-capture-source=onair",
-        "--autoplay-policy=no-user-gesture-required",
-      ],
+      args: chromiumFlags,
     },
     permissions: ["camera", "microphone"],
   },

@@ -17,19 +17,10 @@ export const CHROMIUM =
  * ("" = Chromium's default fake camera, 640x480).
  */
 export function chromiumArgs({ fakeDevice = "" } = {}) {
-  return [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    fakeDevice ? `--use-fake-device-for-media-stream=${fakeDevice}` : "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--auto-select-desktop-capture-source=onair",
-    "--autoplay-policy=no-user-gesture-required",
-  ];
+  const { args } = JSON.parse(readFileSync(resolve(REPO, "end2end/chromium.json"), "utf8"));
+  return args.map((flag) =>
+    fakeDevice && flag === "--use-fake-device-for-media-stream" ? `${flag}=${fakeDevice}` : flag,
+  );
 }
 
 export const CONTEXT_OPTIONS = { permissions: ["camera", "microphone"] };

@@ -1,19 +1,12 @@
 // Regenerates the README screenshots: node end2end/scripts/screenshots.mjs [baseURL]
 // Expects a running server (e.g. `make run`); writes docs/*.png.
 import { chromium } from "@playwright/test";
-import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { CHROMIUM, chromiumArgs } from "../bench/lib.mjs";
 
 const base = process.argv[2] ?? "http://127.0.0.1:3000";
 const out = resolve(import.meta.dirname, "../../docs");
-const browser = await chromium.launch({
-  executablePath: process.env.ONAIR_CHROMIUM ?? (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined),
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-  ],
-});
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs() });
 const context = await browser.newContext({ viewport: { width: 1100, height: 860 }, permissions: ["camera", "microphone"] });
 const room = "all-hands";
 const talk = await context.newPage();
