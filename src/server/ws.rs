@@ -5,7 +5,7 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     extract::{
-        ws::{CloseFrame, Message, WebSocketUpgrade},
+        ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade},
         ConnectInfo, Path, Query, State,
     },
     http::{header, HeaderMap, StatusCode},
@@ -29,6 +29,12 @@ use crate::{
 /// Socket read buffer to start with: most signaling messages are a few hundred bytes, and each
 /// connection's buffer is a large part of its memory. (It grows to fit a big SDP and stays so.)
 const READ_BUFFER_BYTES: usize = 512;
+/// Bytes tungstenite collects before it writes: a batch of queued messages leaves in one
+/// `write` call instead of one call (and one loopback/NIC round of the kernel) per message.
+const WRITE_BUFFER_BYTES: usize = 32 * 1024;
+/// Queued messages written before one flush. Bounded so one busy connection cannot hold its
+/// worker thread for long.
+const MAX_BATCH: usize = 64;
 /// Protocol violations (bad JSON, wrong role, …) a connection may make before it is closed.
 const MAX_VIOLATIONS: u32 = 10;
 /// Messages over the rate limit in a row before the connection is closed.
@@ -85,7 +91,7 @@ pub async fn upgrade(
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             serve(socket, hub, room, key).await;
             drop(ip_slot);
@@ -132,6 +138,12 @@ where
     let mut session = Session::new(hub.clone(), room, key, outbox);
     // wait_for, not changed: a connection that arrives as shutdown begins still sees it.
     let mut shutdown = hub.shutdown_signal();
+    // Both futures live across loop turns: re-creating them on every message costs a lock and
+    // a waiter registration each time.
+    let shutdown = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() };
+    tokio::pin!(shutdown);
+    let cut_off = cut_off.notified();
+    tokio::pin!(cut_off);
     let join_deadline = sleep(timing.join_within);
     tokio::pin!(join_deadline);
     let mut ping = tokio::time::interval_at(Instant::now() + timing.ping_every, timing.ping_every);
@@ -140,15 +152,14 @@ where
     let close: Option<(u16, &'static str)> = loop {
         tokio::select! {
             biased;
-            _ = cut_off.notified() => {
+            () = &mut cut_off => {
                 tracing::debug!("dropping a client that does not read its messages");
                 break None;
             }
             out = queue.recv() => match out {
                 Some(text) => {
-                    match timeout(timing.write_within, sink.send(Message::Text(text))).await {
-                        Ok(Ok(())) => {}
-                        _ => break None,
+                    if !write_batch(&mut sink, &mut queue, text, timing.write_within).await {
+                        break None;
                     }
                 }
                 None => break None,
@@ -195,7 +206,7 @@ where
             _ = &mut join_deadline, if session.membership.is_none() => {
                 break Some((close_code::POLICY, "no join message in time"));
             }
-            _ = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() } => {
+            _ = &mut shutdown => {
                 let _ = timeout(timing.write_within, sink.send(Message::Text(super::hub::encode(&ServerMessage::ShuttingDown)))).await;
                 break Some((close_code::GOING_AWAY, "server restarting; reconnect shortly"));
             }
@@ -235,6 +246,34 @@ where
         })
         .await;
     }
+}
+
+/// Write `first` and what else is already queued (up to [`MAX_BATCH`]) with one flush, within
+/// `within`. Under load one `write` carries many messages; when idle it is one message, as before.
+async fn write_batch<K>(
+    sink: &mut K,
+    queue: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>,
+    first: Utf8Bytes,
+    within: Duration,
+) -> bool
+where
+    K: Sink<Message> + Unpin,
+{
+    let batch = async {
+        sink.feed(Message::Text(first)).await?;
+        if queue.is_empty() {
+            // Let the connections that are ready to be read run first: under load they are
+            // about to queue more for us, and one write then carries them all. When the server
+            // is idle this returns at once.
+            tokio::task::yield_now().await;
+        }
+        for _ in 1..MAX_BATCH {
+            let Ok(text) = queue.try_recv() else { break };
+            sink.feed(Message::Text(text)).await?;
+        }
+        sink.flush().await
+    };
+    matches!(timeout(within, batch).await, Ok(Ok(())))
 }
 
 /// The protocol state of one connection: before and after joining, its rate limit and its
