@@ -19,10 +19,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
-use super::config::Config;
+use super::{
+    config::Config,
+    outbox::{encode, Outbox},
+};
 use crate::{
     protocol::{
         ClientMessage, ErrorCode, IceServer, OffAirReason, PeerId, Role, RoomState, RoomSummary,
@@ -50,51 +52,6 @@ pub mod close_code {
     pub const ROOM_FULL: u16 = 4001;
     /// Application code: the room is private and the key was missing or wrong.
     pub const PRIVATE: u16 = 4003;
-}
-
-/// The sending half of a member's queue, plus the switch that cuts a slow member off.
-#[derive(Clone, Debug)]
-pub struct Outbox {
-    tx: mpsc::Sender<Utf8Bytes>,
-    cut_off: Arc<Notify>,
-}
-
-impl Outbox {
-    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Utf8Bytes>, Arc<Notify>) {
-        let (tx, rx) = mpsc::channel(capacity);
-        let cut_off = Arc::new(Notify::new());
-        (
-            Self {
-                tx,
-                cut_off: cut_off.clone(),
-            },
-            rx,
-            cut_off,
-        )
-    }
-
-    /// Queue without waiting. A full queue means the member cannot keep up: cut it off.
-    pub fn push(&self, text: Utf8Bytes) {
-        match self.tx.try_send(text) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.cut_off.notify_one(),
-        }
-    }
-
-    pub fn send(&self, msg: &ServerMessage) {
-        self.push(encode(msg));
-    }
-}
-
-pub fn encode(msg: &ServerMessage) -> Utf8Bytes {
-    match serde_json::to_string(msg) {
-        Ok(text) => Utf8Bytes::from(text),
-        Err(err) => {
-            // Our own types always serialize; log rather than crash if that ever changes.
-            tracing::error!(%err, "could not encode a server message");
-            Utf8Bytes::from_static("{}")
-        }
-    }
 }
 
 /// A refusal the session reports to its client as an `error` message.
@@ -765,7 +722,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::protocol::IceCandidate;
+    use crate::{protocol::IceCandidate, server::outbox::Queue};
 
     #[derive(Debug, Clone)]
     enum Step {
@@ -808,7 +765,7 @@ mod tests {
     struct Conn {
         membership: Membership,
         room: usize,
-        rx: mpsc::Receiver<Utf8Bytes>,
+        rx: Queue,
     }
 
     fn message(what: u8, to: PeerId) -> ClientMessage {
@@ -857,7 +814,7 @@ mod tests {
             match step {
                 Step::Join { conn, room, viewer } => {
                     if conns[conn].is_none() {
-                        let (outbox, rx, _cut) = Outbox::new(OUTBOX_CAPACITY);
+                        let (outbox, rx) = Outbox::new(OUTBOX_CAPACITY);
                         let role = if viewer {
                             Role::Viewer
                         } else {
@@ -895,8 +852,8 @@ mod tests {
                 .collect();
             for c in conns.iter_mut().flatten() {
                 let me = c.membership.id();
-                while let Ok(text) = c.rx.try_recv() {
-                    let msg: ServerMessage = serde_json::from_str(text.as_str()).unwrap();
+                while let Some(Some(text)) = c.rx.try_recv() {
+                    let msg: ServerMessage = serde_json::from_str(&text).unwrap();
                     let from = match &msg {
                         ServerMessage::Offer { from, .. }
                         | ServerMessage::Answer { from, .. }

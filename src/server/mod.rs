@@ -3,6 +3,7 @@
 pub mod assets;
 pub mod config;
 pub mod hub;
+pub mod outbox;
 pub mod publish_key;
 pub mod ws;
 

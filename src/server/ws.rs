@@ -15,7 +15,8 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{
-    hub::{close_code, outbox_capacity, Hub, JoinError, Membership, Outbox},
+    hub::{close_code, outbox_capacity, Hub, JoinError, Membership},
+    outbox::{encode, Outbox, Queue, Queued},
     AppState,
 };
 use crate::{
@@ -134,16 +135,14 @@ where
 {
     let timing = hub.config().timing();
     let (mut sink, mut stream) = socket.split();
-    let (outbox, mut queue, cut_off) = Outbox::new(outbox_capacity(hub.config().max_viewers));
+    let (outbox, mut queue) = Outbox::new(outbox_capacity(hub.config().max_viewers));
     let mut session = Session::new(hub.clone(), room, key, outbox);
     // wait_for, not changed: a connection that arrives as shutdown begins still sees it.
     let mut shutdown = hub.shutdown_signal();
-    // Both futures live across loop turns: re-creating them on every message costs a lock and
-    // a waiter registration each time.
+    // Lives across loop turns: re-creating it on every message costs a lock and a waiter
+    // registration each time.
     let shutdown = async { shutdown.wait_for(|stopping| *stopping).await.is_ok() };
     tokio::pin!(shutdown);
-    let cut_off = cut_off.notified();
-    tokio::pin!(cut_off);
     let join_deadline = sleep(timing.join_within);
     tokio::pin!(join_deadline);
     let mut ping = tokio::time::interval_at(Instant::now() + timing.ping_every, timing.ping_every);
@@ -152,17 +151,16 @@ where
     let close: Option<(u16, &'static str)> = loop {
         tokio::select! {
             biased;
-            () = &mut cut_off => {
-                tracing::debug!("dropping a client that does not read its messages");
-                break None;
-            }
             out = queue.recv() => match out {
                 Some(text) => {
                     if !write_batch(&mut sink, &mut queue, text, timing.write_within).await {
                         break None;
                     }
                 }
-                None => break None,
+                None => {
+                    tracing::debug!("dropping a client that does not read its messages");
+                    break None;
+                }
             },
             frame = stream.next() => {
                 let Some(frame) = frame else { break None };
@@ -207,7 +205,7 @@ where
                 break Some((close_code::POLICY, "no join message in time"));
             }
             _ = &mut shutdown => {
-                let _ = timeout(timing.write_within, sink.send(Message::Text(super::hub::encode(&ServerMessage::ShuttingDown)))).await;
+                let _ = timeout(timing.write_within, sink.send(text_message(encode(&ServerMessage::ShuttingDown)))).await;
                 break Some((close_code::GOING_AWAY, "server restarting; reconnect shortly"));
             }
         }
@@ -217,9 +215,9 @@ where
     drop(session);
     if let Some((code, reason)) = close {
         // Flush what is queued before the close (e.g. "room full"), within the deadline.
-        while let Ok(text) = queue.try_recv() {
+        while let Some(Some(text)) = queue.try_recv() {
             if !matches!(
-                timeout(timing.write_within, sink.send(Message::Text(text))).await,
+                timeout(timing.write_within, sink.send(text_message(text))).await,
                 Ok(Ok(()))
             ) {
                 return;
@@ -250,17 +248,12 @@ where
 
 /// Write `first` and what else is already queued (up to [`MAX_BATCH`]) with one flush, within
 /// `within`. Under load one `write` carries many messages; when idle it is one message, as before.
-async fn write_batch<K>(
-    sink: &mut K,
-    queue: &mut tokio::sync::mpsc::Receiver<Utf8Bytes>,
-    first: Utf8Bytes,
-    within: Duration,
-) -> bool
+async fn write_batch<K>(sink: &mut K, queue: &mut Queue, first: Queued, within: Duration) -> bool
 where
     K: Sink<Message> + Unpin,
 {
     let batch = async {
-        sink.feed(Message::Text(first)).await?;
+        sink.feed(text_message(first)).await?;
         if queue.is_empty() {
             // Let the connections that are ready to be read run first: under load they are
             // about to queue more for us, and one write then carries them all. When the server
@@ -268,12 +261,19 @@ where
             tokio::task::yield_now().await;
         }
         for _ in 1..MAX_BATCH {
-            let Ok(text) = queue.try_recv() else { break };
-            sink.feed(Message::Text(text)).await?;
+            let Some(Some(text)) = queue.try_recv() else {
+                break;
+            };
+            sink.feed(text_message(text)).await?;
         }
         sink.flush().await
     };
     matches!(timeout(within, batch).await, Ok(Ok(())))
+}
+
+/// A queued text as a WebSocket message (no copy: `Box<str>` → `String` → `Utf8Bytes`).
+fn text_message(text: Queued) -> Message {
+    Message::Text(Utf8Bytes::from(String::from(text)))
 }
 
 /// The protocol state of one connection: before and after joining, its rate limit and its
