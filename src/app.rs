@@ -1,5 +1,6 @@
 //! The page shell, the router and the pages every route shares.
 
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
@@ -65,18 +66,19 @@ fn RoomRoute(page: RoomPage) -> impl IntoView {
         .read_untracked()
         .get("room")
         .unwrap_or_default();
+    // EitherOf3, not into_any(): a type-erased view carries every render path, the async
+    // hydration one included, into the wasm whether it is used or not.
     match RoomName::parse(&name) {
         Ok(room) => match page {
-            RoomPage::Talk => view! { <TalkPage room/> }.into_any(),
-            RoomPage::Watch => view! { <WatchPage room/> }.into_any(),
+            RoomPage::Talk => EitherOf3::A(view! { <TalkPage room/> }),
+            RoomPage::Watch => EitherOf3::B(view! { <WatchPage room/> }),
         },
         Err(err) => {
             let mut shown = name;
             shown.truncate(80);
-            view! {
+            EitherOf3::C(view! {
                 <NotFound message=format!("\u{201c}{shown}\u{201d} is not a valid room name: {err}.")/>
-            }
-            .into_any()
+            })
         }
     }
 }

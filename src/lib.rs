@@ -18,6 +18,8 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
+    // The watch page's socket handshake and join overlap hydration.
+    client::viewer::connect_early();
     leptos::mount::hydrate_body(app::App);
     if let Some(body) = web_sys::window()
         .and_then(|w| w.document())

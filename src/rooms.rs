@@ -1,5 +1,6 @@
 //! The room list: server functions for the data, a live feed for updates, and the home page.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -83,22 +84,20 @@ pub fn HomePage() -> impl IntoView {
                     {move || {
                         let rooms = rooms();
                         if rooms.is_empty() {
-                            view! {
+                            Either::Left(view! {
                                 <p class="muted" data-testid="no-rooms">
                                     "Nobody is live right now. Start a broadcast and it shows up here."
                                 </p>
-                            }
-                                .into_any()
+                            })
                         } else {
-                            view! {
+                            Either::Right(view! {
                                 <ul class="room-list" data-testid="room-list">
                                     {rooms
                                         .into_iter()
                                         .map(|room| view! { <RoomItem room/> })
                                         .collect_view()}
                                 </ul>
-                            }
-                                .into_any()
+                            })
                         }
                     }}
                 </Suspense>

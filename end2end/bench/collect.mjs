@@ -71,7 +71,12 @@ const results = {
   quick: Boolean(args.quick),
   totalSeconds: args.totalSeconds,
   statuses,
-  load: { relay: read("load-relay.json"), idle: read("load-idle.json") },
+  load: {
+    relay: read("load-relay.json"),
+    relay100k: read("load-relay-100k.json"),
+    relayMax: read("load-relay-max.json"),
+    idle: read("load-idle.json"),
+  },
   firstFrame: read("first-frame.json"),
   firstFrameWarm: read("first-frame-warm.json"),
   fanOut: read("fan-out.json"),
@@ -157,6 +162,15 @@ if (relay?.throughput) {
   ]);
   const l = relay.latency_candidate;
   if (l) headline.push([`signaling relay latency p50 / p99 / max`, `${(l.p50_us / 1000).toFixed(2)} / ${(l.p99_us / 1000).toFixed(2)} / ${(l.max_us / 1000).toFixed(2)} ms`]);
+  if (relay.server) headline.push([`server CPU per relayed message at that rate`, `${round(relay.server.cpu_us_per_relayed_message, 2)} µs`]);
+  for (const [what, r] of [["offered 100,000/s", results.load.relay100k], ["saturated", results.load.relayMax]]) {
+    if (!r?.throughput) continue;
+    const rl = r.latency_candidate;
+    headline.push([
+      `signaling relay, ${r.settings.clients} clients in ${r.settings.rooms} rooms, ${what}: msgs/s, p99, server CPU/msg`,
+      `${Math.round(r.throughput.relayed_per_s)} / ${rl ? (rl.p99_us / 1000).toFixed(2) + " ms" : "–"} / ${r.server ? round(r.server.cpu_us_per_relayed_message, 2) + " µs" : "–"}`,
+    ]);
+  }
 }
 if (idle?.server) {
   headline.push([
@@ -234,21 +248,27 @@ if (bs?.files) {
 if (relay || idle) {
   md.push("### Signaling server under load (onair-load)", "");
   const rows = [];
-  if (relay?.settings) {
-    const r = relay;
-    rows.push(["relay: clients / rooms / target rate", `${r.settings.clients} / ${r.settings.rooms} / ${r.settings.rate_per_s} candidates/s for ${r.settings.duration_s} s`]);
-    rows.push(["relay: connections ready / failed, setup", `${r.connections.ready} / ${r.connections.failed}, ${round(r.connections.setup_s, 2)} s`]);
-    rows.push(["relay: candidates relayed per second", Math.round(r.throughput?.relayed_per_s ?? 0)]);
-    const lat = (l) => (l ? `${(l.p50_us / 1000).toFixed(2)} / ${(l.p99_us / 1000).toFixed(2)} / ${(l.max_us / 1000).toFixed(2)} ms` : "–");
-    rows.push(["relay: candidate latency p50 / p99 / max", lat(r.latency_candidate)]);
-    rows.push(["relay: offer/answer latency p50 / p99 / max", lat(r.latency_sdp)]);
-    rows.push(["relay: lost / misrouted", `${r.routing?.lost ?? "–"} / ${r.routing?.misrouted ?? "–"}`]);
-    if (r.server) rows.push(["relay: server CPU per relayed message", `${round(r.server.cpu_us_per_relayed_message, 2)} µs`]);
+  const lat = (l) => (l ? `${(l.p50_us / 1000).toFixed(2)} / ${(l.p99_us / 1000).toFixed(2)} / ${(l.max_us / 1000).toFixed(2)} ms` : "–");
+  const relayRows = (label, r) => {
+    if (!r) return;
+    if (!r.settings) {
+      rows.push([label, "no figures"]);
+      return;
+    }
+    const rate = r.settings.rate_per_s ? `${r.settings.rate_per_s} candidates/s` : "as fast as possible";
+    rows.push([`${label}: clients / rooms / target rate`, `${r.settings.clients} / ${r.settings.rooms} / ${rate} for ${r.settings.duration_s} s`]);
+    rows.push([`${label}: connections ready / failed, setup`, `${r.connections.ready} / ${r.connections.failed}, ${round(r.connections.setup_s, 2)} s`]);
+    rows.push([`${label}: candidates relayed per second`, Math.round(r.throughput?.relayed_per_s ?? 0)]);
+    rows.push([`${label}: candidate latency p50 / p99 / max`, lat(r.latency_candidate)]);
+    rows.push([`${label}: offer/answer latency p50 / p99 / max`, lat(r.latency_sdp)]);
+    rows.push([`${label}: lost / misrouted`, `${r.routing?.lost ?? "–"} / ${r.routing?.misrouted ?? "–"}`]);
+    if (r.server) rows.push([`${label}: server CPU per relayed message`, `${round(r.server.cpu_us_per_relayed_message, 2)} µs`]);
     const errs = Object.entries(r.server_errors ?? {}).map(([k, v]) => `${k} ×${v}`).join(", ");
-    rows.push(["relay: server errors", errs || "none"]);
-  } else if (relay) {
-    rows.push(["relay", "no figures"]);
-  }
+    rows.push([`${label}: server errors`, errs || "none"]);
+  };
+  relayRows("relay", relay);
+  relayRows("relay, concentrated", results.load.relay100k);
+  relayRows("relay, saturated", results.load.relayMax);
   if (idle?.settings) {
     const i = idle;
     rows.push(["idle: connections held", `${i.connections.ready} of ${i.connections.target}`]);

@@ -1,10 +1,11 @@
 //! The signaling WebSocket of one page: typed messages, reconnect with backoff.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     rc::{Rc, Weak},
 };
 
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use super::{listener::EventListener, timer::Timeout};
@@ -58,10 +59,68 @@ fn socket_url(room: &str, key: Option<&str>) -> String {
     }
 }
 
+thread_local! {
+    /// A socket opened before the page hydrated, waiting for its engine (see [`open_early`]).
+    static EARLY: RefCell<Option<EarlySocket>> = const { RefCell::new(None) };
+}
+
+/// A socket opened during start-up. It sends its first message the moment it opens and keeps
+/// what the server answers until [`Signaling::connect`] adopts it.
+struct EarlySocket {
+    url: String,
+    socket: WebSocket,
+    /// The first message went out: the engine must not send it again.
+    sent_first: Rc<Cell<bool>>,
+    received: Rc<RefCell<Vec<String>>>,
+    _listeners: [EventListener; 2],
+}
+
+/// Open the signaling socket of `room` before the page hydrates and send `first` as soon as it
+/// opens, so the handshake and the first round trip overlap hydration. The engine's
+/// [`Signaling::connect`] for the same room and key adopts the socket and gets the server's
+/// answers in order; if it never does, the socket just stays unused.
+pub fn open_early(room: &str, key: Option<&str>, first: &ClientMessage) {
+    let url = socket_url(room, key);
+    let (Ok(socket), Ok(first)) = (WebSocket::new(&url), serde_json::to_string(first)) else {
+        return;
+    };
+    let sent_first = Rc::new(Cell::new(false));
+    let received = Rc::new(RefCell::new(Vec::new()));
+    let on_open = EventListener::new(&socket, "open", {
+        let (socket, sent_first) = (socket.clone(), sent_first.clone());
+        move |_: web_sys::Event| sent_first.set(socket.send_with_str(&first).is_ok())
+    });
+    let on_message = EventListener::new(&socket, "message", {
+        let received = received.clone();
+        move |event: MessageEvent| {
+            if let Some(text) = event.data().as_string() {
+                received.borrow_mut().push(text);
+            }
+        }
+    });
+    let early = EarlySocket {
+        url,
+        socket,
+        sent_first,
+        received,
+        _listeners: [on_open, on_message],
+    };
+    EARLY.with(|slot| *slot.borrow_mut() = Some(early));
+}
+
+/// The early socket for `url`, if there is one and it has not closed.
+fn take_early(url: &str) -> Option<EarlySocket> {
+    EARLY
+        .with(|slot| slot.borrow_mut().take())
+        .filter(|early| early.url == url && early.socket.ready_state() <= WebSocket::OPEN)
+}
+
 impl Signaling {
     pub fn connect(room: &str, key: Option<&str>, handler: impl Fn(SocketEvent) + 'static) -> Self {
+        let url = socket_url(room, key);
+        let early = take_early(&url);
         let inner = Rc::new(RefCell::new(Inner {
-            url: socket_url(room, key),
+            url,
             handler: Rc::new(handler),
             socket: None,
             listeners: Vec::new(),
@@ -69,7 +128,10 @@ impl Signaling {
             failures: 0,
             stopped: false,
         }));
-        open(&inner);
+        match early {
+            Some(early) => adopt(&inner, early),
+            None => open(&inner),
+        }
         Self { inner }
     }
 
@@ -128,13 +190,47 @@ impl Drop for Signaling {
 
 fn open(cell: &Rc<RefCell<Inner>>) {
     let url = cell.borrow().url.clone();
-    let socket = match WebSocket::new(&url) {
-        Ok(socket) => socket,
-        Err(_) => {
-            schedule_retry(cell);
-            return;
+    match WebSocket::new(&url) {
+        Ok(socket) => attach(cell, socket),
+        Err(_) => schedule_retry(cell),
+    }
+}
+
+/// Take over an early socket: from now on its events go to the engine. What the server already
+/// said is replayed after the engine has stored its `Signaling` (a microtask runs before any
+/// further socket event).
+fn adopt(cell: &Rc<RefCell<Inner>>, early: EarlySocket) {
+    let EarlySocket {
+        socket,
+        sent_first,
+        received,
+        _listeners,
+        ..
+    } = early;
+    drop(_listeners);
+    let opened = socket.ready_state() == WebSocket::OPEN;
+    attach(cell, socket);
+    let weak = Rc::downgrade(cell);
+    spawn_local(async move {
+        let Some(cell) = weak.upgrade() else { return };
+        if opened && !sent_first.get() {
+            emit(&cell, SocketEvent::Open);
         }
-    };
+        for text in received.take() {
+            dispatch(&cell, &text);
+        }
+    });
+}
+
+/// Parse one server message and hand it to the engine.
+fn dispatch(cell: &Rc<RefCell<Inner>>, text: &str) {
+    match serde_json::from_str::<ServerMessage>(text) {
+        Ok(msg) => emit(cell, SocketEvent::Message(msg)),
+        Err(err) => leptos::logging::warn!("onair: ignoring a server message: {err}"),
+    }
+}
+
+fn attach(cell: &Rc<RefCell<Inner>>, socket: WebSocket) {
     let weak = Rc::downgrade(cell);
     let on_open = EventListener::new(&socket, "open", {
         let weak = weak.clone();
@@ -149,12 +245,8 @@ fn open(cell: &Rc<RefCell<Inner>>) {
         let weak = weak.clone();
         move |event: MessageEvent| {
             let Some(cell) = weak.upgrade() else { return };
-            let Some(text) = event.data().as_string() else {
-                return;
-            };
-            match serde_json::from_str::<ServerMessage>(&text) {
-                Ok(msg) => emit(&cell, SocketEvent::Message(msg)),
-                Err(err) => leptos::logging::warn!("onair: ignoring a server message: {err}"),
+            if let Some(text) = event.data().as_string() {
+                dispatch(&cell, &text);
             }
         }
     });

@@ -38,6 +38,32 @@ pub struct Viewer {
     _playing: EventListener,
 }
 
+/// On a watch page, open the signaling socket and join before hydration starts (see
+/// [`super::socket::open_early`]); the engine adopts the socket when the page is hydrated.
+pub fn connect_early() {
+    let location = super::window().location();
+    let Some(room) = location
+        .pathname()
+        .ok()
+        .and_then(|path| path.strip_prefix("/watch/").map(str::to_owned))
+        .and_then(|room| crate::room_name::RoomName::parse(&room).ok())
+    else {
+        return;
+    };
+    // The same key the page reads from its own ?key= (see watch.rs).
+    let key = location
+        .search()
+        .ok()
+        .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
+        .and_then(|params| params.get("key"))
+        .filter(|key| !key.is_empty());
+    super::socket::open_early(
+        room.as_str(),
+        key.as_deref(),
+        &ClientMessage::Join { role: Role::Viewer },
+    );
+}
+
 impl Viewer {
     pub fn start(room: &str, key: Option<&str>, ui: WatchUi, video: HtmlVideoElement) -> Rc<Self> {
         let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
