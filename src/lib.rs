@@ -18,7 +18,7 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    // The watch page's socket handshake and join overlap hydration.
+    // The watch page's socket handshake overlaps hydration.
     client::viewer::connect_early();
     leptos::mount::hydrate_body(app::App);
     if let Some(body) = web_sys::window()

@@ -76,7 +76,8 @@ struct EarlySocket {
 }
 
 /// Open the signaling socket of `room` before the page hydrates and send `first` as soon as it
-/// opens, so the handshake and the first round trip overlap hydration. The engine's
+/// opens, so the handshake overlaps hydration (the `open` event itself can only run once the
+/// hydrating task has ended; `first` goes out then, before the engine exists). The engine's
 /// [`Signaling::connect`] for the same room and key adopts the socket and gets the server's
 /// answers in order; if it never does, the socket just stays unused.
 pub fn open_early(room: &str, key: Option<&str>, first: &ClientMessage) {

@@ -38,8 +38,8 @@ pub struct Viewer {
     _playing: EventListener,
 }
 
-/// On a watch page, open the signaling socket and join before hydration starts (see
-/// [`super::socket::open_early`]); the engine adopts the socket when the page is hydrated.
+/// On a watch page, open the signaling socket before hydration starts; it joins as soon as it
+/// opens (see [`super::socket::open_early`]), and the engine adopts it once the page is hydrated.
 pub fn connect_early() {
     let location = super::window().location();
     let Some(room) = location
