@@ -14,17 +14,18 @@ pub mod client;
 pub mod server;
 
 /// The browser entry point: hydrate the server-rendered page, then mark `<body>` for tests.
+/// A watch page opens its signaling socket and joins first (see `client::viewer`).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    // The watch page's socket handshake overlaps hydration.
-    client::viewer::connect_early();
-    leptos::mount::hydrate_body(app::App);
-    if let Some(body) = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.body())
-    {
-        let _ = body.set_attribute("data-hydrated", "");
-    }
+    client::viewer::connect_then(|| {
+        leptos::mount::hydrate_body(app::App);
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
+            let _ = body.set_attribute("data-hydrated", "");
+        }
+    });
 }

@@ -55,9 +55,13 @@ pub struct IceServer {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMessage {
-    /// The first message on every connection.
+    /// The first message on every connection. A viewer that sets `want_stream` also asks for
+    /// the stream when the room is live, as a `want_stream` right after would: the broadcaster
+    /// side starts its offer one round trip sooner. (In a room that is not live it does nothing.)
     Join {
         role: Role,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        want_stream: bool,
     },
     /// Broadcaster: go on air. `key` is the publish key where one is set; `reclaim` is the
     /// token from an earlier `live`, to take the room back after a dropped connection.

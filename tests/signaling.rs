@@ -139,6 +139,50 @@ async fn viewers_join_and_leave_and_the_broadcaster_is_told() {
     broadcaster.expect_quiet().await;
 }
 
+/// A viewer's `join` with `want_stream` asks for the stream in the same message when the room is
+/// live (what the watch page sends), and is just a join when it is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_with_want_stream_asks_the_broadcaster_at_once() {
+    let server = TestServer::start(&[]).await;
+    let (mut broadcaster, _viewers) = live_room(&server, "eager", 0).await;
+    let mut ws = server.connect("eager").await;
+    send(
+        &mut ws,
+        &C::Join {
+            role: Role::Viewer,
+            want_stream: true,
+        },
+    )
+    .await;
+    let S::Welcome { id, on_air, .. } = recv(&mut ws, "eager viewer").await else {
+        panic!("the first answer to a join is the welcome");
+    };
+    assert_eq!(on_air, Some(broadcaster.id));
+    broadcaster
+        .expect_unordered(&[S::ViewerCount { count: 1 }, S::WantStream { from: id }])
+        .await;
+    broadcaster.expect_quiet().await;
+
+    // Nobody on air: the same join is only a join (no error), and going live is announced.
+    let mut idle = server.join("quiet-room", Role::Broadcaster).await;
+    let mut ws = server.connect("quiet-room").await;
+    send(
+        &mut ws,
+        &C::Join {
+            role: Role::Viewer,
+            want_stream: true,
+        },
+    )
+    .await;
+    let S::Welcome { on_air, .. } = recv(&mut ws, "early viewer").await else {
+        panic!("the first answer to a join is the welcome");
+    };
+    assert_eq!(on_air, None);
+    expect_no_message_within(&mut ws, Duration::from_millis(300), "early viewer").await;
+    idle.expect(S::ViewerCount { count: 1 }).await;
+    idle.expect_quiet().await;
+}
+
 // 2 ─────────────────────────────────────────────────────────────────────────────────────────
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,6 +407,7 @@ async fn each_role_may_only_send_its_own_messages() {
     viewer
         .send(C::Join {
             role: Role::Broadcaster,
+            want_stream: false,
         })
         .await;
     viewer.expect_error(ErrorCode::AlreadyJoined).await;
@@ -483,7 +528,14 @@ async fn a_full_room_refuses_the_next_viewer_with_room_full_and_4001() {
     assert_eq!(viewers[1].max_viewers, 2);
 
     let mut third = server.connect("small").await;
-    send(&mut third, &C::Join { role: Role::Viewer }).await;
+    send(
+        &mut third,
+        &C::Join {
+            role: Role::Viewer,
+            want_stream: false,
+        },
+    )
+    .await;
     assert_eq!(
         recv(&mut third, "third viewer").await,
         S::RoomFull { max_viewers: 2 }
@@ -720,7 +772,14 @@ async fn room_keys_and_private_rooms() {
     // Watching the private room needs its key in the socket URL.
     for url in ["board", "board?key=wrong", "board?key="] {
         let mut ws = server.connect(url).await;
-        send(&mut ws, &C::Join { role: Role::Viewer }).await;
+        send(
+            &mut ws,
+            &C::Join {
+                role: Role::Viewer,
+                want_stream: false,
+            },
+        )
+        .await;
         let message = expect_error(&mut ws, ErrorCode::WrongKey, url).await;
         assert!(message.contains("private"), "{message}");
         assert_eq!(expect_close(&mut ws, url).await, 4003, "{url}");
@@ -1363,7 +1422,14 @@ async fn the_room_cap_refuses_a_new_room_with_server_full() {
     let same_room = server.join("only", Role::Viewer).await;
 
     let mut other = server.connect("another").await;
-    send(&mut other, &C::Join { role: Role::Viewer }).await;
+    send(
+        &mut other,
+        &C::Join {
+            role: Role::Viewer,
+            want_stream: false,
+        },
+    )
+    .await;
     expect_error(&mut other, ErrorCode::ServerFull, "another room").await;
     assert_eq!(expect_close(&mut other, "another room").await, POLICY);
     drop(first);
@@ -1373,7 +1439,14 @@ async fn the_room_cap_refuses_a_new_room_with_server_full() {
     let mut attempts = 0;
     loop {
         let mut ws = server.connect("another").await;
-        send(&mut ws, &C::Join { role: Role::Viewer }).await;
+        send(
+            &mut ws,
+            &C::Join {
+                role: Role::Viewer,
+                want_stream: false,
+            },
+        )
+        .await;
         match recv(&mut ws, "another room").await {
             S::Welcome { .. } => break,
             S::Error {

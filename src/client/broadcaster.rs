@@ -222,6 +222,7 @@ impl Broadcaster {
                 self.ui.connected.set(true);
                 self.send(&ClientMessage::Join {
                     role: Role::Broadcaster,
+                    want_stream: false,
                 });
             }
             SocketEvent::Closed { .. } => {

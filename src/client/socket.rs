@@ -72,24 +72,49 @@ struct EarlySocket {
     /// The first message went out: the engine must not send it again.
     sent_first: Rc<Cell<bool>>,
     received: Rc<RefCell<Vec<String>>>,
-    _listeners: [EventListener; 2],
+    _listeners: [EventListener; 3],
+    _give_up: Timeout,
 }
 
-/// Open the signaling socket of `room` before the page hydrates and send `first` as soon as it
-/// opens, so the handshake overlaps hydration (the `open` event itself can only run once the
-/// hydrating task has ended; `first` goes out then, before the engine exists). The engine's
-/// [`Signaling::connect`] for the same room and key adopts the socket and gets the server's
-/// answers in order; if it never does, the socket just stays unused.
-pub fn open_early(room: &str, key: Option<&str>, first: &ClientMessage) {
+/// Longest wait for the early socket before the page hydrates anyway.
+const EARLY_WAIT_MS: u32 = 150;
+
+/// Open the signaling socket of `room` before the page hydrates, send `first` the moment it
+/// opens, then run `then` (the hydration): the server and the broadcaster side work on the
+/// answer while this page hydrates. `then` also runs if the socket fails or takes longer than
+/// [`EARLY_WAIT_MS`]. The engine's [`Signaling::connect`] for the same room and key adopts the
+/// socket and gets the server's messages in order; if it never does, the socket stays unused.
+pub fn open_early(
+    room: &str,
+    key: Option<&str>,
+    first: &ClientMessage,
+    then: impl FnOnce() + 'static,
+) {
     let url = socket_url(room, key);
     let (Ok(socket), Ok(first)) = (WebSocket::new(&url), serde_json::to_string(first)) else {
+        then();
         return;
+    };
+    // Run once, from whichever comes first, and never inside a callback the hydration may drop
+    // (adopting the socket drops these listeners).
+    let then = Rc::new(Cell::new(Some(Box::new(then) as Box<dyn FnOnce()>)));
+    let go = move || {
+        if let Some(then) = then.take() {
+            spawn_local(async move { then() });
+        }
     };
     let sent_first = Rc::new(Cell::new(false));
     let received = Rc::new(RefCell::new(Vec::new()));
     let on_open = EventListener::new(&socket, "open", {
-        let (socket, sent_first) = (socket.clone(), sent_first.clone());
-        move |_: web_sys::Event| sent_first.set(socket.send_with_str(&first).is_ok())
+        let (socket, sent_first, go) = (socket.clone(), sent_first.clone(), go.clone());
+        move |_: web_sys::Event| {
+            sent_first.set(socket.send_with_str(&first).is_ok());
+            go();
+        }
+    });
+    let on_close = EventListener::new(&socket, "close", {
+        let go = go.clone();
+        move |_: web_sys::Event| go()
     });
     let on_message = EventListener::new(&socket, "message", {
         let received = received.clone();
@@ -104,7 +129,8 @@ pub fn open_early(room: &str, key: Option<&str>, first: &ClientMessage) {
         socket,
         sent_first,
         received,
-        _listeners: [on_open, on_message],
+        _listeners: [on_open, on_close, on_message],
+        _give_up: Timeout::new(EARLY_WAIT_MS, go),
     };
     EARLY.with(|slot| *slot.borrow_mut() = Some(early));
 }
@@ -206,9 +232,10 @@ fn adopt(cell: &Rc<RefCell<Inner>>, early: EarlySocket) {
         sent_first,
         received,
         _listeners,
+        _give_up,
         ..
     } = early;
-    drop(_listeners);
+    drop((_listeners, _give_up));
     let opened = socket.ready_state() == WebSocket::OPEN;
     attach(cell, socket);
     let weak = Rc::downgrade(cell);

@@ -38,9 +38,10 @@ pub struct Viewer {
     _playing: EventListener,
 }
 
-/// On a watch page, open the signaling socket before hydration starts; it joins as soon as it
-/// opens (see [`super::socket::open_early`]), and the engine adopts it once the page is hydrated.
-pub fn connect_early() {
+/// On a watch page, open the signaling socket and join first, and hydrate (`hydrate`) once it
+/// has opened: the broadcaster side prepares its offer while the page hydrates, and the engine
+/// adopts the socket (see [`super::socket::open_early`]). Elsewhere, hydrate at once.
+pub fn connect_then(hydrate: impl FnOnce() + 'static) {
     let location = super::window().location();
     let Some(room) = location
         .pathname()
@@ -48,6 +49,7 @@ pub fn connect_early() {
         .and_then(|path| path.strip_prefix("/watch/").map(str::to_owned))
         .and_then(|room| crate::room_name::RoomName::parse(&room).ok())
     else {
+        hydrate();
         return;
     };
     // The same key the page reads from its own ?key= (see watch.rs).
@@ -57,12 +59,14 @@ pub fn connect_early() {
         .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
         .and_then(|params| params.get("key"))
         .filter(|key| !key.is_empty());
-    super::socket::open_early(
-        room.as_str(),
-        key.as_deref(),
-        &ClientMessage::Join { role: Role::Viewer },
-    );
+    super::socket::open_early(room.as_str(), key.as_deref(), &JOIN, hydrate);
 }
+
+/// A viewer joins asking for the stream right away (see `ClientMessage::Join`).
+const JOIN: ClientMessage = ClientMessage::Join {
+    role: Role::Viewer,
+    want_stream: true,
+};
 
 impl Viewer {
     pub fn start(room: &str, key: Option<&str>, ui: WatchUi, video: HtmlVideoElement) -> Rc<Self> {
@@ -91,7 +95,7 @@ impl Viewer {
 
     fn on_socket(self: &Rc<Self>, event: SocketEvent) {
         match event {
-            SocketEvent::Open => self.send(&ClientMessage::Join { role: Role::Viewer }),
+            SocketEvent::Open => self.send(&JOIN),
             SocketEvent::Closed { retrying } => {
                 self.state.borrow_mut().on_air = None;
                 let playing = self.state.borrow().peer.is_some();
@@ -122,7 +126,8 @@ impl Viewer {
             } => {
                 self.state.borrow_mut().ice_servers = ice_servers;
                 match on_air {
-                    Some(broadcaster) => self.on_air(broadcaster),
+                    // The join asked for the stream already.
+                    Some(broadcaster) => self.on_air(broadcaster, false),
                     None => {
                         self.close_peer();
                         self.ui.set(
@@ -132,7 +137,7 @@ impl Viewer {
                     }
                 }
             }
-            ServerMessage::OnAir { broadcaster } => self.on_air(broadcaster),
+            ServerMessage::OnAir { broadcaster } => self.on_air(broadcaster, true),
             ServerMessage::OffAir { reason } => {
                 self.state.borrow_mut().on_air = None;
                 self.close_peer();
@@ -185,14 +190,17 @@ impl Viewer {
         }
     }
 
-    fn on_air(&self, broadcaster: PeerId) {
+    /// The room is live: wait for the offer, asking for it first unless the join did.
+    fn on_air(&self, broadcaster: PeerId, ask: bool) {
         self.state.borrow_mut().on_air = Some(broadcaster);
         // A playing connection from a reconnect is replaced by the fresh offer.
         if self.ui.state.get_untracked() != WatchState::Live {
             self.ui
                 .set(WatchState::Connecting, "Connecting to the broadcast…");
         }
-        self.send(&ClientMessage::WantStream);
+        if ask {
+            self.send(&ClientMessage::WantStream);
+        }
     }
 
     fn peer_from(&self, from: PeerId) -> Option<Rc<Peer>> {

@@ -785,7 +785,10 @@ mod tests {
                 sdp: "v=0".into(),
             },
             5 => ClientMessage::Hangup { to },
-            6 => ClientMessage::Join { role: Role::Viewer },
+            6 => ClientMessage::Join {
+                role: Role::Viewer,
+                want_stream: false,
+            },
             _ => ClientMessage::Candidate {
                 to,
                 candidate: IceCandidate {

@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     protocol::{
-        ClientMessage, ErrorCode, ServerMessage, MAX_CANDIDATE_BYTES, MAX_KEY_BYTES,
+        ClientMessage, ErrorCode, Role, ServerMessage, MAX_CANDIDATE_BYTES, MAX_KEY_BYTES,
         MAX_MESSAGE_BYTES, MAX_SDP_BYTES,
     },
     room_name::RoomName,
@@ -357,7 +357,7 @@ impl Session {
     }
 
     async fn join(&mut self, msg: ClientMessage) -> Flow {
-        let ClientMessage::Join { role } = msg else {
+        let ClientMessage::Join { role, want_stream } = msg else {
             return self.violation(
                 ErrorCode::NotJoined,
                 "the first message must be {\"type\":\"join\",\"role\":...}".into(),
@@ -368,6 +368,10 @@ impl Session {
             .join(&self.room, role, self.outbox.clone(), self.key.as_deref())
         {
             Ok(membership) => {
+                if want_stream && role == Role::Viewer {
+                    // Only refused when nobody is on air, which the welcome already said.
+                    let _ = membership.handle(ClientMessage::WantStream);
+                }
                 self.membership = Some(membership);
                 Flow::Continue
             }

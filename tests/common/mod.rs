@@ -240,7 +240,14 @@ where
 impl Peer {
     /// Send `join` on an open socket and check the welcome.
     pub async fn join(mut ws: Ws, room: &str, role: Role) -> Self {
-        send(&mut ws, &ClientMessage::Join { role }).await;
+        send(
+            &mut ws,
+            &ClientMessage::Join {
+                role,
+                want_stream: false,
+            },
+        )
+        .await;
         let who = format!("{role:?} joining {room}");
         match recv(&mut ws, &who).await {
             ServerMessage::Welcome {

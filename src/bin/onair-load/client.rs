@@ -263,8 +263,11 @@ async fn drive(
         ready: false,
         failed: None,
     };
-    peer.command(Cmd::Control(ClientMessage::Join { role }))
-        .await;
+    peer.command(Cmd::Control(ClientMessage::Join {
+        role,
+        want_stream: false,
+    }))
+    .await;
 
     let mut permit = Some(permit);
     let mut phase = shared.phase.clone();
