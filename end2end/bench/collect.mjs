@@ -142,7 +142,7 @@ if (ffw?.figures) {
 if (fo) {
   const a = fo.atHeld;
   headline.push([
-    `viewers held at >= ${fo.settings.minFps} fps (one broadcaster, P2P fan-out)`,
+    `viewers held at >= ${fo.settings.minFps} fps (one broadcaster, P2P fan-out, ${fo.settings.camera?.frameRate ?? "?"} fps camera)`,
     `**${fo.heldViewers}**` + (fo.settings.max && fo.heldViewers >= fo.settings.max ? ` (the --max; not the limit)` : ""),
   ]);
   if (a) {
