@@ -1,6 +1,7 @@
 //! onair: one person goes on air at `/talk/<room>`, everyone at `/watch/<room>` sees them.
 
 pub mod app;
+pub mod decode;
 pub mod protocol;
 pub mod room_name;
 pub mod rooms;

@@ -36,6 +36,32 @@ mod ssr {
     }
 }
 
+/// The room list as the page's resource carries it from the server to the browser: JSON
+/// written by serde on the server, read by the browser's `JSON.parse` (no serde reader in the
+/// wasm, see `crate::decode`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomList(pub Vec<RoomSummary>);
+
+impl std::fmt::Display for RoomList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let json = serde_json::to_string(&self.0).map_err(|_| std::fmt::Error)?;
+        f.write_str(&json)
+    }
+}
+
+impl std::str::FromStr for RoomList {
+    type Err = crate::decode::DecodeError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        #[cfg(feature = "hydrate")]
+        let rooms = crate::decode::parse(text, crate::decode::room_list)?;
+        #[cfg(not(feature = "hydrate"))]
+        let rooms = serde_json::from_str(text)
+            .map_err(|err| crate::decode::DecodeError::new(err.to_string()))?;
+        Ok(Self(rooms))
+    }
+}
+
 /// Where the page gets room list updates from (server-sent events).
 pub const ROOM_EVENTS_PATH: &str = "/api/rooms/events";
 
@@ -43,13 +69,14 @@ pub const ROOM_EVENTS_PATH: &str = "/api/rooms/events";
 pub fn HomePage() -> impl IntoView {
     // Rendered on the server through the server function; in the browser the value arrives with
     // the page and updates come from the live feed, so the wasm needs no server-function client.
-    let initial = Resource::new(
+    // A string codec: the browser reads the list with its own JSON.parse (see `RoomList`).
+    let initial = Resource::new_str(
         || (),
         |_| async {
             #[cfg(feature = "ssr")]
-            let rooms = list_rooms().await;
+            let rooms = RoomList(list_rooms().await.unwrap_or_default());
             #[cfg(not(feature = "ssr"))]
-            let rooms: Result<Vec<RoomSummary>, ServerFnError> = Ok(Vec::new());
+            let rooms = RoomList::default();
             rooms
         },
     );
@@ -67,7 +94,7 @@ pub fn HomePage() -> impl IntoView {
     let rooms = move || {
         pushed
             .get()
-            .or_else(|| initial.get().and_then(Result::ok))
+            .or_else(|| initial.get().map(|list| list.0))
             .unwrap_or_default()
     };
 
@@ -203,7 +230,7 @@ mod feed {
                 if let Some(rooms) = event
                     .data()
                     .as_string()
-                    .and_then(|text| serde_json::from_str(&text).ok())
+                    .and_then(|text| crate::decode::parse(&text, crate::decode::room_list).ok())
                 {
                     into.set(Some(rooms));
                 }

@@ -252,7 +252,7 @@ fn adopt(cell: &Rc<RefCell<Inner>>, early: EarlySocket) {
 
 /// Parse one server message and hand it to the engine.
 fn dispatch(cell: &Rc<RefCell<Inner>>, text: &str) {
-    match serde_json::from_str::<ServerMessage>(text) {
+    match crate::decode::parse(text, crate::decode::server_message) {
         Ok(msg) => emit(cell, SocketEvent::Message(msg)),
         Err(err) => leptos::logging::warn!("onair: ignoring a server message: {err}"),
     }
