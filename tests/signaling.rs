@@ -139,46 +139,40 @@ async fn viewers_join_and_leave_and_the_broadcaster_is_told() {
     broadcaster.expect_quiet().await;
 }
 
+/// Connect to `room` and join as a viewer that asks for the stream in its `join` (what the
+/// watch page sends); returns the socket, the viewer's id and who is on air.
+async fn join_wanting_stream(server: &TestServer, room: &str) -> (Ws, u64, Option<u64>) {
+    let mut ws = server.connect(room).await;
+    let join = C::Join {
+        role: Role::Viewer,
+        want_stream: true,
+    };
+    send(&mut ws, &join).await;
+    let S::Welcome { id, on_air, .. } = recv(&mut ws, room).await else {
+        panic!("{room}: the first answer to a join is the welcome");
+    };
+    (ws, id, on_air)
+}
+
 /// A viewer's `join` with `want_stream` asks for the stream in the same message when the room is
-/// live (what the watch page sends), and is just a join when it is not.
+/// live, and is just a join when it is not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_with_want_stream_asks_the_broadcaster_at_once() {
     let server = TestServer::start(&[]).await;
     let (mut broadcaster, _viewers) = live_room(&server, "eager", 0).await;
-    let mut ws = server.connect("eager").await;
-    send(
-        &mut ws,
-        &C::Join {
-            role: Role::Viewer,
-            want_stream: true,
-        },
-    )
-    .await;
-    let S::Welcome { id, on_air, .. } = recv(&mut ws, "eager viewer").await else {
-        panic!("the first answer to a join is the welcome");
-    };
+    let (_ws, id, on_air) = join_wanting_stream(&server, "eager").await;
     assert_eq!(on_air, Some(broadcaster.id));
     broadcaster
         .expect_unordered(&[S::ViewerCount { count: 1 }, S::WantStream { from: id }])
         .await;
     broadcaster.expect_quiet().await;
 
-    // Nobody on air: the same join is only a join (no error), and going live is announced.
+    // Nobody on air: the same join is only a join, with no error for the viewer and no
+    // want_stream for the broadcaster who is not live.
     let mut idle = server.join("quiet-room", Role::Broadcaster).await;
-    let mut ws = server.connect("quiet-room").await;
-    send(
-        &mut ws,
-        &C::Join {
-            role: Role::Viewer,
-            want_stream: true,
-        },
-    )
-    .await;
-    let S::Welcome { on_air, .. } = recv(&mut ws, "early viewer").await else {
-        panic!("the first answer to a join is the welcome");
-    };
+    let (mut ws, _, on_air) = join_wanting_stream(&server, "quiet-room").await;
     assert_eq!(on_air, None);
-    expect_no_message_within(&mut ws, Duration::from_millis(300), "early viewer").await;
+    expect_no_message_within(&mut ws, Duration::from_millis(300), "quiet-room viewer").await;
     idle.expect(S::ViewerCount { count: 1 }).await;
     idle.expect_quiet().await;
 }
