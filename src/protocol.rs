@@ -93,6 +93,16 @@ pub enum ClientMessage {
     },
 }
 
+impl ClientMessage {
+    /// A `join` as `role` that asks for nothing more.
+    pub fn join(role: Role) -> Self {
+        Self::Join {
+            role,
+            want_stream: false,
+        }
+    }
+}
+
 /// Why a broadcast ended, for the viewer's status line.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

@@ -398,12 +398,7 @@ async fn each_role_may_only_send_its_own_messages() {
     viewer.send(C::OffAir).await;
     viewer.expect_error(ErrorCode::NotAllowed).await;
     // And nobody joins twice.
-    viewer
-        .send(C::Join {
-            role: Role::Broadcaster,
-            want_stream: false,
-        })
-        .await;
+    viewer.send(C::join(Role::Broadcaster)).await;
     viewer.expect_error(ErrorCode::AlreadyJoined).await;
 
     // None of that reached the broadcaster; the next thing it hears is the viewer's request.
@@ -522,14 +517,7 @@ async fn a_full_room_refuses_the_next_viewer_with_room_full_and_4001() {
     assert_eq!(viewers[1].max_viewers, 2);
 
     let mut third = server.connect("small").await;
-    send(
-        &mut third,
-        &C::Join {
-            role: Role::Viewer,
-            want_stream: false,
-        },
-    )
-    .await;
+    send(&mut third, &C::join(Role::Viewer)).await;
     assert_eq!(
         recv(&mut third, "third viewer").await,
         S::RoomFull { max_viewers: 2 }
@@ -766,14 +754,7 @@ async fn room_keys_and_private_rooms() {
     // Watching the private room needs its key in the socket URL.
     for url in ["board", "board?key=wrong", "board?key="] {
         let mut ws = server.connect(url).await;
-        send(
-            &mut ws,
-            &C::Join {
-                role: Role::Viewer,
-                want_stream: false,
-            },
-        )
-        .await;
+        send(&mut ws, &C::join(Role::Viewer)).await;
         let message = expect_error(&mut ws, ErrorCode::WrongKey, url).await;
         assert!(message.contains("private"), "{message}");
         assert_eq!(expect_close(&mut ws, url).await, 4003, "{url}");
@@ -1416,14 +1397,7 @@ async fn the_room_cap_refuses_a_new_room_with_server_full() {
     let same_room = server.join("only", Role::Viewer).await;
 
     let mut other = server.connect("another").await;
-    send(
-        &mut other,
-        &C::Join {
-            role: Role::Viewer,
-            want_stream: false,
-        },
-    )
-    .await;
+    send(&mut other, &C::join(Role::Viewer)).await;
     expect_error(&mut other, ErrorCode::ServerFull, "another room").await;
     assert_eq!(expect_close(&mut other, "another room").await, POLICY);
     drop(first);
@@ -1433,14 +1407,7 @@ async fn the_room_cap_refuses_a_new_room_with_server_full() {
     let mut attempts = 0;
     loop {
         let mut ws = server.connect("another").await;
-        send(
-            &mut ws,
-            &C::Join {
-                role: Role::Viewer,
-                want_stream: false,
-            },
-        )
-        .await;
+        send(&mut ws, &C::join(Role::Viewer)).await;
         match recv(&mut ws, "another room").await {
             S::Welcome { .. } => break,
             S::Error {

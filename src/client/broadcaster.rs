@@ -220,10 +220,7 @@ impl Broadcaster {
         match event {
             SocketEvent::Open => {
                 self.ui.connected.set(true);
-                self.send(&ClientMessage::Join {
-                    role: Role::Broadcaster,
-                    want_stream: false,
-                });
+                self.send(&ClientMessage::join(Role::Broadcaster));
             }
             SocketEvent::Closed { .. } => {
                 self.ui.connected.set(false);

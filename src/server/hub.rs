@@ -785,10 +785,7 @@ mod tests {
                 sdp: "v=0".into(),
             },
             5 => ClientMessage::Hangup { to },
-            6 => ClientMessage::Join {
-                role: Role::Viewer,
-                want_stream: false,
-            },
+            6 => ClientMessage::join(Role::Viewer),
             _ => ClientMessage::Candidate {
                 to,
                 candidate: IceCandidate {

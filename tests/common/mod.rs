@@ -240,14 +240,7 @@ where
 impl Peer {
     /// Send `join` on an open socket and check the welcome.
     pub async fn join(mut ws: Ws, room: &str, role: Role) -> Self {
-        send(
-            &mut ws,
-            &ClientMessage::Join {
-                role,
-                want_stream: false,
-            },
-        )
-        .await;
+        send(&mut ws, &ClientMessage::join(role)).await;
         let who = format!("{role:?} joining {room}");
         match recv(&mut ws, &who).await {
             ServerMessage::Welcome {

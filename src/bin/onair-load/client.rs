@@ -263,11 +263,7 @@ async fn drive(
         ready: false,
         failed: None,
     };
-    peer.command(Cmd::Control(ClientMessage::Join {
-        role,
-        want_stream: false,
-    }))
-    .await;
+    peer.command(Cmd::Control(ClientMessage::join(role))).await;
 
     let mut permit = Some(permit);
     let mut phase = shared.phase.clone();
