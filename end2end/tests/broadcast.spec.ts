@@ -23,6 +23,25 @@ test("broadcaster first, then three viewers all receive video", async ({ context
   await expect(talk.getByTestId("viewer-count")).toHaveText("3");
 });
 
+test("a viewer starts muted with no audio playing; unmute plays the broadcast's sound", async ({ context }) => {
+  const room = roomName("sound");
+  await liveBroadcaster(context, room);
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+  const video = watch.getByTestId("remote-video");
+  const tracks = () =>
+    video.evaluate((v: HTMLVideoElement) => {
+      const stream = v.srcObject as MediaStream | null;
+      return { muted: v.muted, audio: stream?.getAudioTracks().length ?? 0, video: stream?.getVideoTracks().length ?? 0 };
+    });
+  // Muted, the page holds the audio back: no audio output runs for a sound nobody hears.
+  expect(await tracks()).toEqual({ muted: true, audio: 0, video: 1 });
+  await watch.getByTestId("unmute").click();
+  await expect.poll(tracks).toEqual({ muted: false, audio: 1, video: 1 });
+  await expect(watch.getByTestId("unmute")).toBeHidden();
+  await expectPlaying(watch);
+});
+
 test("viewer first, then the broadcaster goes live", async ({ context }) => {
   const room = roomName("early");
   const watch = await viewer(context, room);

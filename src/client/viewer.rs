@@ -5,7 +5,10 @@ use std::{cell::RefCell, rc::Rc};
 
 use leptos::prelude::*;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{HtmlVideoElement, MediaStream, RtcPeerConnectionState, RtcSdpType, RtcTrackEvent};
+use web_sys::{
+    HtmlVideoElement, MediaStream, MediaStreamTrack, RtcPeerConnectionState, RtcSdpType,
+    RtcTrackEvent,
+};
 
 use super::{
     listener::EventListener,
@@ -27,6 +30,10 @@ struct State {
     on_air: Option<PeerId>,
     /// The broadcaster-side peer and the connection to it.
     peer: Option<(PeerId, Rc<Peer>)>,
+    /// The broadcast's audio while the page is muted. A muted page plays no sound, so it gets
+    /// no audio track: one would keep an audio output device running for nothing (about a
+    /// third of a muted viewer's CPU in Chromium). Unmuting adds it to the playing stream.
+    held_audio: Vec<MediaStreamTrack>,
     retry: Option<Timeout>,
 }
 
@@ -90,6 +97,12 @@ impl Viewer {
 
     pub fn unmute(&self) {
         self.video.set_muted(false);
+        let held = std::mem::take(&mut self.state.borrow_mut().held_audio);
+        if let Some(stream) = self.video.src_object() {
+            for track in &held {
+                stream.add_track(track);
+            }
+        }
         let _ = self.video.play();
     }
 
@@ -211,8 +224,11 @@ impl Viewer {
     }
 
     fn close_peer(&self) {
-        let old = self.state.borrow_mut().peer.take();
-        drop(old);
+        let (old, held) = {
+            let mut state = self.state.borrow_mut();
+            (state.peer.take(), std::mem::take(&mut state.held_audio))
+        };
+        drop((old, held));
         self.video.set_src_object(None);
     }
 
@@ -266,9 +282,17 @@ impl Viewer {
         };
         let stream = MediaStream::new().ok();
         let video = self.video.clone();
+        let held_by = weak.clone();
         peer.on_track(move |event: RtcTrackEvent| {
             let Some(stream) = &stream else { return };
-            stream.add_track(&event.track());
+            let track = event.track();
+            if track.kind() == "audio" && video.muted() {
+                if let Some(this) = held_by.upgrade() {
+                    this.state.borrow_mut().held_audio.push(track);
+                }
+            } else {
+                stream.add_track(&track);
+            }
             if video.src_object().is_none() {
                 video.set_src_object(Some(stream));
             }
