@@ -15,12 +15,12 @@ pub mod client;
 pub mod server;
 
 /// The browser entry point: hydrate the server-rendered page, then mark `<body>` for tests.
-/// A watch page opens its signaling socket and joins first (see `client::viewer`).
+/// A watch page starts its engine first and hydrates a little later (see `client::viewer`).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    client::viewer::connect_then(|| {
+    client::viewer::start_then(|| {
         leptos::mount::hydrate_body(app::App);
         if let Some(body) = web_sys::window()
             .and_then(|w| w.document())

@@ -37,6 +37,17 @@ pub struct WatchUi {
     pub needs_key: RwSignal<bool>,
 }
 
+impl Default for WatchUi {
+    /// As the server renders the page: waiting.
+    fn default() -> Self {
+        Self {
+            state: RwSignal::new(WatchState::Waiting),
+            message: RwSignal::new("Waiting for the broadcaster to go live…".into()),
+            needs_key: RwSignal::new(false),
+        }
+    }
+}
+
 impl WatchUi {
     pub fn set(&self, state: WatchState, message: &str) {
         if self.state.get_untracked() != state {
@@ -50,11 +61,7 @@ impl WatchUi {
 
 #[component]
 pub fn WatchPage(room: RoomName) -> impl IntoView {
-    let ui = WatchUi {
-        state: RwSignal::new(WatchState::Waiting),
-        message: RwSignal::new("Waiting for the broadcaster to go live…".into()),
-        needs_key: RwSignal::new(false),
-    };
+    let ui = WatchUi::default();
     let muted = RwSignal::new(true);
     let video = NodeRef::<Video>::new();
 
@@ -67,15 +74,22 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
             .read_untracked()
             .get("key")
             .filter(|key| !key.is_empty());
+        // Tracks the element: after in-app navigation the effect may run before it exists.
         Effect::new(move |_| {
-            if let Some(element) = video.get_untracked() {
-                engine.set_value(Some(crate::client::viewer::Viewer::start(
-                    &room,
-                    key.as_deref(),
-                    ui,
-                    element,
-                )));
+            use crate::client::viewer::{take_early, Viewer};
+            let Some(element) = video.get() else { return };
+            if engine.with_value(Option::is_some) {
+                return;
             }
+            // The engine that started before hydration, or (after in-app navigation) a new one.
+            let viewer = match take_early(&room).filter(|early| early.plays_on(&element)) {
+                Some(early) => {
+                    early.adopt_ui(ui);
+                    early
+                }
+                None => Viewer::start(&room, key.as_deref(), ui, element),
+            };
+            engine.set_value(Some(viewer));
         });
         engine
     };

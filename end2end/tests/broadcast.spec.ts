@@ -191,4 +191,10 @@ test("the room list after in-app navigation comes from the live feed", async ({ 
   const entry = watch.locator(`[data-testid="room"][data-room="${room}"]`);
   await expect(entry).toHaveCount(1);
   await expectNotReloaded(watch);
+  // And back to the room in the app: a watch page that did not hydrate from the server starts
+  // its own engine.
+  await entry.getByRole("link", { name: "Watch" }).click();
+  await expect(watch).toHaveURL(new RegExp(`/watch/${room}$`));
+  await expectPlaying(watch);
+  await expectNotReloaded(watch);
 });

@@ -42,6 +42,8 @@ test("watch page: server-rendered, hydrated, waiting for the broadcaster", async
   const html = await (await request.get(`/watch/${room}`)).text();
   expect(html).toContain('data-testid="remote-video"');
   expect(html).toContain('data-state="waiting"');
+  // Its icon is inline, so browsers do not ask for a /favicon.ico that is not there.
+  expect(html).toMatch(/<link rel="icon" href="data:image\/svg\+xml,/);
 
   const page = await open(context, `/watch/${room}`);
   await expect(page.getByTestId("status")).toHaveAttribute("data-state", "waiting");

@@ -1,11 +1,10 @@
 //! The signaling WebSocket of one page: typed messages, reconnect with backoff.
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::RefCell,
     rc::{Rc, Weak},
 };
 
-use wasm_bindgen_futures::spawn_local;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 use super::{listener::EventListener, timer::Timeout};
@@ -59,93 +58,9 @@ fn socket_url(room: &str, key: Option<&str>) -> String {
     }
 }
 
-thread_local! {
-    /// A socket opened before the page hydrated, waiting for its engine (see [`open_early`]).
-    static EARLY: RefCell<Option<EarlySocket>> = const { RefCell::new(None) };
-}
-
-/// A socket opened during start-up. It sends its first message the moment it opens and keeps
-/// what the server answers until [`Signaling::connect`] adopts it.
-struct EarlySocket {
-    url: String,
-    socket: WebSocket,
-    /// The first message went out: the engine must not send it again.
-    sent_first: Rc<Cell<bool>>,
-    received: Rc<RefCell<Vec<String>>>,
-    _listeners: [EventListener; 3],
-    _give_up: Timeout,
-}
-
-/// Longest wait for the early socket before the page hydrates anyway.
-const EARLY_WAIT_MS: u32 = 150;
-
-/// Open the signaling socket of `room` before the page hydrates, send `first` the moment it
-/// opens, then run `then` (the hydration): the server and the broadcaster side work on the
-/// answer while this page hydrates. `then` also runs if the socket fails or takes longer than
-/// [`EARLY_WAIT_MS`]. The engine's [`Signaling::connect`] for the same room and key adopts the
-/// socket and gets the server's messages in order; if it never does, the socket stays unused.
-pub fn open_early(
-    room: &str,
-    key: Option<&str>,
-    first: &ClientMessage,
-    then: impl FnOnce() + 'static,
-) {
-    let url = socket_url(room, key);
-    let (Ok(socket), Ok(first)) = (WebSocket::new(&url), serde_json::to_string(first)) else {
-        then();
-        return;
-    };
-    // Run once, from whichever comes first, and never inside a callback the hydration may drop
-    // (adopting the socket drops these listeners).
-    let then = Rc::new(Cell::new(Some(Box::new(then) as Box<dyn FnOnce()>)));
-    let go = move || {
-        if let Some(then) = then.take() {
-            spawn_local(async move { then() });
-        }
-    };
-    let sent_first = Rc::new(Cell::new(false));
-    let received = Rc::new(RefCell::new(Vec::new()));
-    let on_open = EventListener::new(&socket, "open", {
-        let (socket, sent_first, go) = (socket.clone(), sent_first.clone(), go.clone());
-        move |_: web_sys::Event| {
-            sent_first.set(socket.send_with_str(&first).is_ok());
-            go();
-        }
-    });
-    let on_close = EventListener::new(&socket, "close", {
-        let go = go.clone();
-        move |_: web_sys::Event| go()
-    });
-    let on_message = EventListener::new(&socket, "message", {
-        let received = received.clone();
-        move |event: MessageEvent| {
-            if let Some(text) = event.data().as_string() {
-                received.borrow_mut().push(text);
-            }
-        }
-    });
-    let early = EarlySocket {
-        url,
-        socket,
-        sent_first,
-        received,
-        _listeners: [on_open, on_close, on_message],
-        _give_up: Timeout::new(EARLY_WAIT_MS, go),
-    };
-    EARLY.with(|slot| *slot.borrow_mut() = Some(early));
-}
-
-/// The early socket for `url`, if there is one and it has not closed.
-fn take_early(url: &str) -> Option<EarlySocket> {
-    EARLY
-        .with(|slot| slot.borrow_mut().take())
-        .filter(|early| early.url == url && early.socket.ready_state() <= WebSocket::OPEN)
-}
-
 impl Signaling {
     pub fn connect(room: &str, key: Option<&str>, handler: impl Fn(SocketEvent) + 'static) -> Self {
         let url = socket_url(room, key);
-        let early = take_early(&url);
         let inner = Rc::new(RefCell::new(Inner {
             url,
             handler: Rc::new(handler),
@@ -155,10 +70,7 @@ impl Signaling {
             failures: 0,
             stopped: false,
         }));
-        match early {
-            Some(early) => adopt(&inner, early),
-            None => open(&inner),
-        }
+        open(&inner);
         Self { inner }
     }
 
@@ -221,33 +133,6 @@ fn open(cell: &Rc<RefCell<Inner>>) {
         Ok(socket) => attach(cell, socket),
         Err(_) => schedule_retry(cell),
     }
-}
-
-/// Take over an early socket: from now on its events go to the engine. What the server already
-/// said is replayed after the engine has stored its `Signaling` (a microtask runs before any
-/// further socket event).
-fn adopt(cell: &Rc<RefCell<Inner>>, early: EarlySocket) {
-    let EarlySocket {
-        socket,
-        sent_first,
-        received,
-        _listeners,
-        _give_up,
-        ..
-    } = early;
-    drop((_listeners, _give_up));
-    let opened = socket.ready_state() == WebSocket::OPEN;
-    attach(cell, socket);
-    let weak = Rc::downgrade(cell);
-    spawn_local(async move {
-        let Some(cell) = weak.upgrade() else { return };
-        if opened && !sent_first.get() {
-            emit(&cell, SocketEvent::Open);
-        }
-        for text in received.take() {
-            dispatch(&cell, &text);
-        }
-    });
 }
 
 /// Parse one server message and hand it to the engine.

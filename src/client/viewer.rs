@@ -1,9 +1,13 @@
 //! The watch page's engine: wait for a broadcaster, ask for the stream, answer its offer,
 //! play what arrives, and start over whenever the broadcast ends or the connection drops.
 
-use std::{cell::RefCell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
 use leptos::prelude::*;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     HtmlVideoElement, MediaStream, MediaStreamTrack, RtcPeerConnectionState, RtcSdpType,
@@ -23,6 +27,13 @@ use crate::{
 
 /// How long to wait before asking again after a connection failed.
 const RETRY_MS: u32 = 1_000;
+/// Longest a watch page waits for its engine's first exchange before it hydrates anyway.
+const HYDRATE_WITHIN_MS: u32 = 1_000;
+
+thread_local! {
+    /// The engine a watch page started before it hydrated, for its `WatchPage` to adopt.
+    static EARLY: RefCell<Option<(String, Rc<Viewer>)>> = const { RefCell::new(None) };
+}
 
 #[derive(Default)]
 struct State {
@@ -35,27 +46,42 @@ struct State {
     /// third of a muted viewer's CPU in Chromium). Unmuting adds it to the playing stream.
     held_audio: Vec<MediaStreamTrack>,
     retry: Option<Timeout>,
+    hydrate_deadline: Option<Timeout>,
 }
 
 pub struct Viewer {
-    ui: WatchUi,
+    /// The page's status signals; replaced by the hydrated page's own (see [`Viewer::adopt_ui`]).
+    ui: Cell<WatchUi>,
     video: HtmlVideoElement,
     socket: SocketSlot,
     state: RefCell<State>,
+    /// The page's hydration, while it waits for the engine (see [`start_then`]).
+    hydrate: RefCell<Option<Box<dyn FnOnce()>>>,
     _playing: EventListener,
 }
 
-/// On a watch page, open the signaling socket and join first, and hydrate (`hydrate`) once it
-/// has opened: the broadcaster side prepares its offer while the page hydrates, and the engine
-/// adopts the socket (see [`super::socket::open_early`]). Elsewhere, hydrate at once.
-pub fn connect_then(hydrate: impl FnOnce() + 'static) {
-    let location = super::window().location();
-    let Some(room) = location
+/// On a watch page, start the engine on the server-rendered `<video>` and hydrate (`hydrate`)
+/// only once it has answered the broadcaster side's offer, or found there is none to answer.
+/// Hydrating is the page's longest task; run first, it would hold up the offer and the answer.
+/// It runs instead while ICE connects and the first frame comes, and the page's `WatchPage`
+/// adopts the engine ([`take_early`]). Elsewhere, hydrate at once.
+pub fn start_then(hydrate: impl FnOnce() + 'static) {
+    let window = super::window();
+    let location = window.location();
+    let room = location
         .pathname()
         .ok()
         .and_then(|path| path.strip_prefix("/watch/").map(str::to_owned))
-        .and_then(|room| crate::room_name::RoomName::parse(&room).ok())
-    else {
+        .and_then(|room| crate::room_name::RoomName::parse(&room).ok());
+    let video = window
+        .document()
+        .and_then(|doc| {
+            doc.query_selector(r#"video[data-testid="remote-video"]"#)
+                .ok()
+        })
+        .flatten()
+        .and_then(|element| element.dyn_into::<HtmlVideoElement>().ok());
+    let (Some(room), Some(video)) = (room, video) else {
         hydrate();
         return;
     };
@@ -66,7 +92,23 @@ pub fn connect_then(hydrate: impl FnOnce() + 'static) {
         .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
         .and_then(|params| params.get("key"))
         .filter(|key| !key.is_empty());
-    super::socket::open_early(room.as_str(), key.as_deref(), &JOIN, hydrate);
+    let engine = Viewer::start(room.as_str(), key.as_deref(), WatchUi::default(), video);
+    *engine.hydrate.borrow_mut() = Some(Box::new(hydrate));
+    let weak = Rc::downgrade(&engine);
+    engine.state.borrow_mut().hydrate_deadline = Some(Timeout::new(HYDRATE_WITHIN_MS, move || {
+        if let Some(engine) = weak.upgrade() {
+            engine.settled();
+        }
+    }));
+    EARLY.with(|slot| *slot.borrow_mut() = Some((room.to_string(), engine)));
+}
+
+/// The engine [`start_then`] started for `room`, once.
+pub fn take_early(room: &str) -> Option<Rc<Viewer>> {
+    EARLY
+        .with(|slot| slot.borrow_mut().take())
+        .filter(|(early, _)| early == room)
+        .map(|(_, engine)| engine)
 }
 
 /// A viewer joins asking for the stream right away (see `ClientMessage::Join`).
@@ -77,18 +119,52 @@ const JOIN: ClientMessage = ClientMessage::Join {
 
 impl Viewer {
     pub fn start(room: &str, key: Option<&str>, ui: WatchUi, video: HtmlVideoElement) -> Rc<Self> {
-        let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
-            ui.set(WatchState::Live, "Live");
-        });
-        let this = Rc::new(Self {
-            ui,
-            video,
-            socket: SocketSlot::default(),
-            state: RefCell::new(State::default()),
-            _playing: playing,
+        let this = Rc::new_cyclic(|weak: &std::rc::Weak<Self>| {
+            let weak = weak.clone();
+            let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
+                if let Some(this) = weak.upgrade() {
+                    this.show(WatchState::Live, "Live");
+                }
+            });
+            Self {
+                ui: Cell::new(ui),
+                video,
+                socket: SocketSlot::default(),
+                state: RefCell::new(State::default()),
+                hydrate: RefCell::new(None),
+                _playing: playing,
+            }
         });
         this.socket.connect(room, key, &this, Self::on_socket);
         this
+    }
+
+    /// Whether this engine plays on `video` (the page's own element, after hydration).
+    pub fn plays_on(&self, video: &HtmlVideoElement) -> bool {
+        &self.video == video
+    }
+
+    /// Show the engine's status on `ui` from now on (the hydrated page's signals, which start
+    /// as the server rendered them).
+    pub fn adopt_ui(&self, ui: WatchUi) {
+        let old = self.ui.replace(ui);
+        ui.needs_key.set(old.needs_key.get_untracked());
+        ui.set(old.state.get_untracked(), &old.message.get_untracked());
+    }
+
+    fn show(&self, state: WatchState, message: &str) {
+        self.ui.get().set(state, message);
+        if state != WatchState::Connecting {
+            self.settled();
+        }
+    }
+
+    /// The start-up exchange is over, or there is none: a page waiting to hydrate does so now
+    /// (after the current event, so no engine state is borrowed meanwhile).
+    fn settled(&self) {
+        if let Some(hydrate) = self.hydrate.borrow_mut().take() {
+            spawn_local(async move { hydrate() });
+        }
     }
 
     fn send(&self, msg: &ClientMessage) {
@@ -115,15 +191,13 @@ impl Viewer {
                 // Media already flowing keeps playing while signaling reconnects.
                 if !retrying {
                     if !matches!(
-                        self.ui.state.get_untracked(),
+                        self.ui.get().state.get_untracked(),
                         WatchState::Full | WatchState::Error
                     ) {
-                        self.ui
-                            .set(WatchState::Error, "Disconnected from the server.");
+                        self.show(WatchState::Error, "Disconnected from the server.");
                     }
                 } else if !playing {
-                    self.ui
-                        .set(WatchState::Connecting, "Connection lost; reconnecting…");
+                    self.show(WatchState::Connecting, "Connection lost; reconnecting…");
                 }
             }
             SocketEvent::Message(msg) => self.on_message(msg),
@@ -143,7 +217,7 @@ impl Viewer {
                     Some(broadcaster) => self.on_air(broadcaster, false),
                     None => {
                         self.close_peer();
-                        self.ui.set(
+                        self.show(
                             WatchState::Waiting,
                             "Waiting for the broadcaster to go live…",
                         );
@@ -154,7 +228,7 @@ impl Viewer {
             ServerMessage::OffAir { reason } => {
                 self.state.borrow_mut().on_air = None;
                 self.close_peer();
-                self.ui.set(
+                self.show(
                     WatchState::Ended,
                     match reason {
                         OffAirReason::Stopped => "The broadcast has ended.",
@@ -176,7 +250,7 @@ impl Viewer {
                     self.ask_again_later();
                 }
             }
-            ServerMessage::RoomFull { max_viewers } => self.ui.set(
+            ServerMessage::RoomFull { max_viewers } => self.show(
                 WatchState::Full,
                 &format!("This room is full ({max_viewers} viewers). Try again later."),
             ),
@@ -184,14 +258,15 @@ impl Viewer {
                 code: ErrorCode::WrongKey,
                 message,
             } => {
-                self.ui.needs_key.set(true);
-                self.ui.set(WatchState::Error, &message);
+                self.ui.get().needs_key.set(true);
+                self.show(WatchState::Error, &message);
             }
             ServerMessage::Error { message, .. } => {
                 leptos::logging::warn!("onair: server refused a message: {message}");
             }
             ServerMessage::ShuttingDown => {
                 self.ui
+                    .get()
                     .message
                     .set("The server is restarting; reconnecting…".into());
             }
@@ -207,9 +282,8 @@ impl Viewer {
     fn on_air(&self, broadcaster: PeerId, ask: bool) {
         self.state.borrow_mut().on_air = Some(broadcaster);
         // A playing connection from a reconnect is replaced by the fresh offer.
-        if self.ui.state.get_untracked() != WatchState::Live {
-            self.ui
-                .set(WatchState::Connecting, "Connecting to the broadcast…");
+        if self.ui.get().state.get_untracked() != WatchState::Live {
+            self.show(WatchState::Connecting, "Connecting to the broadcast…");
         }
         if ask {
             self.send(&ClientMessage::WantStream);
@@ -267,14 +341,13 @@ impl Viewer {
                 {
                     this.close_peer();
                     this.send(&ClientMessage::Hangup { to: from });
-                    this.ui
-                        .set(WatchState::Connecting, "Connection failed; retrying…");
+                    this.show(WatchState::Connecting, "Connection failed; retrying…");
                     this.ask_again_later();
                 }
             }
         };
         let Ok(peer) = Peer::new(&ice_servers, on_candidate, on_state) else {
-            self.ui.set(
+            self.show(
                 WatchState::Error,
                 "This browser cannot open a WebRTC connection.",
             );
@@ -308,12 +381,16 @@ impl Viewer {
                 peer.local_description(RtcSdpType::Answer).await
             };
             match answered.await {
-                Ok(sdp) => this.send(&ClientMessage::Answer { to: from, sdp }),
+                Ok(sdp) => {
+                    this.send(&ClientMessage::Answer { to: from, sdp });
+                    this.settled();
+                }
                 Err(err) => {
                     leptos::logging::warn!("onair: could not answer the offer: {err:?}");
                     this.close_peer();
                     this.send(&ClientMessage::Hangup { to: from });
                     this.ask_again_later();
+                    this.settled();
                 }
             }
         });
