@@ -23,7 +23,8 @@ use tokio::sync::{watch, Notify};
 
 use super::{
     config::Config,
-    outbox::{encode, Outbox},
+    outbox::{encode, Outbox, Queued},
+    relayed::{Kind, Relayed},
 };
 use crate::{
     protocol::{
@@ -120,6 +121,12 @@ impl RoomInner {
     fn send(&self, to: PeerId, msg: &ServerMessage) {
         if let Some(member) = self.members.get(&to) {
             member.outbox.send(msg);
+        }
+    }
+
+    fn push(&self, to: PeerId, text: Queued) {
+        if let Some(member) = self.members.get(&to) {
+            member.outbox.push(text);
         }
     }
 
@@ -486,16 +493,34 @@ impl Membership {
             ClientMessage::GoLive { key, reclaim } => self.go_live(key, reclaim),
             ClientMessage::OffAir => self.off_air(),
             ClientMessage::WantStream => self.want_stream(),
-            ClientMessage::Offer { to, sdp } => self.offer(to, sdp),
-            ClientMessage::Answer { to, sdp } => self.answer(to, sdp),
+            // Encoded here, before the room is locked.
+            ClientMessage::Offer { to, sdp } => {
+                self.offer(to, encode(&ServerMessage::Offer { from: self.id, sdp }))
+            }
+            ClientMessage::Answer { to, sdp } => {
+                self.answer(to, encode(&ServerMessage::Answer { from: self.id, sdp }))
+            }
             ClientMessage::Candidate { to, candidate } => self.relay(
                 to,
-                ServerMessage::Candidate {
+                encode(&ServerMessage::Candidate {
                     from: self.id,
                     candidate,
-                },
+                }),
             ),
-            ClientMessage::Hangup { to } => self.relay(to, ServerMessage::Hangup { from: self.id }),
+            ClientMessage::Hangup { to } => {
+                self.relay(to, encode(&ServerMessage::Hangup { from: self.id }))
+            }
+        }
+    }
+
+    /// Act on an offer, answer or candidate read by the fast path: the same rules as
+    /// [`Membership::handle`], with the text built from the client's own.
+    pub fn handle_relayed(&self, msg: &Relayed) -> Result<(), Refusal> {
+        let text = msg.encode(self.id);
+        match msg.kind {
+            Kind::Offer => self.offer(msg.to, text),
+            Kind::Answer => self.answer(msg.to, text),
+            Kind::Candidate => self.relay(msg.to, text),
         }
     }
 
@@ -625,7 +650,7 @@ impl Membership {
         Ok(())
     }
 
-    fn offer(&self, to: PeerId, sdp: String) -> Result<(), Refusal> {
+    fn offer(&self, to: PeerId, text: Queued) -> Result<(), Refusal> {
         self.require_broadcaster("send offers")?;
         let mut inner = self.room.lock();
         if inner.on_air != Some(self.id) {
@@ -640,13 +665,11 @@ impl Membership {
             .filter(|m| m.role == Role::Viewer)
             .ok_or_else(|| no_such_peer(to))?;
         viewer.offered_by = Some(self.id);
-        viewer
-            .outbox
-            .send(&ServerMessage::Offer { from: self.id, sdp });
+        viewer.outbox.push(text);
         Ok(())
     }
 
-    fn answer(&self, to: PeerId, sdp: String) -> Result<(), Refusal> {
+    fn answer(&self, to: PeerId, text: Queued) -> Result<(), Refusal> {
         if self.role != Role::Viewer {
             return Err(refuse(ErrorCode::NotAllowed, "only viewers send answers"));
         }
@@ -661,12 +684,12 @@ impl Membership {
                 format!("peer {to} has sent you no offer to answer"),
             ));
         }
-        inner.send(to, &ServerMessage::Answer { from: self.id, sdp });
+        inner.push(to, text);
         Ok(())
     }
 
     /// Candidates and hang-ups: viewer → live broadcaster, live broadcaster → its viewers.
-    fn relay(&self, to: PeerId, msg: ServerMessage) -> Result<(), Refusal> {
+    fn relay(&self, to: PeerId, text: Queued) -> Result<(), Refusal> {
         let inner = self.room.lock();
         let allowed = match self.role {
             Role::Viewer => inner.on_air == Some(to),
@@ -681,7 +704,7 @@ impl Membership {
         if !allowed {
             return Err(no_such_peer(to));
         }
-        inner.send(to, &msg);
+        inner.push(to, text);
         Ok(())
     }
 }

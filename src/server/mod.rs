@@ -5,6 +5,7 @@ pub mod config;
 pub mod hub;
 pub mod outbox;
 pub mod publish_key;
+pub mod relayed;
 pub mod ws;
 
 use std::{collections::HashMap, convert::Infallible, io, net::SocketAddr, sync::Arc};

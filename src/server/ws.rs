@@ -15,8 +15,9 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{
-    hub::{close_code, outbox_capacity, Hub, JoinError, Membership},
+    hub::{close_code, outbox_capacity, Hub, JoinError, Membership, Refusal},
     outbox::{encode, Outbox, Queue, Queued},
+    relayed::{self, MAX_SDP_MID_BYTES},
     AppState,
 };
 use crate::{
@@ -322,6 +323,12 @@ impl Session {
             return Flow::Continue;
         }
         self.over_limit = 0;
+        if let (Some(membership), Some(relayed)) = (&self.membership, relayed::parse(text)) {
+            return match membership.handle_relayed(&relayed) {
+                Ok(()) => Flow::Continue,
+                Err(refusal) => self.refused(refusal).await,
+            };
+        }
         let msg = match serde_json::from_str::<ClientMessage>(text) {
             Ok(msg) => msg,
             Err(err) => {
@@ -338,21 +345,26 @@ impl Session {
         };
         match membership.handle(msg) {
             Ok(()) => Flow::Continue,
-            Err(refusal) => match refusal.code {
-                ErrorCode::WrongKey => {
-                    sleep(WRONG_KEY_DELAY).await;
-                    self.outbox
-                        .send(&ServerMessage::error(refusal.code, refusal.message));
-                    Flow::Continue
-                }
-                // Races (a candidate for a viewer that just left) are normal; do not count them.
-                ErrorCode::NoSuchPeer | ErrorCode::OutOfOrder | ErrorCode::AlreadyLive => {
-                    self.outbox
-                        .send(&ServerMessage::error(refusal.code, refusal.message));
-                    Flow::Continue
-                }
-                code => self.violation(code, refusal.message),
-            },
+            Err(refusal) => self.refused(refusal).await,
+        }
+    }
+
+    /// Answer a refused request; only real rule breaks count towards closing the connection.
+    async fn refused(&mut self, refusal: Refusal) -> Flow {
+        match refusal.code {
+            ErrorCode::WrongKey => {
+                sleep(WRONG_KEY_DELAY).await;
+                self.outbox
+                    .send(&ServerMessage::error(refusal.code, refusal.message));
+                Flow::Continue
+            }
+            // Races (a candidate for a viewer that just left) are normal; do not count them.
+            ErrorCode::NoSuchPeer | ErrorCode::OutOfOrder | ErrorCode::AlreadyLive => {
+                self.outbox
+                    .send(&ServerMessage::error(refusal.code, refusal.message));
+                Flow::Continue
+            }
+            code => self.violation(code, refusal.message),
         }
     }
 
@@ -432,7 +444,7 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
             too_long(
                 "sdp_mid",
                 candidate.sdp_mid.as_ref().map_or(0, String::len),
-                64,
+                MAX_SDP_MID_BYTES,
             )
         }
         ClientMessage::GoLive { key, reclaim } => {

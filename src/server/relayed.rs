@@ -1,0 +1,203 @@
+//! The fast path for what the server relays most: `offer`, `answer` and `candidate`.
+//!
+//! Parsing a message into the tagged [`ClientMessage`] buffers all of it first (serde must see
+//! `type` before it knows the shape), and relaying it then escapes the SDP again on the way out.
+//! Here only the routing fields are read, from the client's own text, and the payload goes out
+//! as the client wrote it: the SDP as its JSON string, the candidate once its fields checked out.
+//! Anything unusual (an escaped `type`, an SDP near its limit, a candidate with extra fields)
+//! is not this path's business: [`parse`] says `None` and the full parser takes the message,
+//! with its exact errors.
+//!
+//! [`ClientMessage`]: crate::protocol::ClientMessage
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::outbox::Queued;
+use crate::protocol::{PeerId, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES};
+
+/// Which relayed message it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Offer,
+    Answer,
+    Candidate,
+}
+
+/// A relayed message: its kind, its recipient and its payload as JSON text.
+#[derive(Debug)]
+pub struct Relayed<'a> {
+    pub kind: Kind,
+    pub to: PeerId,
+    payload: &'a str,
+}
+
+/// The fields the relay routes on; the rest of the message is skipped.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    to: PeerId,
+    #[serde(borrow, default)]
+    sdp: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    candidate: Option<&'a RawValue>,
+}
+
+/// A candidate as `RTCIceCandidateInit` has it, checked without copying its strings.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CandidateFields<'a> {
+    #[serde(borrow)]
+    candidate: Cow<'a, str>,
+    #[serde(borrow, default)]
+    sdp_mid: Option<Cow<'a, str>>,
+    #[serde(default)]
+    #[allow(dead_code)] // checked for its type only
+    sdp_m_line_index: Option<u16>,
+}
+
+/// Longest `sdp_mid` relayed (real ones are "0", "1" or a short name).
+pub const MAX_SDP_MID_BYTES: usize = 64;
+
+/// `text` as a relayed message, if it is a plain one; `None` leaves it to the full parser.
+pub fn parse(text: &str) -> Option<Relayed<'_>> {
+    let envelope: Envelope = serde_json::from_str(text).ok()?;
+    let (kind, payload) = match (envelope.kind, envelope.sdp, envelope.candidate) {
+        ("offer", Some(sdp), None) => (Kind::Offer, sdp.get()),
+        ("answer", Some(sdp), None) => (Kind::Answer, sdp.get()),
+        ("candidate", None, Some(candidate)) => (Kind::Candidate, candidate.get()),
+        _ => return None,
+    };
+    let plain = match kind {
+        // A JSON string; its text is never shorter than the SDP it holds.
+        Kind::Offer | Kind::Answer => {
+            payload.starts_with('"') && payload.len() - 2 <= MAX_SDP_BYTES
+        }
+        Kind::Candidate => serde_json::from_str::<CandidateFields>(payload).is_ok_and(|c| {
+            c.candidate.len() <= MAX_CANDIDATE_BYTES
+                && c.sdp_mid.as_ref().map_or(0, |mid| mid.len()) <= MAX_SDP_MID_BYTES
+        }),
+    };
+    plain.then_some(Relayed {
+        kind,
+        to: envelope.to,
+        payload,
+    })
+}
+
+impl Relayed<'_> {
+    /// The message as its recipient gets it, from `from`: what `ServerMessage` would encode.
+    pub fn encode(&self, from: PeerId) -> Queued {
+        let (tag, field) = match self.kind {
+            Kind::Offer => ("offer", "sdp"),
+            Kind::Answer => ("answer", "sdp"),
+            Kind::Candidate => ("candidate", "candidate"),
+        };
+        format!(
+            r#"{{"type":"{tag}","from":{from},"{field}":{}}}"#,
+            self.payload
+        )
+        .into_boxed_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{ClientMessage, IceCandidate, ServerMessage};
+
+    /// What the fast path sends must be what the full path sends, read back.
+    fn same_as_full_path(text: &str, from: PeerId) {
+        let fast = parse(text).unwrap_or_else(|| panic!("not taken by the fast path: {text}"));
+        let sent: ServerMessage = serde_json::from_str(&fast.encode(from)).unwrap();
+        let full = match serde_json::from_str::<ClientMessage>(text).unwrap() {
+            ClientMessage::Offer { to, sdp } => (to, ServerMessage::Offer { from, sdp }),
+            ClientMessage::Answer { to, sdp } => (to, ServerMessage::Answer { from, sdp }),
+            ClientMessage::Candidate { to, candidate } => {
+                (to, ServerMessage::Candidate { from, candidate })
+            }
+            other => panic!("not a relayed message: {other:?}"),
+        };
+        assert_eq!((fast.to, sent), full, "{text}");
+    }
+
+    #[test]
+    fn offers_answers_and_candidates_go_out_as_the_full_path_sends_them() {
+        let sdp = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=\"quoted\" \\ é\r\n";
+        for msg in [
+            ClientMessage::Offer {
+                to: 7,
+                sdp: sdp.into(),
+            },
+            ClientMessage::Answer {
+                to: 8,
+                sdp: String::new(),
+            },
+            ClientMessage::Candidate {
+                to: 9,
+                candidate: IceCandidate {
+                    candidate: "candidate:1 1 udp 2122260223 10.0.0.2 5000 typ host".into(),
+                    sdp_mid: Some("0".into()),
+                    sdp_m_line_index: Some(0),
+                },
+            },
+            ClientMessage::Candidate {
+                to: 9,
+                candidate: IceCandidate {
+                    candidate: String::new(),
+                    sdp_mid: None,
+                    sdp_m_line_index: None,
+                },
+            },
+        ] {
+            same_as_full_path(&serde_json::to_string(&msg).unwrap(), 42);
+        }
+        // Field order, spaces, a made-up `from` and unknown top-level fields do not matter.
+        same_as_full_path(
+            r#" { "sdp" : "v=0" , "from": 1, "to": 3, "type": "offer", "x": [1] } "#,
+            5,
+        );
+        same_as_full_path(
+            r#"{"type":"candidate","candidate":{"candidate":"c","sdp_m_line_index":null},"to":1}"#,
+            5,
+        );
+    }
+
+    #[test]
+    fn anything_unusual_is_left_to_the_full_parser() {
+        let long_sdp = format!(
+            r#"{{"type":"offer","to":1,"sdp":"{}"}}"#,
+            "a".repeat(MAX_SDP_BYTES + 1)
+        );
+        let long_candidate = format!(
+            r#"{{"type":"candidate","to":1,"candidate":{{"candidate":"{}"}}}}"#,
+            "a".repeat(MAX_CANDIDATE_BYTES + 1)
+        );
+        for text in [
+            "",
+            "not json",
+            r#"{"type":"join","role":"viewer"}"#,
+            r#"{"type":"hangup","to":1}"#,
+            r#"{"type":"offer","to":1}"#,
+            r#"{"type":"offer","to":"1","sdp":"v=0"}"#,
+            r#"{"type":"offer","to":1,"sdp":5}"#,
+            r#"{"type":"offer","to":1,"sdp":"v=0","candidate":{"candidate":"c"}}"#,
+            r#"{"type":"\u006ffer","to":1,"sdp":"v=0"}"#,
+            r#"{"type":"candidate","to":1,"candidate":"c"}"#,
+            r#"{"type":"candidate","to":1,"candidate":{"candidate":"c","extra":1}}"#,
+            r#"{"type":"candidate","to":1,"candidate":{"candidate":"c","sdp_m_line_index":-1}}"#,
+            &long_sdp,
+            &long_candidate,
+        ] {
+            assert!(parse(text).is_none(), "{text}");
+        }
+        let at_limit = format!(
+            r#"{{"type":"offer","to":1,"sdp":"{}"}}"#,
+            "a".repeat(MAX_SDP_BYTES)
+        );
+        assert!(parse(&at_limit).is_some());
+    }
+}
