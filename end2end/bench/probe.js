@@ -162,7 +162,8 @@
   B.outbound = async () => {
     const out = { at: performance.now(), pcs: 0, video: [], audioBytes: 0, videoBytes: 0 };
     for (const pc of B.pcs) {
-      if (pc.connectionState === "closed") continue;
+      // "new": the talk page's spare connection, which no viewer has taken yet.
+      if (pc.connectionState === "closed" || pc.connectionState === "new") continue;
       out.pcs++;
       const report = await pc.getStats();
       for (const s of report.values()) {

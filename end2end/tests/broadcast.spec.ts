@@ -42,6 +42,33 @@ test("a viewer starts muted with no audio playing; unmute plays the broadcast's 
   await expectPlaying(watch);
 });
 
+test("a live broadcaster keeps an offer ready, so a joining viewer gets it at once", async ({ context }) => {
+  const room = roomName("spare");
+  // Count the talk page's peer connections from the page itself.
+  await context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    const made: RTCPeerConnection[] = ((window as any).__pcs = []);
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args: ConstructorParameters<typeof Native>) {
+        super(...args);
+        made.push(this);
+      }
+    } as typeof Native;
+  });
+  const talk = await liveBroadcaster(context, room);
+  const states = () =>
+    talk.evaluate(() => ((window as any).__pcs as RTCPeerConnection[]).map((pc) => `${pc.signalingState}/${pc.connectionState}`));
+  // Live and nobody watching: one connection with its offer made, connecting to nobody.
+  await expect.poll(states).toEqual(["have-local-offer/new"]);
+  const watch = await viewer(context, room);
+  await expectPlaying(watch);
+  // The viewer took that one; the next spare is ready.
+  await expect.poll(states).toEqual(["stable/connected", "have-local-offer/new"]);
+  // Stopping drops the spare with the rest.
+  await talk.getByTestId("stop").click();
+  await expect.poll(states).toEqual(["closed/closed", "closed/closed"]);
+});
+
 test("viewer first, then the broadcaster goes live", async ({ context }) => {
   const room = roomName("early");
   const watch = await viewer(context, room);

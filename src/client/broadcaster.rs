@@ -1,7 +1,7 @@
 //! The talk page's engine: local media, going live, one peer connection per viewer.
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     collections::HashMap,
     rc::{Rc, Weak},
 };
@@ -21,7 +21,7 @@ use super::{
     socket::{SocketEvent, SocketSlot},
 };
 use crate::{
-    protocol::{ClientMessage, ErrorCode, IceServer, PeerId, Role, ServerMessage},
+    protocol::{ClientMessage, ErrorCode, IceCandidate, IceServer, PeerId, Role, ServerMessage},
     talk::{Source, TalkUi},
 };
 
@@ -30,6 +30,17 @@ struct ViewerLink {
     peer: Rc<Peer>,
     audio: RtcRtpSender,
     video: RtcRtpSender,
+}
+
+/// A connection made ahead of the next viewer (see [`Broadcaster::prepare_spare`]).
+struct Spare {
+    link: ViewerLink,
+    /// Who it goes to, once a viewer takes it.
+    viewer: Rc<Cell<Option<PeerId>>>,
+    /// Candidates gathered before it had a viewer.
+    early_candidates: Rc<RefCell<Vec<IceCandidate>>>,
+    /// Its offer, once made.
+    offer: Rc<RefCell<Option<String>>>,
 }
 
 #[derive(Default)]
@@ -43,6 +54,7 @@ struct State {
     live: bool,
     reclaim: Option<String>,
     viewers: HashMap<PeerId, ViewerLink>,
+    spare: Option<Spare>,
     capturing: bool,
 }
 
@@ -107,6 +119,7 @@ impl Broadcaster {
             state.want_live = false;
             state.reclaim = None;
             state.viewers.clear();
+            state.spare = None;
             state.screen_ended = None;
             if let Some(stream) = state.stream.take() {
                 media::stop_all(&stream);
@@ -183,7 +196,11 @@ impl Broadcaster {
         }
         let audio = media::first_track(&stream, "audio");
         let video = media::first_track(&stream, "video");
-        for link in state.viewers.values() {
+        for link in state
+            .viewers
+            .values()
+            .chain(state.spare.iter().map(|s| &s.link))
+        {
             let _ = link.audio.replace_track(audio.as_ref());
             let _ = link.video.replace_track(video.as_ref());
         }
@@ -264,6 +281,7 @@ impl Broadcaster {
                 self.ui.live.set(true);
                 self.ui.error.set(None);
                 self.ui.status.set("You are live.".into());
+                self.prepare_spare();
             }
             ServerMessage::ViewerCount { count } => self.ui.viewers.set(count),
             ServerMessage::WantStream { from } => self.offer_to(from),
@@ -311,12 +329,97 @@ impl Broadcaster {
 
     /// A viewer asked for the stream: a fresh connection with an audio and a video sender,
     /// offered at once; candidates trickle after it.
+    /// A viewer asks for the stream: hand it the spare connection, whose offer is ready, or
+    /// make one for it. Either way a new spare is prepared for the next viewer.
     fn offer_to(self: &Rc<Self>, viewer: PeerId) {
+        if !self.state.borrow().live {
+            return;
+        }
+        let spare = self.state.borrow_mut().spare.take();
+        let ready = spare
+            .as_ref()
+            .and_then(|spare| spare.offer.borrow_mut().take());
+        match (spare, ready) {
+            (Some(spare), Some(offer)) => {
+                spare.viewer.set(Some(viewer));
+                self.send(&ClientMessage::Offer {
+                    to: viewer,
+                    sdp: offer,
+                });
+                for candidate in spare.early_candidates.take() {
+                    self.send(&ClientMessage::Candidate {
+                        to: viewer,
+                        candidate,
+                    });
+                }
+                self.state.borrow_mut().viewers.insert(viewer, spare.link);
+            }
+            // Still making its offer: this viewer gets a fresh one; the spare stays.
+            (spare, _) => {
+                self.state.borrow_mut().spare = spare;
+                let Some(link) = self.open_link(Rc::new(Cell::new(Some(viewer))), Rc::default())
+                else {
+                    return;
+                };
+                let peer = link.peer.clone();
+                self.state.borrow_mut().viewers.insert(viewer, link);
+                let this = self.clone();
+                spawn_local(async move {
+                    match peer.local_description(RtcSdpType::Offer).await {
+                        Ok(sdp) => this.send(&ClientMessage::Offer { to: viewer, sdp }),
+                        Err(_) => {
+                            this.state.borrow_mut().viewers.remove(&viewer);
+                        }
+                    }
+                });
+            }
+        }
+        self.prepare_spare();
+    }
+
+    /// While live, keep one connection with its offer made and its candidates gathered, so
+    /// that the next viewer's `want_stream` is answered at once instead of after the browser
+    /// builds a connection and its offer (a few tens of milliseconds of the viewer's wait).
+    /// Until a viewer takes it, it sends nothing: no remote side, no media.
+    fn prepare_spare(self: &Rc<Self>) {
+        if !self.state.borrow().live || self.state.borrow().spare.is_some() {
+            return;
+        }
+        let viewer = Rc::new(Cell::new(None));
+        let early_candidates = Rc::new(RefCell::new(Vec::new()));
+        let Some(link) = self.open_link(viewer.clone(), early_candidates.clone()) else {
+            return;
+        };
+        let peer = link.peer.clone();
+        let offer = Rc::new(RefCell::new(None));
+        self.state.borrow_mut().spare = Some(Spare {
+            link,
+            viewer,
+            early_candidates,
+            offer: offer.clone(),
+        });
+        let weak = Rc::downgrade(self);
+        spawn_local(async move {
+            let made = peer.local_description(RtcSdpType::Offer).await;
+            let Some(this) = weak.upgrade() else { return };
+            match made {
+                Ok(sdp) => *offer.borrow_mut() = Some(sdp),
+                // No spare then; viewers get connections made for them.
+                Err(_) => drop(this.state.borrow_mut().spare.take()),
+            }
+        });
+    }
+
+    /// A connection sending the current stream to `viewer`, or, while that is still `None`,
+    /// to whoever it goes to later: its candidates wait in `early_candidates` until then.
+    fn open_link(
+        self: &Rc<Self>,
+        viewer: Rc<Cell<Option<PeerId>>>,
+        early_candidates: Rc<RefCell<Vec<IceCandidate>>>,
+    ) -> Option<ViewerLink> {
         let (ice_servers, audio, video) = {
             let state = self.state.borrow();
-            let Some(stream) = state.stream.as_ref().filter(|_| state.live) else {
-                return;
-            };
+            let stream = state.stream.as_ref()?;
             (
                 state.ice_servers.clone(),
                 media::first_track(stream, "audio"),
@@ -325,27 +428,30 @@ impl Broadcaster {
         };
         let weak: Weak<Self> = Rc::downgrade(self);
         let on_candidate = {
-            let weak = weak.clone();
-            move |candidate| {
-                if let Some(this) = weak.upgrade() {
-                    this.send(&ClientMessage::Candidate {
-                        to: viewer,
-                        candidate,
-                    });
+            let (weak, viewer) = (weak.clone(), viewer.clone());
+            move |candidate| match viewer.get() {
+                Some(to) => {
+                    if let Some(this) = weak.upgrade() {
+                        this.send(&ClientMessage::Candidate { to, candidate });
+                    }
                 }
+                None => early_candidates.borrow_mut().push(candidate),
             }
         };
         let on_state = move |state: RtcPeerConnectionState| {
-            if matches!(state, RtcPeerConnectionState::Failed) {
-                if let Some(this) = weak.upgrade() {
-                    this.state.borrow_mut().viewers.remove(&viewer);
-                    this.send(&ClientMessage::Hangup { to: viewer });
+            if !matches!(state, RtcPeerConnectionState::Failed) {
+                return;
+            }
+            let Some(this) = weak.upgrade() else { return };
+            match viewer.get() {
+                Some(to) => {
+                    this.state.borrow_mut().viewers.remove(&to);
+                    this.send(&ClientMessage::Hangup { to });
                 }
+                None => drop(this.state.borrow_mut().spare.take()),
             }
         };
-        let Ok(peer) = Peer::new(&ice_servers, on_candidate, on_state) else {
-            return;
-        };
+        let peer = Peer::new(&ice_servers, on_candidate, on_state).ok()?;
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Sendonly);
         let pc = peer.connection();
@@ -357,24 +463,11 @@ impl Broadcaster {
         let video_sender = video_transceiver.sender();
         let _ = audio_sender.replace_track(audio.as_ref());
         let _ = video_sender.replace_track(video.as_ref());
-        let peer = Rc::new(peer);
-        self.state.borrow_mut().viewers.insert(
-            viewer,
-            ViewerLink {
-                peer: peer.clone(),
-                audio: audio_sender,
-                video: video_sender,
-            },
-        );
-        let this = self.clone();
-        spawn_local(async move {
-            match peer.local_description(RtcSdpType::Offer).await {
-                Ok(sdp) => this.send(&ClientMessage::Offer { to: viewer, sdp }),
-                Err(_) => {
-                    this.state.borrow_mut().viewers.remove(&viewer);
-                }
-            }
-        });
+        Some(ViewerLink {
+            peer: Rc::new(peer),
+            audio: audio_sender,
+            video: video_sender,
+        })
     }
 }
 
@@ -409,6 +502,7 @@ impl Drop for Broadcaster {
     fn drop(&mut self) {
         let state = self.state.get_mut();
         state.viewers.clear();
+        state.spare = None;
         if let Some(stream) = state.stream.take() {
             media::stop_all(&stream);
         }
