@@ -61,10 +61,10 @@ pub struct Viewer {
 }
 
 /// On a watch page, start the engine on the server-rendered `<video>` and hydrate (`hydrate`)
-/// only once it has answered the broadcaster side's offer, or found there is none to answer.
-/// Hydrating is the page's longest task; run first, it would hold up the offer and the answer.
-/// It runs instead while ICE connects and the first frame comes, and the page's `WatchPage`
-/// adopts the engine ([`take_early`]). Elsewhere, hydrate at once.
+/// only once its peer connection is connecting, or there is nothing to connect to. Hydrating
+/// is the page's longest task; run first, it would hold up the offer, the answer and the
+/// candidates. It runs instead while ICE and DTLS finish and the first frame comes, and the
+/// page's `WatchPage` adopts the engine ([`take_early`]). Elsewhere, hydrate at once.
 pub fn start_then(hydrate: impl FnOnce() + 'static) {
     let window = super::window();
     let location = window.location();
@@ -337,6 +337,11 @@ impl Viewer {
             let weak = weak.clone();
             move |state: RtcPeerConnectionState| {
                 let Some(this) = weak.upgrade() else { return };
+                // Checks are under way: the candidates have been applied, and a page waiting to
+                // hydrate does so while ICE, DTLS and the first frame take their time.
+                if state == RtcPeerConnectionState::Connecting {
+                    this.settled();
+                }
                 if matches!(state, RtcPeerConnectionState::Failed) && this.peer_from(from).is_some()
                 {
                     this.close_peer();
@@ -381,10 +386,7 @@ impl Viewer {
                 peer.local_description(RtcSdpType::Answer).await
             };
             match answered.await {
-                Ok(sdp) => {
-                    this.send(&ClientMessage::Answer { to: from, sdp });
-                    this.settled();
-                }
+                Ok(sdp) => this.send(&ClientMessage::Answer { to: from, sdp }),
                 Err(err) => {
                     leptos::logging::warn!("onair: could not answer the offer: {err:?}");
                     this.close_peer();
