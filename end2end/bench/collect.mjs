@@ -213,7 +213,7 @@ if (fo?.steps?.length) {
   const c = fo.settings.camera;
   md.push(
     `Fake camera ${c ? `${c.width}x${c.height} at ${c.frameRate} fps` : "?"}; after each new viewer ${fo.settings.settleS} s ` +
-      `to settle, then a ${fo.settings.windowS} s window. fps = frames presented per second (requestVideoFrameCallback); ` +
+      `to settle, then a ${fo.settings.windowS} s window. fps = frames presented per second (the video's playback-quality counters: frames shown minus frames dropped); ` +
       `CPU in % of one core from /proc (utime+stime of each browser's process tree); "other" = the rest of the machine. ` +
       `Stopped: ${fo.stopReason}. Live broadcaster with no viewer: ${fo.idleBroadcasterCpuPct} % CPU.`,
     "",

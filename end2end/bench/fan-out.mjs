@@ -6,8 +6,9 @@
 // time can be read from /proc (utime+stime over its whole process tree); the viewers share a
 // second Chromium. Viewers are added one at a time; after each addition the bench waits
 // --settle seconds, then measures over --window seconds, in every viewer page at once:
-// presented frames per second (requestVideoFrameCallback count), totalVideoFrames and
-// droppedVideoFrames (getVideoPlaybackQuality), decoded fps and framesDropped (inbound-rtp);
+// presented frames per second (totalVideoFrames minus droppedVideoFrames, from
+// getVideoPlaybackQuality; no per-frame callback, which would make every page render per frame),
+// the longest gap between frames, decoded fps and framesDropped (inbound-rtp);
 // and on the broadcaster: CPU % of one core, and upload per viewer from outbound-rtp
 // bytesSent+headerBytesSent deltas of every RTCPeerConnection (collected by hooking
 // window.RTCPeerConnection in an init script). It stops once any viewer presents fewer than
