@@ -168,6 +168,10 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
         "hangup" => ServerMessage::Hangup {
             from: id(v, "from")?,
         },
+        "audio" => ServerMessage::Audio {
+            from: id(v, "from")?,
+            on: boolean(v, "on")?,
+        },
         "peer_left" => ServerMessage::PeerLeft {
             peer: id(v, "peer")?,
         },
@@ -313,6 +317,8 @@ mod tests {
                 candidate: candidate(None, None),
             },
             ServerMessage::Hangup { from: 6 },
+            ServerMessage::Audio { from: 7, on: true },
+            ServerMessage::Audio { from: 7, on: false },
             ServerMessage::PeerLeft { peer: 8 },
             ServerMessage::ViewerCount { count: 12 },
             ServerMessage::RoomFull { max_viewers: 10 },

@@ -91,6 +91,14 @@ pub enum ClientMessage {
     Hangup {
         to: PeerId,
     },
+    /// Viewer: whether the broadcaster side `to` should send it sound. A watch page starts
+    /// muted (browsers only autoplay muted video) and asks for sound when unmuted; until then
+    /// it gets none, which spares the broadcaster an audio encode and half the packets per
+    /// muted viewer.
+    Audio {
+        to: PeerId,
+        on: bool,
+    },
 }
 
 impl ClientMessage {
@@ -160,6 +168,11 @@ pub enum ServerMessage {
     },
     Hangup {
         from: PeerId,
+    },
+    /// Broadcaster: viewer `from` wants sound (`on`) or no more sound.
+    Audio {
+        from: PeerId,
+        on: bool,
     },
     /// Broadcaster: viewer `peer` left; close its peer connection.
     PeerLeft {

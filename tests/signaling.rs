@@ -261,6 +261,29 @@ async fn offers_answers_and_candidates_are_routed_and_stamped_with_the_true_send
         })
         .await;
 
+    // Sound on and off: a viewer asks its broadcaster; a broadcaster cannot ask.
+    for on in [true, false] {
+        viewer
+            .send(C::Audio {
+                to: broadcaster.id,
+                on,
+            })
+            .await;
+        broadcaster
+            .expect(S::Audio {
+                from: viewer.id,
+                on,
+            })
+            .await;
+    }
+    broadcaster
+        .send(C::Audio {
+            to: viewer.id,
+            on: true,
+        })
+        .await;
+    broadcaster.expect_error(ErrorCode::NotAllowed).await;
+
     // Only the addressee heard any of it.
     bystander.expect_quiet().await;
     broadcaster.expect_quiet().await;

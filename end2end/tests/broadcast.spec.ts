@@ -23,9 +23,10 @@ test("broadcaster first, then three viewers all receive video", async ({ context
   await expect(talk.getByTestId("viewer-count")).toHaveText("3");
 });
 
-test("a viewer starts muted with no audio playing; unmute plays the broadcast's sound", async ({ context }) => {
+test("a viewer starts muted and gets no sound; unmute brings the broadcast's sound", async ({ context }) => {
   const room = roomName("sound");
   await liveBroadcaster(context, room);
+  await context.addInitScript(collectPeerConnections);
   const watch = await viewer(context, room);
   await expectPlaying(watch);
   const video = watch.getByTestId("remote-video");
@@ -34,27 +35,42 @@ test("a viewer starts muted with no audio playing; unmute plays the broadcast's 
       const stream = v.srcObject as MediaStream | null;
       return { muted: v.muted, audio: stream?.getAudioTracks().length ?? 0, video: stream?.getVideoTracks().length ?? 0 };
     });
-  // Muted, the page holds the audio back: no audio output runs for a sound nobody hears.
+  const audioBytes = () =>
+    watch.evaluate(async () => {
+      let bytes = 0;
+      for (const pc of (window as any).__pcs as RTCPeerConnection[]) {
+        (await pc.getStats()).forEach((s: any) => {
+          if (s.type === "inbound-rtp" && s.kind === "audio") bytes += s.bytesReceived ?? 0;
+        });
+      }
+      return bytes;
+    });
+  // Muted, with the picture playing: no audio track on the page and no audio sent to it.
   expect(await tracks()).toEqual({ muted: true, audio: 0, video: 1 });
+  expect(await audioBytes()).toBe(0);
   await watch.getByTestId("unmute").click();
   await expect.poll(tracks).toEqual({ muted: false, audio: 1, video: 1 });
+  await expect.poll(audioBytes).toBeGreaterThan(0);
   await expect(watch.getByTestId("unmute")).toBeHidden();
   await expectPlaying(watch);
 });
 
+/** Init script: every RTCPeerConnection the page makes, in `window.__pcs`. */
+function collectPeerConnections() {
+  const Native = window.RTCPeerConnection;
+  const made: RTCPeerConnection[] = ((window as any).__pcs = []);
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args: ConstructorParameters<typeof Native>) {
+      super(...args);
+      made.push(this);
+    }
+  } as typeof Native;
+}
+
 test("a live broadcaster keeps an offer ready, so a joining viewer gets it at once", async ({ context }) => {
   const room = roomName("spare");
   // Count the talk page's peer connections from the page itself.
-  await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    const made: RTCPeerConnection[] = ((window as any).__pcs = []);
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args: ConstructorParameters<typeof Native>) {
-        super(...args);
-        made.push(this);
-      }
-    } as typeof Native;
-  });
+  await context.addInitScript(collectPeerConnections);
   const talk = await liveBroadcaster(context, room);
   const states = () =>
     talk.evaluate(() => ((window as any).__pcs as RTCPeerConnection[]).map((pc) => `${pc.signalingState}/${pc.connectionState}`));

@@ -30,6 +30,9 @@ struct ViewerLink {
     peer: Rc<Peer>,
     audio: RtcRtpSender,
     video: RtcRtpSender,
+    /// The viewer asked for sound (see `ClientMessage::Audio`); until then its audio sender
+    /// has no track, so nothing is encoded or sent for it.
+    sound: bool,
 }
 
 /// A connection made ahead of the next viewer (see [`Broadcaster::prepare_spare`]).
@@ -201,7 +204,9 @@ impl Broadcaster {
             .values()
             .chain(state.spare.iter().map(|s| &s.link))
         {
-            let _ = link.audio.replace_track(audio.as_ref());
+            let _ = link
+                .audio
+                .replace_track(audio.as_ref().filter(|_| link.sound));
             let _ = link.video.replace_track(video.as_ref());
         }
         // When the browser's "stop sharing" ends a screen, go back to the camera.
@@ -297,6 +302,7 @@ impl Broadcaster {
                     spawn_local(async move { peer.add_candidate(candidate).await });
                 }
             }
+            ServerMessage::Audio { from, on } => self.sound_for(from, on),
             ServerMessage::PeerLeft { peer } | ServerMessage::Hangup { from: peer } => {
                 self.state.borrow_mut().viewers.remove(&peer);
             }
@@ -316,6 +322,19 @@ impl Broadcaster {
             | ServerMessage::OnAir { .. }
             | ServerMessage::OffAir { .. }
             | ServerMessage::Offer { .. } => {}
+        }
+    }
+
+    /// Send `viewer` the microphone's sound, or stop.
+    fn sound_for(&self, viewer: PeerId, on: bool) {
+        let mut state = self.state.borrow_mut();
+        let mic = state
+            .stream
+            .as_ref()
+            .and_then(|stream| media::first_track(stream, "audio"));
+        if let Some(link) = state.viewers.get_mut(&viewer) {
+            link.sound = on;
+            let _ = link.audio.replace_track(mic.as_ref().filter(|_| on));
         }
     }
 
@@ -410,19 +429,19 @@ impl Broadcaster {
         });
     }
 
-    /// A connection sending the current stream to `viewer`, or, while that is still `None`,
-    /// to whoever it goes to later: its candidates wait in `early_candidates` until then.
+    /// A connection sending the current picture to `viewer` (sound once it asks), or, while
+    /// `viewer` is still `None`, to whoever it goes to later: its candidates wait in
+    /// `early_candidates` until then.
     fn open_link(
         self: &Rc<Self>,
         viewer: Rc<Cell<Option<PeerId>>>,
         early_candidates: Rc<RefCell<Vec<IceCandidate>>>,
     ) -> Option<ViewerLink> {
-        let (ice_servers, audio, video) = {
+        let (ice_servers, video) = {
             let state = self.state.borrow();
             let stream = state.stream.as_ref()?;
             (
                 state.ice_servers.clone(),
-                media::first_track(stream, "audio"),
                 media::first_track(stream, "video"),
             )
         };
@@ -461,12 +480,12 @@ impl Broadcaster {
         let video_transceiver = pc.add_transceiver_with_str_and_init("video", &init);
         prefer_h264(&video_transceiver);
         let video_sender = video_transceiver.sender();
-        let _ = audio_sender.replace_track(audio.as_ref());
         let _ = video_sender.replace_track(video.as_ref());
         Some(ViewerLink {
             peer: Rc::new(peer),
             audio: audio_sender,
             video: video_sender,
+            sound: false,
         })
     }
 }

@@ -173,6 +173,10 @@ impl Viewer {
 
     pub fn unmute(&self) {
         self.video.set_muted(false);
+        let broadcaster = self.state.borrow().peer.as_ref().map(|(id, _)| *id);
+        if let Some(to) = broadcaster {
+            self.send(&ClientMessage::Audio { to, on: true });
+        }
         let held = std::mem::take(&mut self.state.borrow_mut().held_audio);
         if let Some(stream) = self.video.src_object() {
             for track in &held {
@@ -271,6 +275,7 @@ impl Viewer {
                     .set("The server is restarting; reconnecting…".into());
             }
             ServerMessage::Live { .. }
+            | ServerMessage::Audio { .. }
             | ServerMessage::WantStream { .. }
             | ServerMessage::Answer { .. }
             | ServerMessage::PeerLeft { .. }
@@ -386,7 +391,13 @@ impl Viewer {
                 peer.local_description(RtcSdpType::Answer).await
             };
             match answered.await {
-                Ok(sdp) => this.send(&ClientMessage::Answer { to: from, sdp }),
+                Ok(sdp) => {
+                    this.send(&ClientMessage::Answer { to: from, sdp });
+                    // A page already unmuted wants the sound on this connection too.
+                    if !this.video.muted() {
+                        this.send(&ClientMessage::Audio { to: from, on: true });
+                    }
+                }
                 Err(err) => {
                     leptos::logging::warn!("onair: could not answer the offer: {err:?}");
                     this.close_peer();

@@ -510,6 +510,12 @@ impl Membership {
             ClientMessage::Hangup { to } => {
                 self.relay(to, encode(&ServerMessage::Hangup { from: self.id }))
             }
+            ClientMessage::Audio { to, on } => {
+                if self.role != Role::Viewer {
+                    return Err(refuse(ErrorCode::NotAllowed, "only viewers ask for sound"));
+                }
+                self.relay(to, encode(&ServerMessage::Audio { from: self.id, on }))
+            }
         }
     }
 
@@ -772,12 +778,12 @@ mod tests {
                 viewer
             }),
             (0..6usize).prop_map(|conn| Step::Leave { conn }),
-            (0..6usize, 0..8u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
+            (0..6usize, 0..9u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
                 conn,
                 what,
                 to
             }),
-            (0..6usize, 0..8u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
+            (0..6usize, 0..9u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
                 conn,
                 what,
                 to
@@ -809,6 +815,7 @@ mod tests {
             },
             5 => ClientMessage::Hangup { to },
             6 => ClientMessage::join(Role::Viewer),
+            7 => ClientMessage::Audio { to, on: true },
             _ => ClientMessage::Candidate {
                 to,
                 candidate: IceCandidate {
@@ -881,7 +888,8 @@ mod tests {
                         ServerMessage::Offer { from, .. }
                         | ServerMessage::Answer { from, .. }
                         | ServerMessage::Candidate { from, .. }
-                        | ServerMessage::Hangup { from } => {
+                        | ServerMessage::Hangup { from }
+                        | ServerMessage::Audio { from, .. } => {
                             assert!(addressed.contains(&(*from, me)), "{msg:?} to {me}");
                             Some(*from)
                         }

@@ -536,6 +536,7 @@ impl Peer<'_> {
                 }
             }
             ServerMessage::Hangup { .. } => stats.client_errors.add("unexpected hangup"),
+            ServerMessage::Audio { .. } => stats.client_errors.add("unexpected audio request"),
             ServerMessage::RoomFull { .. } => {
                 stats.server_error("room_full", "room is full");
                 self.failed = Some("room full".into());
