@@ -34,6 +34,12 @@ test("talk page: server-rendered, hydrated, camera preview starts", async ({ con
   await page.getByTestId("start-camera").click();
   const preview = page.getByTestId("local-video");
   await expect.poll(() => preview.evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  // The picture only: the microphone on a preview, even muted, would keep an audio output busy.
+  const tracks = await preview.evaluate((v: HTMLVideoElement) => {
+    const stream = v.srcObject as MediaStream;
+    return { video: stream.getVideoTracks().length, audio: stream.getAudioTracks().length };
+  });
+  expect(tracks).toEqual({ video: 1, audio: 0 });
   await expect(page.getByTestId("talk-status")).toContainText("Go live");
 });
 

@@ -225,7 +225,12 @@ impl Broadcaster {
             }
             _ => None,
         };
-        self.preview.set_src_object(Some(&stream));
+        // The preview shows the picture only: the microphone's track on it, even muted, would
+        // keep an audio output running for nothing.
+        let picture = video
+            .as_ref()
+            .and_then(|track| MediaStream::new_with_tracks(&js_sys::Array::of1(track)).ok());
+        self.preview.set_src_object(picture.as_ref());
         let _ = self.preview.play();
         state.stream = Some(stream);
         let live = state.live;
