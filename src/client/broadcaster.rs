@@ -351,8 +351,6 @@ impl Broadcaster {
             .map(|link| link.peer.clone())
     }
 
-    /// A viewer asked for the stream: a fresh connection with an audio and a video sender,
-    /// offered at once; candidates trickle after it.
     /// A viewer asks for the stream: hand it the spare connection, whose offer is ready, or
     /// make one for it. Either way a new spare is prepared for the next viewer.
     fn offer_to(self: &Rc<Self>, viewer: PeerId) {

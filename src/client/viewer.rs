@@ -46,6 +46,7 @@ struct State {
     /// third of a muted viewer's CPU in Chromium). Unmuting adds it to the playing stream.
     held_audio: Vec<MediaStreamTrack>,
     retry: Option<Timeout>,
+    /// Hydrates the page after [`HYDRATE_WITHIN_MS`] if nothing settled it sooner.
     hydrate_deadline: Option<Timeout>,
 }
 
