@@ -1,6 +1,7 @@
 //! The HTTP server: pages, server functions, the signaling socket, health and shutdown.
 
 pub mod assets;
+pub mod burst;
 pub mod config;
 pub mod hub;
 pub mod outbox;
@@ -166,9 +167,10 @@ pub async fn serve(
     let hub = Hub::new(Arc::new(config.clone()));
     let app = router(&config, hub.clone());
     let shutdown_hub = hub.clone();
-    // Signaling is many small messages: send each at once instead of waiting on Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
+    // Sockets read in bursts (see burst.rs), and signaling is many small messages: send each
+    // at once instead of waiting on Nagle.
+    let listener = burst::BurstListener(listener).tap_io(|socket| {
+        let _ = socket.get_ref().set_nodelay(true);
     });
     axum::serve(
         listener,

@@ -30,6 +30,7 @@ use crate::{
 
 /// Socket read buffer to start with: most signaling messages are a few hundred bytes, and each
 /// connection's buffer is a large part of its memory. (It grows to fit a big SDP and stays so.)
+/// A busy connection still gets one `recv` per burst, not per 512 bytes: see `burst.rs`.
 const READ_BUFFER_BYTES: usize = 512;
 /// Bytes tungstenite collects before it writes: a batch of queued messages leaves in one
 /// `write` call instead of one call (and one loopback/NIC round of the kernel) per message.
