@@ -19,6 +19,8 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 pub const MAX_SDP_BYTES: usize = 32 * 1024;
 /// Largest ICE candidate line we relay (real ones are about 200 bytes).
 pub const MAX_CANDIDATE_BYTES: usize = 1024;
+/// Largest `sdp_mid` of a candidate (real ones are "0", "1" or a short name).
+pub const MAX_SDP_MID_BYTES: usize = 64;
 /// Largest publish key or reclaim token.
 pub const MAX_KEY_BYTES: usize = 256;
 

@@ -60,9 +60,8 @@ fn socket_url(room: &str, key: Option<&str>) -> String {
 
 impl Signaling {
     pub fn connect(room: &str, key: Option<&str>, handler: impl Fn(SocketEvent) + 'static) -> Self {
-        let url = socket_url(room, key);
         let inner = Rc::new(RefCell::new(Inner {
-            url,
+            url: socket_url(room, key),
             handler: Rc::new(handler),
             socket: None,
             listeners: Vec::new(),
@@ -129,21 +128,13 @@ impl Drop for Signaling {
 
 fn open(cell: &Rc<RefCell<Inner>>) {
     let url = cell.borrow().url.clone();
-    match WebSocket::new(&url) {
-        Ok(socket) => attach(cell, socket),
-        Err(_) => schedule_retry(cell),
-    }
-}
-
-/// Parse one server message and hand it to the engine.
-fn dispatch(cell: &Rc<RefCell<Inner>>, text: &str) {
-    match crate::decode::parse(text, crate::decode::server_message) {
-        Ok(msg) => emit(cell, SocketEvent::Message(msg)),
-        Err(err) => leptos::logging::warn!("onair: ignoring a server message: {err}"),
-    }
-}
-
-fn attach(cell: &Rc<RefCell<Inner>>, socket: WebSocket) {
+    let socket = match WebSocket::new(&url) {
+        Ok(socket) => socket,
+        Err(_) => {
+            schedule_retry(cell);
+            return;
+        }
+    };
     let weak = Rc::downgrade(cell);
     let on_open = EventListener::new(&socket, "open", {
         let weak = weak.clone();
@@ -158,8 +149,12 @@ fn attach(cell: &Rc<RefCell<Inner>>, socket: WebSocket) {
         let weak = weak.clone();
         move |event: MessageEvent| {
             let Some(cell) = weak.upgrade() else { return };
-            if let Some(text) = event.data().as_string() {
-                dispatch(&cell, &text);
+            let Some(text) = event.data().as_string() else {
+                return;
+            };
+            match crate::decode::parse(&text, crate::decode::server_message) {
+                Ok(msg) => emit(&cell, SocketEvent::Message(msg)),
+                Err(err) => leptos::logging::warn!("onair: ignoring a server message: {err}"),
             }
         }
     });

@@ -119,9 +119,7 @@ impl RoomInner {
     }
 
     fn send(&self, to: PeerId, msg: &ServerMessage) {
-        if let Some(member) = self.members.get(&to) {
-            member.outbox.send(msg);
-        }
+        self.push(to, encode(msg));
     }
 
     fn push(&self, to: PeerId, text: Queued) {

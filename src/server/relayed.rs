@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::outbox::Queued;
-use crate::protocol::{PeerId, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES};
+use crate::protocol::{PeerId, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SDP_MID_BYTES};
 
 /// Which relayed message it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,9 +58,6 @@ struct CandidateFields<'a> {
     #[allow(dead_code)] // checked for its type only
     sdp_m_line_index: Option<u16>,
 }
-
-/// Longest `sdp_mid` relayed (real ones are "0", "1" or a short name).
-pub const MAX_SDP_MID_BYTES: usize = 64;
 
 /// `text` as a relayed message, if it is a plain one; `None` leaves it to the full parser.
 pub fn parse(text: &str) -> Option<Relayed<'_>> {

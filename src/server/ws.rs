@@ -17,13 +17,12 @@ use tokio::time::{sleep, timeout, Instant};
 use super::{
     hub::{close_code, outbox_capacity, Hub, JoinError, Membership, Refusal},
     outbox::{encode, Outbox, Queue, Queued},
-    relayed::{self, MAX_SDP_MID_BYTES},
-    AppState,
+    relayed, AppState,
 };
 use crate::{
     protocol::{
         ClientMessage, ErrorCode, Role, ServerMessage, MAX_CANDIDATE_BYTES, MAX_KEY_BYTES,
-        MAX_MESSAGE_BYTES, MAX_SDP_BYTES,
+        MAX_MESSAGE_BYTES, MAX_SDP_BYTES, MAX_SDP_MID_BYTES,
     },
     room_name::RoomName,
 };
