@@ -78,12 +78,13 @@ async function joinOne(context, url, broadcaster, index) {
   const errors = [];
   page.on("pageerror", (err) => errors.push(err.message));
   try {
+    // Waits for the probe's console message rather than polling the page (see probe.js).
+    const ready = page.waitForEvent("console", {
+      predicate: (msg) => msg.text() === "__bench:ready",
+      timeout: args.timeout * 1000,
+    });
     await page.goto(url, { waitUntil: "commit", timeout: args.timeout * 1000 });
-    await page.waitForFunction(
-      () => window.__bench?.t.firstFrame !== undefined && window.__bench?.t["state:live"] !== undefined,
-      undefined,
-      { timeout: args.timeout * 1000, polling: 50 },
-    );
+    await ready;
     await sleep(50);
     const data = await page.evaluate(() => {
       const B = window.__bench;

@@ -1,4 +1,6 @@
 import { expect, type BrowserContext, type Page } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { serverBin, serverSiteRoot } from "../playwright.config";
 
 /** A room name of its own for each test, so tests never see each other's rooms. */
 export function roomName(prefix: string): string {
@@ -65,4 +67,27 @@ export async function markPage(page: Page): Promise<void> {
 
 export async function expectNotReloaded(page: Page): Promise<void> {
   expect(await page.evaluate(() => (window as any).__onairMark)).toBe(42);
+}
+
+/** A server of the test's own on `port` (for tests that restart it or configure it). */
+export async function startServer(port: number, args: string[] = []): Promise<ChildProcess> {
+  const server = spawn(serverBin, ["--addr", `127.0.0.1:${port}`, "--site-root", serverSiteRoot, ...args], {
+    stdio: "inherit",
+  });
+  await expect
+    .poll(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/healthz`)).status;
+      } catch {
+        return 0;
+      }
+    })
+    .toBe(200);
+  return server;
+}
+
+export async function stopServer(server: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => server.once("exit", resolve));
+  server.kill("SIGTERM");
+  await exited;
 }

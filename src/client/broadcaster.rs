@@ -387,7 +387,7 @@ impl Broadcaster {
                 self.state.borrow_mut().viewers.insert(viewer, link);
                 let this = self.clone();
                 spawn_local(async move {
-                    match peer.local_description(RtcSdpType::Offer).await {
+                    match peer.offer().await {
                         Ok(sdp) => this.send(&ClientMessage::Offer { to: viewer, sdp }),
                         Err(_) => {
                             this.state.borrow_mut().viewers.remove(&viewer);
@@ -422,7 +422,7 @@ impl Broadcaster {
         });
         let weak = Rc::downgrade(self);
         spawn_local(async move {
-            let made = peer.local_description(RtcSdpType::Offer).await;
+            let made = peer.offer().await;
             let Some(this) = weak.upgrade() else { return };
             match made {
                 Ok(sdp) => *offer.borrow_mut() = Some(sdp),

@@ -91,33 +91,58 @@ impl Peer {
             .push(EventListener::new(&self.pc, "track", handler));
     }
 
-    /// Create an offer or answer, set it as local description, and return its SDP.
-    pub async fn local_description(&self, kind: RtcSdpType) -> Result<String, JsValue> {
-        let promise = match kind {
-            RtcSdpType::Answer => self.pc.create_answer(),
-            _ => self.pc.create_offer(),
-        };
-        let description = JsFuture::from(promise).await?;
-        let sdp = Reflect::get(&description, &"sdp".into())?
-            .as_string()
-            .unwrap_or_default();
-        let init = RtcSessionDescriptionInit::new(kind);
-        init.set_sdp(&sdp);
-        JsFuture::from(self.pc.set_local_description(&init)).await?;
+    /// Use `ice_servers` from now on (a connection made before the server named them).
+    pub fn use_ice_servers(&self, ice_servers: &[IceServer]) -> Result<(), JsValue> {
+        self.pc
+            .set_configuration_with_configuration(&configuration(ice_servers))
+    }
+
+    /// Create an offer, set it as local description, and return its SDP.
+    pub async fn offer(&self) -> Result<String, JsValue> {
+        let sdp = sdp_of(JsFuture::from(self.pc.create_offer()).await?)?;
+        JsFuture::from(
+            self.pc
+                .set_local_description(&description(RtcSdpType::Offer, &sdp)),
+        )
+        .await?;
         Ok(sdp)
+    }
+
+    /// Answer a remote offer. `send` gets the answer as soon as the browser has made it, while
+    /// the browser is still applying it, so the other side can start on it meanwhile; the
+    /// candidates that came with the offer are added after that, so they do not hold it up.
+    pub async fn answer(&self, offer: &str, send: impl FnOnce(String)) -> Result<(), JsValue> {
+        JsFuture::from(
+            self.pc
+                .set_remote_description(&description(RtcSdpType::Offer, offer)),
+        )
+        .await?;
+        let sdp = sdp_of(JsFuture::from(self.pc.create_answer()).await?)?;
+        // Queued now; candidates added below run after it (the connection's operations chain).
+        let applied = JsFuture::from(
+            self.pc
+                .set_local_description(&description(RtcSdpType::Answer, &sdp)),
+        );
+        send(sdp);
+        self.add_early().await;
+        applied.await?;
+        Ok(())
     }
 
     /// Set the remote description, then add the candidates that came early.
     pub async fn set_remote(&self, kind: RtcSdpType, sdp: &str) -> Result<(), JsValue> {
-        let init = RtcSessionDescriptionInit::new(kind);
-        init.set_sdp(sdp);
-        JsFuture::from(self.pc.set_remote_description(&init)).await?;
+        JsFuture::from(self.pc.set_remote_description(&description(kind, sdp))).await?;
+        self.add_early().await;
+        Ok(())
+    }
+
+    /// From now on candidates are added as they come; first those that came early.
+    async fn add_early(&self) {
         self.remote_set.set(true);
         let early: Vec<IceCandidate> = self.pending.borrow_mut().drain(..).collect();
         for candidate in early {
             self.add_now(&candidate).await;
         }
-        Ok(())
     }
 
     pub async fn add_candidate(&self, candidate: IceCandidate) {
@@ -139,6 +164,19 @@ impl Peer {
         )
         .await;
     }
+}
+
+fn description(kind: RtcSdpType, sdp: &str) -> RtcSessionDescriptionInit {
+    let init = RtcSessionDescriptionInit::new(kind);
+    init.set_sdp(sdp);
+    init
+}
+
+/// The SDP text of what `createOffer`/`createAnswer` resolved to.
+fn sdp_of(description: JsValue) -> Result<String, JsValue> {
+    Ok(Reflect::get(&description, &"sdp".into())?
+        .as_string()
+        .unwrap_or_default())
 }
 
 impl Drop for Peer {

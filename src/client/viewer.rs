@@ -10,8 +10,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
-    HtmlVideoElement, MediaStream, MediaStreamTrack, RtcPeerConnectionState, RtcSdpType,
-    RtcTrackEvent,
+    HtmlVideoElement, MediaStream, MediaStreamTrack, RtcPeerConnectionState, RtcTrackEvent,
 };
 
 use super::{
@@ -35,12 +34,21 @@ thread_local! {
     static EARLY: RefCell<Option<(String, Rc<Viewer>)>> = const { RefCell::new(None) };
 }
 
+/// A connection made before its offer came (see [`Viewer::prepare_peer`]).
+struct Ready {
+    /// The broadcaster side it answers, once an offer has taken it.
+    broadcaster: Rc<Cell<Option<PeerId>>>,
+    peer: Rc<Peer>,
+}
+
 #[derive(Default)]
 struct State {
     ice_servers: Vec<IceServer>,
     on_air: Option<PeerId>,
     /// The broadcaster-side peer and the connection to it.
     peer: Option<(PeerId, Rc<Peer>)>,
+    /// The connection the next offer will use.
+    ready: Option<Ready>,
     /// The broadcast's audio while the page is muted. A muted page plays no sound, so it gets
     /// no audio track: one would keep an audio output device running for nothing (about a
     /// third of a muted viewer's CPU in Chromium). Unmuting adds it to the playing stream.
@@ -62,10 +70,10 @@ pub struct Viewer {
 }
 
 /// On a watch page, start the engine on the server-rendered `<video>` and hydrate (`hydrate`)
-/// only once its peer connection is connecting, or there is nothing to connect to. Hydrating
-/// is the page's longest task; run first, it would hold up the offer, the answer and the
-/// candidates. It runs instead while ICE and DTLS finish and the first frame comes, and the
-/// page's `WatchPage` adopts the engine ([`take_early`]). Elsewhere, hydrate at once.
+/// only once the picture plays, or there is nothing to play. Hydrating is the page's longest
+/// task (about 60 ms of the main thread here); run any sooner, it would hold up the offer, the
+/// answer, or the first frame, which needs the main thread too. The page's `WatchPage` adopts
+/// the engine ([`take_early`]). Elsewhere, hydrate at once.
 pub fn start_then(hydrate: impl FnOnce() + 'static) {
     let window = super::window();
     let location = window.location();
@@ -137,6 +145,8 @@ impl Viewer {
             }
         });
         this.socket.connect(room, key, &this, Self::on_socket);
+        // After the socket, so the connection is made while the socket opens.
+        this.prepare_peer();
         this
     }
 
@@ -216,7 +226,7 @@ impl Viewer {
                 ice_servers,
                 ..
             } => {
-                self.state.borrow_mut().ice_servers = ice_servers;
+                self.use_ice_servers(ice_servers);
                 match on_air {
                     // The join asked for the stream already.
                     Some(broadcaster) => self.on_air(broadcaster, false),
@@ -285,7 +295,8 @@ impl Viewer {
     }
 
     /// The room is live: wait for the offer, asking for it first unless the join did.
-    fn on_air(&self, broadcaster: PeerId, ask: bool) {
+    fn on_air(self: &Rc<Self>, broadcaster: PeerId, ask: bool) {
+        self.prepare_peer();
         self.state.borrow_mut().on_air = Some(broadcaster);
         // A playing connection from a reconnect is replaced by the fresh offer.
         if self.ui.get().state.get_untracked() != WatchState::Live {
@@ -317,37 +328,57 @@ impl Viewer {
         self.state.borrow_mut().retry = Some(Timeout::new(RETRY_MS, move || {
             if let Some(this) = weak.upgrade() {
                 if this.state.borrow().on_air.is_some() && this.state.borrow().peer.is_none() {
+                    this.prepare_peer();
                     this.send(&ClientMessage::WantStream);
                 }
             }
         }));
     }
 
-    /// Answer an offer from the broadcaster side: a fresh connection replaces any old one.
-    fn answer(self: &Rc<Self>, from: PeerId, sdp: String) {
-        self.close_peer();
-        let ice_servers = self.state.borrow().ice_servers.clone();
+    /// The server's ICE servers, for connections made from now on and the ready one.
+    fn use_ice_servers(&self, ice_servers: Vec<IceServer>) {
+        let mut state = self.state.borrow_mut();
+        if !ice_servers.is_empty() {
+            let applied = state
+                .ready
+                .as_ref()
+                .map(|ready| ready.peer.use_ice_servers(&ice_servers));
+            // A browser that refuses the change gets a connection made with them instead.
+            if let Some(Err(_)) = applied {
+                state.ready = None;
+            }
+        }
+        state.ice_servers = ice_servers;
+    }
+
+    /// Make the connection the next offer will use, unless there is one. The browser then
+    /// makes its certificate and transport while the page waits for the offer, not after.
+    fn prepare_peer(self: &Rc<Self>) {
+        if self.state.borrow().ready.is_none() {
+            let ready = self.new_peer();
+            self.state.borrow_mut().ready = ready;
+        }
+    }
+
+    fn new_peer(self: &Rc<Self>) -> Option<Ready> {
+        let broadcaster = Rc::new(Cell::new(None::<PeerId>));
         let weak = Rc::downgrade(self);
         let on_candidate = {
             let weak = weak.clone();
+            let broadcaster = broadcaster.clone();
             move |candidate| {
-                if let Some(this) = weak.upgrade() {
-                    this.send(&ClientMessage::Candidate {
-                        to: from,
-                        candidate,
-                    });
+                if let (Some(this), Some(to)) = (weak.upgrade(), broadcaster.get()) {
+                    this.send(&ClientMessage::Candidate { to, candidate });
                 }
             }
         };
         let on_state = {
             let weak = weak.clone();
+            let broadcaster = broadcaster.clone();
             move |state: RtcPeerConnectionState| {
-                let Some(this) = weak.upgrade() else { return };
-                // Checks are under way: the candidates have been applied, and a page waiting to
-                // hydrate does so while ICE, DTLS and the first frame take their time.
-                if state == RtcPeerConnectionState::Connecting {
-                    this.settled();
-                }
+                let (Some(this), Some(from)) = (weak.upgrade(), broadcaster.get()) else {
+                    return;
+                };
                 if matches!(state, RtcPeerConnectionState::Failed) && this.peer_from(from).is_some()
                 {
                     this.close_peer();
@@ -357,21 +388,21 @@ impl Viewer {
                 }
             }
         };
+        let ice_servers = self.state.borrow().ice_servers.clone();
         let Ok(peer) = Peer::new(&ice_servers, on_candidate, on_state) else {
             self.show(
                 WatchState::Error,
                 "This browser cannot open a WebRTC connection.",
             );
-            return;
+            return None;
         };
         let stream = MediaStream::new().ok();
         let video = self.video.clone();
-        let held_by = weak.clone();
         peer.on_track(move |event: RtcTrackEvent| {
             let Some(stream) = &stream else { return };
             let track = event.track();
             if track.kind() == "audio" && video.muted() {
-                if let Some(this) = held_by.upgrade() {
+                if let Some(this) = weak.upgrade() {
                     this.state.borrow_mut().held_audio.push(track);
                 }
             } else {
@@ -383,29 +414,37 @@ impl Viewer {
             // Muted autoplay is always allowed; the unmute button turns sound on.
             let _ = video.play();
         });
-        let peer = Rc::new(peer);
+        Some(Ready {
+            broadcaster,
+            peer: Rc::new(peer),
+        })
+    }
+
+    /// Answer an offer from the broadcaster side on the ready connection (or a new one, if an
+    /// earlier offer took it); a fresh connection replaces any old one.
+    fn answer(self: &Rc<Self>, from: PeerId, sdp: String) {
+        self.close_peer();
+        let ready = self.state.borrow_mut().ready.take();
+        let Some(Ready { broadcaster, peer }) = ready.or_else(|| self.new_peer()) else {
+            return;
+        };
+        broadcaster.set(Some(from));
         self.state.borrow_mut().peer = Some((from, peer.clone()));
         let this = self.clone();
         spawn_local(async move {
-            let answered = async {
-                peer.set_remote(RtcSdpType::Offer, &sdp).await?;
-                peer.local_description(RtcSdpType::Answer).await
+            let send_answer = |sdp| {
+                this.send(&ClientMessage::Answer { to: from, sdp });
+                // A page already unmuted wants the sound on this connection too.
+                if !this.video.muted() {
+                    this.send(&ClientMessage::Audio { to: from, on: true });
+                }
             };
-            match answered.await {
-                Ok(sdp) => {
-                    this.send(&ClientMessage::Answer { to: from, sdp });
-                    // A page already unmuted wants the sound on this connection too.
-                    if !this.video.muted() {
-                        this.send(&ClientMessage::Audio { to: from, on: true });
-                    }
-                }
-                Err(err) => {
-                    leptos::logging::warn!("onair: could not answer the offer: {err:?}");
-                    this.close_peer();
-                    this.send(&ClientMessage::Hangup { to: from });
-                    this.ask_again_later();
-                    this.settled();
-                }
+            if let Err(err) = peer.answer(&sdp, send_answer).await {
+                leptos::logging::warn!("onair: could not answer the offer: {err:?}");
+                this.close_peer();
+                this.send(&ClientMessage::Hangup { to: from });
+                this.ask_again_later();
+                this.settled();
             }
         });
     }
