@@ -126,7 +126,11 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 muted
                 playsinline
             ></video>
-            <div class="stage-overlay" hidden=move || ui.state.get() == WatchState::Live>
+            <div
+                class="stage-overlay"
+                data-testid="stage-overlay"
+                hidden=move || ui.state.get() == WatchState::Live
+            >
                 <p>{move || ui.message.get()}</p>
             </div>
             <button

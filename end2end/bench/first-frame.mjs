@@ -70,6 +70,7 @@ const STAGES = [
   ["peer connected", "pc:connected"],
   ["first frame presented", "firstFrame"],
   ["video 'playing'", "playing"],
+  ["overlay off the picture", "overlay:hidden"],
   ["status data-state=live", "state:live"],
 ];
 

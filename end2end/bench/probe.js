@@ -116,6 +116,7 @@
       const state = status.getAttribute("data-state");
       if (state) mark(`state:${state}`);
     }
+    if (document.querySelector('[data-testid="stage-overlay"]')?.hidden) mark("overlay:hidden");
     const video = document.querySelector('video[data-testid="remote-video"]');
     if (video && video !== B.video) {
       B.video = undefined;
@@ -126,7 +127,7 @@
     subtree: true,
     childList: true,
     attributes: true,
-    attributeFilter: ["data-hydrated", "data-state"],
+    attributeFilter: ["data-hydrated", "data-state", "hidden"],
   });
   document.addEventListener("DOMContentLoaded", () => {
     mark("domContentLoaded");

@@ -33,6 +33,8 @@ export async function expectPlaying(page: Page): Promise<void> {
   const video = page.getByTestId("remote-video");
   await expect(page.getByTestId("status")).toHaveAttribute("data-state", "live");
   await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  // Nothing covers the picture (the engine hides the overlay before the page hydrates).
+  await expect(page.getByTestId("stage-overlay")).toBeHidden();
   const start = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
   await expect
     .poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime))

@@ -66,6 +66,9 @@ pub struct Viewer {
     state: RefCell<State>,
     /// The page's hydration, while it waits for the engine (see [`start_then`]).
     hydrate: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// Until the page hydrates, the server-rendered overlay over the video, which the engine
+    /// hides itself once the picture plays: the page hydrates only after that.
+    overlay: RefCell<Option<web_sys::HtmlElement>>,
     _playing: EventListener,
 }
 
@@ -101,8 +104,18 @@ pub fn start_then(hydrate: impl FnOnce() + 'static) {
         .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
         .and_then(|params| params.get("key"))
         .filter(|key| !key.is_empty());
+    let overlay = video
+        .parent_element()
+        .and_then(|stage| {
+            stage
+                .query_selector(r#"[data-testid="stage-overlay"]"#)
+                .ok()
+                .flatten()
+        })
+        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
     let engine = Viewer::start(room.as_str(), key.as_deref(), WatchUi::default(), video);
     *engine.hydrate.borrow_mut() = Some(Box::new(hydrate));
+    *engine.overlay.borrow_mut() = overlay;
     let weak = Rc::downgrade(&engine);
     engine.state.borrow_mut().hydrate_deadline = Some(Timeout::new(HYDRATE_WITHIN_MS, move || {
         if let Some(engine) = weak.upgrade() {
@@ -141,6 +154,7 @@ impl Viewer {
                 socket: SocketSlot::default(),
                 state: RefCell::new(State::default()),
                 hydrate: RefCell::new(None),
+                overlay: RefCell::new(None),
                 _playing: playing,
             }
         });
@@ -158,6 +172,7 @@ impl Viewer {
     /// Show the engine's status on `ui` from now on (the hydrated page's signals, which start
     /// as the server rendered them).
     pub fn adopt_ui(&self, ui: WatchUi) {
+        self.overlay.take();
         let old = self.ui.replace(ui);
         ui.needs_key.set(old.needs_key.get_untracked());
         ui.set(old.state.get_untracked(), &old.message.get_untracked());
@@ -165,6 +180,9 @@ impl Viewer {
 
     fn show(&self, state: WatchState, message: &str) {
         self.ui.get().set(state, message);
+        if let Some(overlay) = &*self.overlay.borrow() {
+            overlay.set_hidden(state == WatchState::Live);
+        }
         if state != WatchState::Connecting {
             self.settled();
         }
