@@ -26,7 +26,7 @@ use crate::{
 
 /// How long to wait before asking again after a connection failed.
 const RETRY_MS: u32 = 1_000;
-/// Longest a watch page waits for its engine's first exchange before it hydrates anyway.
+/// Longest a watch page waits for the picture before it hydrates anyway.
 const HYDRATE_WITHIN_MS: u32 = 1_000;
 
 thread_local! {
@@ -188,8 +188,8 @@ impl Viewer {
         }
     }
 
-    /// The start-up exchange is over, or there is none: a page waiting to hydrate does so now
-    /// (after the current event, so no engine state is borrowed meanwhile).
+    /// The picture plays, or will not for now: a page waiting to hydrate does so now (after the
+    /// current event, so no engine state is borrowed meanwhile).
     fn settled(&self) {
         if let Some(hydrate) = self.hydrate.borrow_mut().take() {
             spawn_local(async move { hydrate() });
