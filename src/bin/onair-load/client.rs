@@ -158,7 +158,9 @@ pub async fn viewer(
 async fn connect(shared: &Shared, room: &str) -> Result<Ws, String> {
     let url = format!("ws://{}/ws/{room}", shared.addr);
     let config = WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
+        // Read at most this much per call: tungstenite zeroes it before each read, so a bigger
+        // buffer costs time on every small message (an SDP takes two reads).
+        .read_buffer_size(4 * 1024)
         .max_message_size(Some(1 << 20))
         .max_frame_size(Some(1 << 20));
     match timeout(
@@ -441,6 +443,11 @@ impl Peer<'_> {
 
     async fn on_text(&mut self, text: &str) {
         let arrived_ns = self.shared.now_ns();
+        // Most of what arrives: checked without the full parser (see payload::relayed_candidate).
+        if let Some((from, line)) = payload::relayed_candidate(text) {
+            self.check(Kind::Candidate, from, line, arrived_ns);
+            return;
+        }
         let stats = &self.shared.stats;
         let msg = match serde_json::from_str::<ServerMessage>(text) {
             Ok(msg) => msg,
@@ -888,17 +895,17 @@ impl Writer {
             seq: target.stream.sent.fetch_add(1, Relaxed),
             sent_ns: self.shared.now_ns(),
         };
-        let candidate = payload::candidate(&stamp, self.shared.candidate_bytes);
-        self.feed(
-            &ClientMessage::Candidate { to, candidate },
-            Some(Kind::Candidate),
-        )
-        .await
+        let text = payload::candidate_message(to, &stamp, self.shared.candidate_bytes);
+        self.feed_text(text, Some(Kind::Candidate)).await
     }
 
     async fn feed(&mut self, msg: &ClientMessage, kind: Option<Kind>) -> Result<(), Failure> {
         let text =
             serde_json::to_string(msg).map_err(|err| Failure::Other(format!("encode: {err}")))?;
+        self.feed_text(text, kind).await
+    }
+
+    async fn feed_text(&mut self, text: String, kind: Option<Kind>) -> Result<(), Failure> {
         let stats = &self.shared.stats;
         stats.frames_sent.fetch_add(1, Relaxed);
         stats.bytes_sent.fetch_add(text.len() as u64, Relaxed);
