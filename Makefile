@@ -28,6 +28,7 @@ test: build-dev
 
 test-rust:
 	$(ENV) cargo test --features ssr
+	$(ENV) cargo test --features load --bin onair-load
 
 test-e2e:
 	$(ENV) cd end2end && npx playwright test
