@@ -74,7 +74,7 @@ pub struct Viewer {
 
 /// On a watch page, start the engine on the server-rendered `<video>` and hydrate (`hydrate`)
 /// only once the picture plays, or there is nothing to play. Hydrating is the page's longest
-/// task (about 60 ms of the main thread here); run any sooner, it would hold up the offer, the
+/// task (40-80 ms of the main thread here); run any sooner, it would hold up the offer, the
 /// answer, or the first frame, which needs the main thread too. The page's `WatchPage` adopts
 /// the engine ([`take_early`]). Elsewhere, hydrate at once.
 pub fn start_then(hydrate: impl FnOnce() + 'static) {
