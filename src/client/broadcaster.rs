@@ -1,7 +1,7 @@
 //! The talk page's engine: local media, going live, one peer connection per viewer.
 
 use std::{
-    cell::{Cell, RefCell},
+    cell::RefCell,
     collections::HashMap,
     rc::{Rc, Weak},
 };
@@ -35,11 +35,10 @@ struct ViewerLink {
     sound: bool,
 }
 
-/// A connection made ahead of the next viewer (see [`Broadcaster::prepare_spare`]).
+/// A connection made ahead of the next viewer (see [`Broadcaster::prepare_spare`]); its
+/// remote id is set when a viewer takes it.
 struct Spare {
     link: ViewerLink,
-    /// Who it goes to, once a viewer takes it.
-    viewer: Rc<Cell<Option<PeerId>>>,
     /// Candidates gathered before it had a viewer.
     early_candidates: Rc<RefCell<Vec<IceCandidate>>>,
     /// Its offer, once made.
@@ -363,7 +362,7 @@ impl Broadcaster {
             .and_then(|spare| spare.offer.borrow_mut().take());
         match (spare, ready) {
             (Some(spare), Some(offer)) => {
-                spare.viewer.set(Some(viewer));
+                spare.link.peer.set_remote_id(viewer);
                 self.send(&ClientMessage::Offer {
                     to: viewer,
                     sdp: offer,
@@ -379,10 +378,10 @@ impl Broadcaster {
             // Still making its offer: this viewer gets a fresh one; the spare stays.
             (spare, _) => {
                 self.state.borrow_mut().spare = spare;
-                let Some(link) = self.open_link(Rc::new(Cell::new(Some(viewer))), Rc::default())
-                else {
+                let Some(link) = self.open_link(Rc::default()) else {
                     return;
                 };
+                link.peer.set_remote_id(viewer);
                 let peer = link.peer.clone();
                 self.state.borrow_mut().viewers.insert(viewer, link);
                 let this = self.clone();
@@ -407,16 +406,14 @@ impl Broadcaster {
         if !self.state.borrow().live || self.state.borrow().spare.is_some() {
             return;
         }
-        let viewer = Rc::new(Cell::new(None));
         let early_candidates = Rc::new(RefCell::new(Vec::new()));
-        let Some(link) = self.open_link(viewer.clone(), early_candidates.clone()) else {
+        let Some(link) = self.open_link(early_candidates.clone()) else {
             return;
         };
         let peer = link.peer.clone();
         let offer = Rc::new(RefCell::new(None));
         self.state.borrow_mut().spare = Some(Spare {
             link,
-            viewer,
             early_candidates,
             offer: offer.clone(),
         });
@@ -432,12 +429,11 @@ impl Broadcaster {
         });
     }
 
-    /// A connection sending the current picture to `viewer` (sound once it asks), or, while
-    /// `viewer` is still `None`, to whoever it goes to later: its candidates wait in
+    /// A connection sending the current picture (sound once its viewer asks) to its remote id,
+    /// or, while that is not set, to whoever takes it later: its candidates wait in
     /// `early_candidates` until then.
     fn open_link(
         self: &Rc<Self>,
-        viewer: Rc<Cell<Option<PeerId>>>,
         early_candidates: Rc<RefCell<Vec<IceCandidate>>>,
     ) -> Option<ViewerLink> {
         let (ice_servers, video) = {
@@ -450,8 +446,8 @@ impl Broadcaster {
         };
         let weak: Weak<Self> = Rc::downgrade(self);
         let on_candidate = {
-            let (weak, viewer) = (weak.clone(), viewer.clone());
-            move |candidate| match viewer.get() {
+            let weak = weak.clone();
+            move |viewer: Option<PeerId>, candidate| match viewer {
                 Some(to) => {
                     if let Some(this) = weak.upgrade() {
                         this.send(&ClientMessage::Candidate { to, candidate });
@@ -460,12 +456,12 @@ impl Broadcaster {
                 None => early_candidates.borrow_mut().push(candidate),
             }
         };
-        let on_state = move |state: RtcPeerConnectionState| {
+        let on_state = move |viewer: Option<PeerId>, state: RtcPeerConnectionState| {
             if !matches!(state, RtcPeerConnectionState::Failed) {
                 return;
             }
             let Some(this) = weak.upgrade() else { return };
-            match viewer.get() {
+            match viewer {
                 Some(to) => {
                     this.state.borrow_mut().viewers.remove(&to);
                     this.send(&ClientMessage::Hangup { to });

@@ -1,7 +1,14 @@
 //! One `RTCPeerConnection` with trickle ICE: candidates that arrive before the remote
 //! description are queued and added once it is set. Dropping a `Peer` closes it.
+//!
+//! Both pages make a connection before they know its other side (the talk page's spare, the
+//! watch page's ready connection), so the other side's id is set later, and the callbacks get
+//! it with each event: `None` until then.
 
-use std::cell::{Cell, RefCell};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
 use js_sys::{Array, Reflect};
 use wasm_bindgen::JsValue;
@@ -13,10 +20,12 @@ use web_sys::{
 };
 
 use super::listener::EventListener;
-use crate::protocol::{IceCandidate, IceServer};
+use crate::protocol::{IceCandidate, IceServer, PeerId};
 
 pub struct Peer {
     pc: RtcPeerConnection,
+    /// The other side, once known.
+    remote_id: Rc<Cell<Option<PeerId>>>,
     remote_set: Cell<bool>,
     pending: RefCell<Vec<IceCandidate>>,
     listeners: RefCell<Vec<EventListener>>,
@@ -46,13 +55,15 @@ fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
 
 impl Peer {
     /// A new connection; `on_candidate` gets each local candidate as it is found, `on_state`
-    /// each connection state change.
+    /// each connection state change, both with the other side's id (see [`Peer::set_remote_id`]).
     pub fn new(
         ice_servers: &[IceServer],
-        on_candidate: impl Fn(IceCandidate) + 'static,
-        on_state: impl Fn(RtcPeerConnectionState) + 'static,
+        on_candidate: impl Fn(Option<PeerId>, IceCandidate) + 'static,
+        on_state: impl Fn(Option<PeerId>, RtcPeerConnectionState) + 'static,
     ) -> Result<Self, JsValue> {
         let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers))?;
+        let remote_id = Rc::new(Cell::new(None));
+        let to = remote_id.clone();
         let ice = EventListener::new(
             &pc,
             "icecandidate",
@@ -60,25 +71,40 @@ impl Peer {
                 if let Some(candidate) = event.candidate() {
                     let line = candidate.candidate();
                     if !line.is_empty() {
-                        on_candidate(IceCandidate {
-                            candidate: line,
-                            sdp_mid: candidate.sdp_mid(),
-                            sdp_m_line_index: candidate.sdp_m_line_index(),
-                        });
+                        on_candidate(
+                            to.get(),
+                            IceCandidate {
+                                candidate: line,
+                                sdp_mid: candidate.sdp_mid(),
+                                sdp_m_line_index: candidate.sdp_m_line_index(),
+                            },
+                        );
                     }
                 }
             },
         );
         let watched = pc.clone();
+        let of = remote_id.clone();
         let state = EventListener::new(&pc, "connectionstatechange", move |_: web_sys::Event| {
-            on_state(watched.connection_state())
+            on_state(of.get(), watched.connection_state())
         });
         Ok(Self {
             pc,
+            remote_id,
             remote_set: Cell::new(false),
             pending: RefCell::new(Vec::new()),
             listeners: RefCell::new(vec![ice, state]),
         })
+    }
+
+    /// The other side's id, once set.
+    pub fn remote_id(&self) -> Option<PeerId> {
+        self.remote_id.get()
+    }
+
+    /// The other side is `id` from now on.
+    pub fn set_remote_id(&self, id: PeerId) {
+        self.remote_id.set(Some(id));
     }
 
     pub fn connection(&self) -> &RtcPeerConnection {

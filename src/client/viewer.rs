@@ -34,21 +34,15 @@ thread_local! {
     static EARLY: RefCell<Option<(String, Rc<Viewer>)>> = const { RefCell::new(None) };
 }
 
-/// A connection made before its offer came (see [`Viewer::prepare_peer`]).
-struct Ready {
-    /// The broadcaster side it answers, once an offer has taken it.
-    broadcaster: Rc<Cell<Option<PeerId>>>,
-    peer: Rc<Peer>,
-}
-
 #[derive(Default)]
 struct State {
     ice_servers: Vec<IceServer>,
     on_air: Option<PeerId>,
-    /// The broadcaster-side peer and the connection to it.
-    peer: Option<(PeerId, Rc<Peer>)>,
-    /// The connection the next offer will use.
-    ready: Option<Ready>,
+    /// The connection to the broadcaster side (its remote id).
+    peer: Option<Rc<Peer>>,
+    /// The connection the next offer will use, made before it came (see
+    /// [`Viewer::prepare_peer`]).
+    ready: Option<Rc<Peer>>,
     /// The broadcast's audio while the page is muted. A muted page plays no sound, so it gets
     /// no audio track: one would keep an audio output device running for nothing (about a
     /// third of a muted viewer's CPU in Chromium). Unmuting adds it to the playing stream.
@@ -202,7 +196,12 @@ impl Viewer {
 
     pub fn unmute(&self) {
         self.video.set_muted(false);
-        let broadcaster = self.state.borrow().peer.as_ref().map(|(id, _)| *id);
+        let broadcaster = self
+            .state
+            .borrow()
+            .peer
+            .as_ref()
+            .and_then(|peer| peer.remote_id());
         if let Some(to) = broadcaster {
             self.send(&ClientMessage::Audio { to, on: true });
         }
@@ -326,10 +325,11 @@ impl Viewer {
     }
 
     fn peer_from(&self, from: PeerId) -> Option<Rc<Peer>> {
-        match &self.state.borrow().peer {
-            Some((id, peer)) if *id == from => Some(peer.clone()),
-            _ => None,
-        }
+        self.state
+            .borrow()
+            .peer
+            .clone()
+            .filter(|peer| peer.remote_id() == Some(from))
     }
 
     fn close_peer(&self) {
@@ -360,7 +360,7 @@ impl Viewer {
             let applied = state
                 .ready
                 .as_ref()
-                .map(|ready| ready.peer.use_ice_servers(&ice_servers));
+                .map(|ready| ready.use_ice_servers(&ice_servers));
             // A browser that refuses the change gets a connection made with them instead.
             if let Some(Err(_)) = applied {
                 state.ready = None;
@@ -378,23 +378,21 @@ impl Viewer {
         }
     }
 
-    fn new_peer(self: &Rc<Self>) -> Option<Ready> {
-        let broadcaster = Rc::new(Cell::new(None::<PeerId>));
+    /// A connection for the broadcaster side whose offer it will answer (its remote id).
+    fn new_peer(self: &Rc<Self>) -> Option<Rc<Peer>> {
         let weak = Rc::downgrade(self);
         let on_candidate = {
             let weak = weak.clone();
-            let broadcaster = broadcaster.clone();
-            move |candidate| {
-                if let (Some(this), Some(to)) = (weak.upgrade(), broadcaster.get()) {
+            move |to: Option<PeerId>, candidate| {
+                if let (Some(this), Some(to)) = (weak.upgrade(), to) {
                     this.send(&ClientMessage::Candidate { to, candidate });
                 }
             }
         };
         let on_state = {
             let weak = weak.clone();
-            let broadcaster = broadcaster.clone();
-            move |state: RtcPeerConnectionState| {
-                let (Some(this), Some(from)) = (weak.upgrade(), broadcaster.get()) else {
+            move |from: Option<PeerId>, state: RtcPeerConnectionState| {
+                let (Some(this), Some(from)) = (weak.upgrade(), from) else {
                     return;
                 };
                 if matches!(state, RtcPeerConnectionState::Failed) && this.peer_from(from).is_some()
@@ -432,10 +430,7 @@ impl Viewer {
             // Muted autoplay is always allowed; the unmute button turns sound on.
             let _ = video.play();
         });
-        Some(Ready {
-            broadcaster,
-            peer: Rc::new(peer),
-        })
+        Some(Rc::new(peer))
     }
 
     /// Answer an offer from the broadcaster side on the ready connection (or a new one, if an
@@ -443,11 +438,11 @@ impl Viewer {
     fn answer(self: &Rc<Self>, from: PeerId, sdp: String) {
         self.close_peer();
         let ready = self.state.borrow_mut().ready.take();
-        let Some(Ready { broadcaster, peer }) = ready.or_else(|| self.new_peer()) else {
+        let Some(peer) = ready.or_else(|| self.new_peer()) else {
             return;
         };
-        broadcaster.set(Some(from));
-        self.state.borrow_mut().peer = Some((from, peer.clone()));
+        peer.set_remote_id(from);
+        self.state.borrow_mut().peer = Some(peer.clone());
         let this = self.clone();
         spawn_local(async move {
             let send_answer = |sdp| {
