@@ -414,7 +414,7 @@ impl Broadcaster {
         let offer = Rc::new(RefCell::new(None));
         self.state.borrow_mut().spare = Some(Spare {
             link,
-            early_candidates,
+            early_candidates: early_candidates.clone(),
             offer: offer.clone(),
         });
         let weak = Rc::downgrade(self);
@@ -424,9 +424,23 @@ impl Broadcaster {
             match made {
                 Ok(sdp) => *offer.borrow_mut() = Some(sdp),
                 // No spare then; viewers get connections made for them.
-                Err(_) => drop(this.state.borrow_mut().spare.take()),
+                Err(_) => this.drop_spare(&early_candidates),
             }
         });
+    }
+
+    /// Drops the spare if it is still the one whose early candidates are `which`: by the time
+    /// its offer or its connection fails, a viewer may have taken it and another spare be
+    /// current.
+    fn drop_spare(&self, which: &Rc<RefCell<Vec<IceCandidate>>>) {
+        let mut state = self.state.borrow_mut();
+        if state
+            .spare
+            .as_ref()
+            .is_some_and(|spare| Rc::ptr_eq(&spare.early_candidates, which))
+        {
+            state.spare = None;
+        }
     }
 
     /// A connection sending the current picture (sound once its viewer asks) to its remote id,
@@ -445,6 +459,7 @@ impl Broadcaster {
             )
         };
         let weak: Weak<Self> = Rc::downgrade(self);
+        let spare_id = early_candidates.clone();
         let on_candidate = {
             let weak = weak.clone();
             move |viewer: Option<PeerId>, candidate| match viewer {
@@ -466,7 +481,7 @@ impl Broadcaster {
                     this.state.borrow_mut().viewers.remove(&to);
                     this.send(&ClientMessage::Hangup { to });
                 }
-                None => drop(this.state.borrow_mut().spare.take()),
+                None => this.drop_spare(&spare_id),
             }
         };
         let peer = Peer::new(&ice_servers, on_candidate, on_state).ok()?;
