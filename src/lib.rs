@@ -5,6 +5,7 @@ pub mod decode;
 pub mod protocol;
 pub mod room_name;
 pub mod rooms;
+pub mod sdp;
 pub mod talk;
 pub mod watch;
 

@@ -296,6 +296,7 @@ impl Broadcaster {
             ServerMessage::WantStream { from } => self.offer_to(from),
             ServerMessage::Answer { from, sdp } => {
                 if let Some(peer) = self.peer(from) {
+                    let sdp = crate::sdp::with_start_bitrate(&sdp, crate::sdp::START_KBPS);
                     spawn_local(async move {
                         let _ = peer.set_remote(RtcSdpType::Answer, &sdp).await;
                     });
