@@ -20,8 +20,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="dark light"/>
-                // The red "on air" dot, inline: no extra request, no 404 for /favicon.ico.
-                <link rel="icon" href="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='6' fill='%23ff3b4e'/%3E%3C/svg%3E"/>
+                // The red "on air" dot, inline: no extra request, no 404 for /favicon.ico. A
+                // 32x32 PNG, not SVG: a browser builds a whole SVG document to draw an SVG icon, about
+                // 3 ms of a watch page's main thread while it is connecting (BENCHMARKS.md).
+                <link rel="icon" type="image/png" href="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAACAAAAAgCAYAAABzenr0AAAAr0lEQVR42u2X0Q2AIAwFGYU93MEZGKEbMQojdQTEpCaEBGmQptX4cT9EeUeoUF3edqeJ+wXeJuALUEgFLGQCaQzomeUC56SxChwRuSKc8NCslgvSu48EwkRwS5gVWBE+lLjbc1wogL2a6AnEheF1YbIEvED4hecIgKAAcASSoEDiCKCgAHIEsjD2BdS3QL0I1T9D9YNI/Sg2cRmpX8cmGhITLZmJptREW/7/GX1X4AAemeKqiKizAwAAAABJRU5ErkJggg=="/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

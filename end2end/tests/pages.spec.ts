@@ -49,7 +49,7 @@ test("watch page: server-rendered, hydrated, waiting for the broadcaster", async
   expect(html).toContain('data-testid="remote-video"');
   expect(html).toContain('data-state="waiting"');
   // Its icon is inline, so browsers do not ask for a /favicon.ico that is not there.
-  expect(html).toMatch(/<link rel="icon" href="data:image\/svg\+xml,/);
+  expect(html).toMatch(/<link rel="icon" type="image\/png" href="data:image\/png;base64,/);
 
   const page = await open(context, `/watch/${room}`);
   await expect(page.getByTestId("status")).toHaveAttribute("data-state", "waiting");
