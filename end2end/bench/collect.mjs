@@ -74,6 +74,7 @@ const results = {
   load: {
     relay: read("load-relay.json"),
     relay100k: read("load-relay-100k.json"),
+    relay200k: read("load-relay-200k.json"),
     relayMax: read("load-relay-max.json"),
     idle: read("load-idle.json"),
   },
@@ -163,11 +164,16 @@ if (relay?.throughput) {
   const l = relay.latency_candidate;
   if (l) headline.push([`signaling relay latency p50 / p99 / max`, `${(l.p50_us / 1000).toFixed(2)} / ${(l.p99_us / 1000).toFixed(2)} / ${(l.max_us / 1000).toFixed(2)} ms`]);
   if (relay.server) headline.push([`server CPU per relayed message at that rate`, `${round(relay.server.cpu_us_per_relayed_message, 2)} µs`]);
-  for (const [what, r] of [["offered 100,000/s", results.load.relay100k], ["saturated", results.load.relayMax]]) {
+  for (const [what, r] of [
+    ["offered 100,000/s", results.load.relay100k],
+    ["offered 200,000/s", results.load.relay200k],
+    ["saturated", results.load.relayMax],
+  ]) {
     if (!r?.throughput) continue;
     const rl = r.latency_candidate;
+    const how = what === "saturated" ? `saturated (${r.settings.window} in flight per room)` : what;
     headline.push([
-      `signaling relay, ${r.settings.clients} clients in ${r.settings.rooms} rooms, ${what}: msgs/s, p99, server CPU/msg`,
+      `signaling relay, ${r.settings.clients} clients in ${r.settings.rooms} rooms, ${how}: msgs/s, p99, server CPU/msg`,
       `${Math.round(r.throughput.relayed_per_s)} / ${rl ? (rl.p99_us / 1000).toFixed(2) + " ms" : "–"} / ${r.server ? round(r.server.cpu_us_per_relayed_message, 2) + " µs" : "–"}`,
     ]);
   }
@@ -255,7 +261,9 @@ if (relay || idle) {
       rows.push([label, "no figures"]);
       return;
     }
-    const rate = r.settings.rate_per_s ? `${r.settings.rate_per_s} candidates/s` : "as fast as possible";
+    const rate = r.settings.rate_per_s
+      ? `${r.settings.rate_per_s} candidates/s`
+      : `as fast as possible (${r.settings.window} in flight per room)`;
     rows.push([`${label}: clients / rooms / target rate`, `${r.settings.clients} / ${r.settings.rooms} / ${rate} for ${r.settings.duration_s} s`]);
     rows.push([`${label}: connections ready / failed, setup`, `${r.connections.ready} / ${r.connections.failed}, ${round(r.connections.setup_s, 2)} s`]);
     rows.push([`${label}: candidates relayed per second`, Math.round(r.throughput?.relayed_per_s ?? 0)]);
@@ -268,6 +276,7 @@ if (relay || idle) {
   };
   relayRows("relay", relay);
   relayRows("relay, concentrated", results.load.relay100k);
+  relayRows("relay, at the target rate", results.load.relay200k);
   relayRows("relay, saturated", results.load.relayMax);
   if (idle?.settings) {
     const i = idle;

@@ -87,8 +87,10 @@ pub struct Args {
     pub connect_concurrency: u32,
 
     /// With --rate 0: candidates in flight towards a room's broadcaster, shared equally by its
-    /// viewers; each viewer gets the same share from the broadcaster. Keep it well under 100:
-    /// the server drops a client with 100 messages queued.
+    /// viewers; each viewer gets the same share from the broadcaster. The deeper the window,
+    /// the more the server has to batch and the higher the latency. Keep it under the server's
+    /// queue per client, 100 + 2 × its --max-viewers messages: a client whose queue is full is
+    /// dropped. (`scripts/bench` uses 1024 against --max-viewers 1000.)
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
 

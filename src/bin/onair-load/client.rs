@@ -835,39 +835,50 @@ impl Writer {
         self.credit = (self.credit + (now - last).as_secs_f64() * rate).min(rate.max(2.0));
         let due = (self.credit.floor() as usize).min(MAX_BATCH);
         self.credit -= due as f64;
-        for _ in 0..due {
-            let index = self.next % self.targets.len();
-            self.next = self.next.wrapping_add(1);
-            self.feed_candidate(index).await?;
+        if due == 0 {
+            return Ok(());
         }
-        if due > 0 {
-            self.flush().await?;
-        }
-        Ok(())
+        // One time limit for the round, not one per message: it reads the clock.
+        let round = async {
+            for _ in 0..due {
+                let index = self.next % self.targets.len();
+                self.next = self.next.wrapping_add(1);
+                self.feed_candidate(index).await?;
+            }
+            self.sink.flush().await
+        };
+        write_result(timeout(WRITE_TIMEOUT, round).await)
     }
 
     async fn pump_window(&mut self) -> Result<(), Failure> {
-        let mut sent = 0;
-        for _ in 0..self.targets.len() {
-            let index = self.next % self.targets.len();
-            self.next = self.next.wrapping_add(1);
-            let Some(target) = self.targets.get(index) else {
-                break;
-            };
-            let room = target.window.saturating_sub(target.in_flight()).min(8);
-            for _ in 0..room {
-                self.feed_candidate(index).await?;
-                sent += 1;
+        let round = async {
+            let mut sent = 0;
+            for _ in 0..self.targets.len() {
+                let index = self.next % self.targets.len();
+                self.next = self.next.wrapping_add(1);
+                let Some(target) = self.targets.get(index) else {
+                    break;
+                };
+                let room = target.window.saturating_sub(target.in_flight()).min(8);
+                for _ in 0..room {
+                    self.feed_candidate(index).await?;
+                    sent += 1;
+                }
+                if sent >= MAX_BATCH {
+                    break;
+                }
             }
-            if sent >= MAX_BATCH {
-                break;
+            if sent > 0 {
+                self.sink.flush().await?;
             }
-        }
-        if sent == 0 {
-            self.blocked = true;
-            Ok(())
-        } else {
-            self.flush().await
+            Ok(sent)
+        };
+        match timeout(WRITE_TIMEOUT, round).await {
+            Ok(Ok(0)) => {
+                self.blocked = true;
+                Ok(())
+            }
+            result => write_result(result.map(|sent| sent.map(drop))),
         }
     }
 
@@ -883,7 +894,9 @@ impl Writer {
         self.blocked = false;
     }
 
-    async fn feed_candidate(&mut self, index: usize) -> Result<(), Failure> {
+    /// Queue one candidate to `targets[index]` in the socket's buffer (the caller flushes, within
+    /// its time limit).
+    async fn feed_candidate(&mut self, index: usize) -> Result<(), tungstenite::Error> {
         let Some(target) = self.targets.get(index) else {
             return Ok(());
         };
@@ -896,7 +909,17 @@ impl Writer {
             sent_ns: self.shared.now_ns(),
         };
         let text = payload::candidate_message(to, &stamp, self.shared.candidate_bytes);
-        self.feed_text(text, Some(Kind::Candidate)).await
+        self.count_sent(&text, Some(Kind::Candidate));
+        self.sink.feed(Message::text(text)).await
+    }
+
+    fn count_sent(&self, text: &str, kind: Option<Kind>) {
+        let stats = &self.shared.stats;
+        stats.frames_sent.fetch_add(1, Relaxed);
+        stats.bytes_sent.fetch_add(text.len() as u64, Relaxed);
+        if let Some(kind) = kind {
+            stats.relay_sent[kind.index()].fetch_add(1, Relaxed);
+        }
     }
 
     async fn feed(&mut self, msg: &ClientMessage, kind: Option<Kind>) -> Result<(), Failure> {
@@ -906,12 +929,7 @@ impl Writer {
     }
 
     async fn feed_text(&mut self, text: String, kind: Option<Kind>) -> Result<(), Failure> {
-        let stats = &self.shared.stats;
-        stats.frames_sent.fetch_add(1, Relaxed);
-        stats.bytes_sent.fetch_add(text.len() as u64, Relaxed);
-        if let Some(kind) = kind {
-            stats.relay_sent[kind.index()].fetch_add(1, Relaxed);
-        }
+        self.count_sent(&text, kind);
         write_result(timeout(WRITE_TIMEOUT, self.sink.feed(Message::text(text))).await)
     }
 
