@@ -93,12 +93,38 @@ impl Relayed<'_> {
             Kind::Answer => ("answer", "sdp"),
             Kind::Candidate => ("candidate", "candidate"),
         };
-        format!(
-            r#"{{"type":"{tag}","from":{from},"{field}":{}}}"#,
-            self.payload
-        )
-        .into_boxed_str()
+        // Sized exactly up front: no regrowth while writing, and none when it becomes a box.
+        let mut digits = [0u8; 20];
+        let parts = [
+            r#"{"type":""#,
+            tag,
+            r#"","from":"#,
+            decimal(from, &mut digits),
+            r#",""#,
+            field,
+            r#"":"#,
+            self.payload,
+            "}",
+        ];
+        let mut text = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+        parts.iter().for_each(|part| text.push_str(part));
+        text.into_boxed_str()
     }
+}
+
+/// `n` in decimal, written into `digits` (the longest u64 has 20).
+fn decimal(mut n: u64, digits: &mut [u8; 20]) -> &str {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&digits[start..]).unwrap_or("0")
 }
 
 #[cfg(test)]
@@ -161,6 +187,13 @@ mod tests {
             r#"{"type":"candidate","candidate":{"candidate":"c","sdp_m_line_index":null},"to":1}"#,
             5,
         );
+    }
+
+    #[test]
+    fn peer_ids_are_written_in_decimal() {
+        for n in [0, 7, 10, 42, 1_000_000, u64::MAX] {
+            assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        }
     }
 
     #[test]
