@@ -39,6 +39,11 @@ const SPEC = {
   settle: { type: "number", default: 3, help: "seconds to wait after each new viewer" },
   window: { type: "number", default: 5, help: "seconds of each measurement" },
   timeout: { type: "number", default: 30, help: "seconds a new viewer may take to start playing" },
+  windowPerViewer: {
+    type: "bool",
+    default: false,
+    help: "each viewer in a browser context (window) of its own; by default all viewers are tabs of one window, and the browser draws only the front tab",
+  },
   json: { type: "path", help: "write the figures as JSON here" },
 };
 
@@ -187,8 +192,14 @@ async function main() {
   await sleep(3000);
   const idleCpuPct = round(((treeTicks(bcPid).ticks - idle0.ticks) / CLK_TCK / 3) * 100);
 
-  const vContext = await vBrowser.newContext(CONTEXT_OPTIONS);
-  await vContext.addInitScript({ path: PROBE });
+  // By default the viewers are tabs of one window: each decodes and presents its frames, but
+  // only the front one is drawn. --window-per-viewer draws every picture (see BENCHMARKS.md).
+  const newViewerContext = async () => {
+    const context = await vBrowser.newContext(CONTEXT_OPTIONS);
+    await context.addInitScript({ path: PROBE });
+    return context;
+  };
+  const vContext = await newViewerContext();
   const viewers = [];
   const steps = [];
   let stopReason = `reached --max ${args.max}`;
@@ -207,7 +218,8 @@ async function main() {
   console.log(fixed(header));
   for (let n = 1; n <= args.max; n++) {
     try {
-      viewers.push(await withTimeout(addViewer(vContext, `${server.url}/watch/${room}`), (args.timeout + 15) * 1000, `viewer ${n}`));
+      const context = args.windowPerViewer && n > 1 ? await newViewerContext() : vContext;
+      viewers.push(await withTimeout(addViewer(context, `${server.url}/watch/${room}`), (args.timeout + 15) * 1000, `viewer ${n}`));
     } catch (err) {
       stopReason = `viewer ${n} did not start playing: ${err.message.split("\n")[0]}`;
       break;
@@ -260,6 +272,7 @@ async function main() {
       max: args.max,
       settleS: args.settle,
       windowS: args.window,
+      windowPerViewer: args.windowPerViewer,
     },
     heldViewers: held,
     atHeld: atHeld && { ...atHeld, perViewer: undefined, perPc: undefined },
