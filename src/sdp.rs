@@ -50,16 +50,22 @@ fn add_to_section(section: &[&str], param: &str, out: &mut String) {
     } else {
         Vec::new()
     };
+    if picture_codecs.is_empty() {
+        for line in section {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+        return;
+    }
     let with_fmtp: Vec<&str> = section
         .iter()
-        .filter_map(|line| line.strip_prefix("a=fmtp:"))
-        .filter_map(|rest| rest.split_once(' ').map(|(pt, _)| pt))
+        .filter_map(|line| fmtp(line))
+        .map(|(pt, _)| pt)
         .collect();
     for line in section {
         out.push_str(line);
-        if let Some(rest) = line.strip_prefix("a=fmtp:") {
-            let pt = rest.split_once(' ').map_or(rest, |(pt, _)| pt);
-            if picture_codecs.contains(&pt) && !rest.contains("x-google-start-bitrate") {
+        if let Some((pt, params)) = fmtp(line) {
+            if picture_codecs.contains(&pt) && !params.contains("x-google-start-bitrate") {
                 out.push(';');
                 out.push_str(param);
             }
@@ -67,7 +73,11 @@ fn add_to_section(section: &[&str], param: &str, out: &mut String) {
         out.push_str("\r\n");
         if let Some((pt, _)) = rtpmap(line) {
             if picture_codecs.contains(&pt) && !with_fmtp.contains(&pt) {
-                out.push_str(&format!("a=fmtp:{pt} {param}\r\n"));
+                out.push_str("a=fmtp:");
+                out.push_str(pt);
+                out.push(' ');
+                out.push_str(param);
+                out.push_str("\r\n");
             }
         }
     }
@@ -77,6 +87,11 @@ fn add_to_section(section: &[&str], param: &str, out: &mut String) {
 fn rtpmap(line: &str) -> Option<(&str, &str)> {
     let (pt, codec) = line.strip_prefix("a=rtpmap:")?.split_once(' ')?;
     Some((pt, codec.split('/').next()?))
+}
+
+/// `a=fmtp:<pt> <parameters>` as (pt, parameters).
+fn fmtp(line: &str) -> Option<(&str, &str)> {
+    line.strip_prefix("a=fmtp:")?.split_once(' ')
 }
 
 #[cfg(test)]
