@@ -43,6 +43,11 @@ async function wireBytes(name, encoding) {
   const url = new URL(`${args.baseUrl.replace(/\/+$/, "")}/pkg/${name}`);
   return new Promise((resolvePromise, reject) => {
     const req = request(url, { headers: { "accept-encoding": encoding }, timeout: 10_000 }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`${url} answered HTTP ${res.statusCode}`));
+        return;
+      }
       let bytes = 0;
       res.on("data", (chunk) => (bytes += chunk.length));
       res.on("end", () =>
@@ -60,6 +65,11 @@ async function wireBytes(name, encoding) {
   });
 }
 
+async function wireHasEtag(name) {
+  const res = await fetch(`${args.baseUrl.replace(/\/+$/, "")}/pkg/${name}`, { method: "HEAD" });
+  return res.ok && res.headers.has("etag");
+}
+
 const files = [];
 for (const name of names) {
   const path = join(pkg, name);
@@ -74,6 +84,10 @@ for (const name of names) {
   };
   if (args.baseUrl) {
     try {
+      // A server that has just started compresses the bundle in the background and serves the
+      // files from disk meanwhile (no ETag): measure the copy it serves once that is done.
+      const until = Date.now() + 30_000;
+      while (!(await wireHasEtag(name)) && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
       file.servedBr = await wireBytes(name, "br");
       file.servedGzip = await wireBytes(name, "gzip");
     } catch (err) {

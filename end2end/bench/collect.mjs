@@ -81,6 +81,10 @@ const results = {
   firstFrame: read("first-frame.json"),
   firstFrameWarm: read("first-frame-warm.json"),
   fanOut: read("fan-out.json"),
+  fanOutBaseline: {
+    plain: read("fan-out-baseline-plain.json"),
+    tuned: read("fan-out-baseline-tuned.json"),
+  },
   bundleSize: read("bundle-size.json"),
 };
 writeJson(args.out, results);
@@ -150,6 +154,13 @@ if (fo) {
     headline.push([`broadcaster CPU at ${a.viewers} viewers (% of one core)`, `${a.broadcasterCpuPct} %`]);
     headline.push([`upload per viewer at ${a.viewers} viewers`, `${a.uploadPerViewerKbps} kbit/s (${a.uploadTotalKbps} kbit/s in total)`]);
   }
+}
+const baselines = results.fanOutBaseline;
+if (baselines.plain) {
+  headline.push([`the same, plain-JavaScript reference page of the same design (default codecs, audio to every viewer)`, baselines.plain.heldViewers]);
+}
+if (baselines.tuned) {
+  headline.push([`the same, plain-JavaScript reference page with onair's savings (H.264 first, no audio to muted viewers)`, baselines.tuned.heldViewers]);
 }
 if (bs?.files) {
   for (const f of bs.files) {
@@ -233,6 +244,27 @@ if (fo?.steps?.length) {
     ]),
     [...Array(12).fill("r"), "l"],
   );
+}
+
+if (baselines.plain || baselines.tuned) {
+  md.push(`### Fan-out: the plain-JavaScript reference pages`, "");
+  md.push(
+    "The same benchmark run against `end2end/bench/baseline/` (`fan-out.mjs --baseline`): a talk and a watch page " +
+      "of the same design hand-written in plain JavaScript, signaling through the same server. Viewers held, and " +
+      "the machine where the run stopped:",
+    "",
+  );
+  const rows = [["onair", fo], ["plain JavaScript, plain", baselines.plain], ["plain JavaScript, tuned", baselines.tuned]]
+    .filter(([, r]) => r)
+    .map(([name, r]) => {
+      const a = r.atHeld;
+      const last = r.steps?.at(-1);
+      return [
+        name, r.heldViewers, a ? `${a.broadcasterCpuPct} %` : undefined, a ? `${a.viewersCpuPct} %` : undefined,
+        a ? `${a.uploadPerViewerKbps} kbit/s` : undefined, a?.encoder, last ? `${last.machineBusyPct} % at ${last.viewers}` : undefined,
+      ];
+    });
+  tbl(["pages", "viewers held", "broadcaster CPU there", "viewers' browser CPU there", "upload per viewer", "encoder", "machine busy (of 2) at the stop"], rows, ["l"]);
 }
 
 if (bs?.files) {

@@ -17,8 +17,13 @@
 //
 // Everything runs on this one machine: the viewers' decoding and the server share the CPU
 // with the broadcaster, so the table also shows the viewers' browser and the whole machine.
+//
+// --baseline plain|tuned measures the plain-JavaScript reference pages in baseline/ instead of
+// the app's, served from here on --port + 1 and signaling through the same server.
 
 import { chromium } from "@playwright/test";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import {
@@ -44,6 +49,11 @@ const SPEC = {
     default: false,
     help: "each viewer in a browser context (window) of its own; by default all viewers are tabs of one window, and the browser draws only the front tab",
   },
+  baseline: {
+    type: "string",
+    default: "",
+    help: "measure a plain-JavaScript page of the same design instead of the app (baseline/*.html): plain (default codecs, audio to every viewer) or tuned (H.264 first, no audio to muted viewers)",
+  },
   json: { type: "path", help: "write the figures as JSON here" },
 };
 
@@ -57,15 +67,47 @@ const started = Date.now();
 let server;
 let bcServer;
 let vServer;
+let pagesServer;
 const browsers = [];
 const cleanup = onExit(async () => {
   for (const b of browsers) await b.close().catch(() => {});
   await bcServer?.close().catch(() => {});
   await vServer?.close().catch(() => {});
+  await pagesServer?.close();
   await server?.stop();
 });
 
 const median = (v) => percentile(v, 50);
+
+const BASELINES = {
+  plain: { h264: false, audioToMuted: true },
+  tuned: { h264: true, audioToMuted: false },
+};
+if (args.baseline && !BASELINES[args.baseline]) {
+  console.error(`fan-out: --baseline ${args.baseline}: expected plain or tuned`);
+  process.exit(2);
+}
+
+/**
+ * Serves baseline/talk.html and baseline/watch.html at /talk/<room> and /watch/<room> on
+ * 127.0.0.1:`port`, told to signal through `signaling` (the onair server, which must allow
+ * this origin).
+ */
+async function baselinePages(port, signaling, config) {
+  const page = (name) =>
+    readFileSync(resolve(REPO, `end2end/bench/baseline/${name}.html`), "utf8").replace(
+      "<script>",
+      `<script>window.__BASELINE = ${JSON.stringify({ signaling, ...config })};`,
+    );
+  const pages = { talk: page("talk"), watch: page("watch") };
+  const http = createServer((req, res) => {
+    const name = /^\/(talk|watch)\/[^/]+$/.exec(new URL(req.url, "http://x").pathname)?.[1];
+    res.writeHead(name ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
+    res.end(name ? pages[name] : "not found");
+  });
+  await new Promise((ok, fail) => http.once("error", fail).listen(port, "127.0.0.1", ok));
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => http.close(ok)) };
+}
 
 async function addViewer(context, url) {
   const page = await context.newPage();
@@ -160,7 +202,17 @@ async function measure(talk, viewers, bcPid, vPid, serverPid) {
 }
 
 async function main() {
-  server = await startServer({ baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot });
+  // The pages under test: the app's, or with --baseline the plain-JavaScript reference pages,
+  // served on the next port and signaling through the same onair server.
+  const pagesOrigin = `http://127.0.0.1:${args.port + 1}`;
+  server = await startServer({
+    baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
+    extraArgs: args.baseline ? ["--allow-origin", pagesOrigin] : [],
+  });
+  if (args.baseline) {
+    pagesServer = await baselinePages(args.port + 1, server.url.replace(/^http/, "ws"), BASELINES[args.baseline]);
+  }
+  const pagesUrl = pagesServer?.url ?? server.url;
   const launch = (fakeDevice) =>
     chromium.launchServer({ executablePath: CHROMIUM, headless: true, args: chromiumArgs({ fakeDevice }) });
   // The broadcaster's browser: its own process tree, the fake camera at --fps.
@@ -173,9 +225,10 @@ async function main() {
   browsers.push(bcBrowser, vBrowser);
   const version = bcBrowser.version();
   const room = roomName("bench-fan");
-  console.log(`fan-out: ${server.url}  room ${room}  chromium ${version}  ${cpus().length} CPUs`);
+  const what = args.baseline ? `plain-JavaScript reference pages (${args.baseline}) at ${pagesUrl}, signaling via ` : "";
+  console.log(`fan-out: ${what}${server.url}  room ${room}  chromium ${version}  ${cpus().length} CPUs`);
 
-  const { talk } = await liveBroadcaster(bcBrowser, server.url, room);
+  const { talk } = await liveBroadcaster(bcBrowser, pagesUrl, room);
   const camera = await talk.evaluate(() => {
     for (const v of document.querySelectorAll("video")) {
       const track = v.srcObject?.getVideoTracks?.()[0];
@@ -219,7 +272,7 @@ async function main() {
   for (let n = 1; n <= args.max; n++) {
     try {
       const context = args.windowPerViewer && n > 1 ? await newViewerContext() : vContext;
-      viewers.push(await withTimeout(addViewer(context, `${server.url}/watch/${room}`), (args.timeout + 15) * 1000, `viewer ${n}`));
+      viewers.push(await withTimeout(addViewer(context, `${pagesUrl}/watch/${room}`), (args.timeout + 15) * 1000, `viewer ${n}`));
     } catch (err) {
       stopReason = `viewer ${n} did not start playing: ${err.message.split("\n")[0]}`;
       break;
@@ -273,6 +326,7 @@ async function main() {
       settleS: args.settle,
       windowS: args.window,
       windowPerViewer: args.windowPerViewer,
+      baseline: args.baseline ? { name: args.baseline, ...BASELINES[args.baseline] } : undefined,
     },
     heldViewers: held,
     atHeld: atHeld && { ...atHeld, perViewer: undefined, perPc: undefined },

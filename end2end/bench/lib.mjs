@@ -125,7 +125,7 @@ export async function waitForHttp(url, timeoutMs = 30_000) {
  * The server to run against: `baseUrl` if given (reused, left running), else the release
  * binary spawned on 127.0.0.1:`port` from the repo root. `stop()` kills what we started.
  */
-export async function startServer({ baseUrl, port = 3200, maxViewers = 1000, bin, siteRoot, log = false }) {
+export async function startServer({ baseUrl, port = 3200, maxViewers = 1000, bin, siteRoot, log = false, extraArgs = [] }) {
   if (baseUrl) {
     const url = baseUrl.replace(/\/+$/, "");
     await waitForHttp(`${url}/healthz`, 10_000);
@@ -151,6 +151,7 @@ export async function startServer({ baseUrl, port = 3200, maxViewers = 1000, bin
       "--addr", `127.0.0.1:${port}`,
       "--max-viewers", String(maxViewers),
       "--site-root", site,
+      ...extraArgs,
     ],
     { cwd: REPO, env, stdio: ["ignore", log ? "inherit" : "ignore", "pipe"] },
   );
