@@ -80,6 +80,10 @@ const results = {
   },
   firstFrame: read("first-frame.json"),
   firstFrameWarm: read("first-frame-warm.json"),
+  firstFrameBaseline: {
+    plain: read("first-frame-baseline-plain.json"),
+    tuned: read("first-frame-baseline-tuned.json"),
+  },
   fanOut: read("fan-out.json"),
   fanOutBaseline: {
     plain: read("fan-out-baseline-plain.json"),
@@ -143,6 +147,14 @@ if (ff?.figures) {
 if (ffw?.figures) {
   headline.push([`first frame from navigation start, warm cache (${ffw.settings.viewers} viewers)`, s3(ffw.figures.firstFrameFromNavigationMs)]);
   headline.push([`hydration, warm cache`, s3(ffw.figures.hydratedMs)]);
+}
+for (const [name, what] of [["plain", "default codecs, audio to every viewer"], ["tuned", "H.264 first, no audio to muted viewers"]]) {
+  const r = results.firstFrameBaseline[name];
+  if (!r?.figures) continue;
+  headline.push([
+    `the same, plain-JavaScript reference pages (${what}): first frame from navigation / from WebSocket open, p50 / p95 / max`,
+    `${s3(r.figures.firstFrameFromNavigationMs)}; ${s3(r.figures.firstFrameFromWsOpenMs)}`,
+  ]);
 }
 if (fo) {
   const a = fo.atHeld;

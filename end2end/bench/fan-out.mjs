@@ -22,15 +22,13 @@
 // the app's, served from here on --port + 1 and signaling through the same server.
 
 import { chromium } from "@playwright/test";
-import { readFileSync } from "node:fs";
-import { createServer } from "node:http";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import {
-  liveBroadcaster,
+  BASELINE_HELP, BASELINES, liveBroadcaster, startServerAndPages,
   PROBE,
   CHROMIUM, CLK_TCK, CONTEXT_OPTIONS, REPO, chromiumArgs, machineTicks, onExit, parseArgs, percentile,
-  round, roomName, sleep, startServer, table, treeTicks, usage, withTimeout, writeJson,
+  round, roomName, sleep, table, treeTicks, usage, withTimeout, writeJson,
 } from "./lib.mjs";
 
 const SPEC = {
@@ -49,11 +47,7 @@ const SPEC = {
     default: false,
     help: "each viewer in a browser context (window) of its own; by default all viewers are tabs of one window, and the browser draws only the front tab",
   },
-  baseline: {
-    type: "string",
-    default: "",
-    help: "measure a plain-JavaScript page of the same design instead of the app (baseline/*.html): plain (default codecs, audio to every viewer) or tuned (H.264 first, no audio to muted viewers)",
-  },
+  baseline: { type: "string", default: "", help: BASELINE_HELP },
   json: { type: "path", help: "write the figures as JSON here" },
 };
 
@@ -64,49 +58,22 @@ if (args.help) {
 }
 
 const started = Date.now();
-let server;
+let served;
 let bcServer;
 let vServer;
-let pagesServer;
 const browsers = [];
 const cleanup = onExit(async () => {
   for (const b of browsers) await b.close().catch(() => {});
   await bcServer?.close().catch(() => {});
   await vServer?.close().catch(() => {});
-  await pagesServer?.close();
-  await server?.stop();
+  await served?.stop();
 });
 
 const median = (v) => percentile(v, 50);
 
-const BASELINES = {
-  plain: { h264: false, audioToMuted: true },
-  tuned: { h264: true, audioToMuted: false },
-};
 if (args.baseline && !BASELINES[args.baseline]) {
-  console.error(`fan-out: --baseline ${args.baseline}: expected plain or tuned`);
+  console.error(`fan-out: --baseline ${args.baseline}: expected ${Object.keys(BASELINES).join(" or ")}`);
   process.exit(2);
-}
-
-/**
- * Serves baseline/talk.html and baseline/watch.html at /talk/<room> and /watch/<room> on
- * 127.0.0.1:`port`, told to signal through `signaling` (the onair server, which must allow
- * this origin).
- */
-async function baselinePages(port, signaling, config) {
-  const page = (name) =>
-    readFileSync(resolve(REPO, `end2end/bench/baseline/${name}.html`), "utf8").replace(
-      "<script>",
-      `<script>window.__BASELINE = ${JSON.stringify({ signaling, ...config })};`,
-    );
-  const pages = { talk: page("talk"), watch: page("watch") };
-  const http = createServer((req, res) => {
-    const name = /^\/(talk|watch)\/[^/]+$/.exec(new URL(req.url, "http://x").pathname)?.[1];
-    res.writeHead(name ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
-    res.end(name ? pages[name] : "not found");
-  });
-  await new Promise((ok, fail) => http.once("error", fail).listen(port, "127.0.0.1", ok));
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => http.close(ok)) };
 }
 
 async function addViewer(context, url) {
@@ -202,17 +169,11 @@ async function measure(talk, viewers, bcPid, vPid, serverPid) {
 }
 
 async function main() {
-  // The pages under test: the app's, or with --baseline the plain-JavaScript reference pages,
-  // served on the next port and signaling through the same onair server.
-  const pagesOrigin = `http://127.0.0.1:${args.port + 1}`;
-  server = await startServer({
-    baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
-    extraArgs: args.baseline ? ["--allow-origin", pagesOrigin] : [],
+  // The pages under test: the app's, or with --baseline the plain-JavaScript reference pages.
+  served = await startServerAndPages({
+    baseline: args.baseline, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
   });
-  if (args.baseline) {
-    pagesServer = await baselinePages(args.port + 1, server.url.replace(/^http/, "ws"), BASELINES[args.baseline]);
-  }
-  const pagesUrl = pagesServer?.url ?? server.url;
+  const { server, pagesUrl } = served;
   const launch = (fakeDevice) =>
     chromium.launchServer({ executablePath: CHROMIUM, headless: true, args: chromiumArgs({ fakeDevice }) });
   // The broadcaster's browser: its own process tree, the fake camera at --fps.

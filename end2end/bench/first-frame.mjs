@@ -9,14 +9,15 @@
 // its navigation started; "from WS open" is from the signaling WebSocket's `open` event.
 //
 // Prints p50/p95/max and the median timeline of a join; --json writes every figure.
+// --baseline plain|tuned times the plain-JavaScript reference pages in baseline/ instead.
 
 import { chromium } from "@playwright/test";
 import { resolve } from "node:path";
 import {
-  liveBroadcaster,
+  BASELINE_HELP, BASELINES, liveBroadcaster, startServerAndPages,
   PROBE,
   CHROMIUM, CONTEXT_OPTIONS, REPO, chromiumArgs, onExit, parseArgs, percentile, round, roomName,
-  sleep, startServer, summary, table, usage, withTimeout, writeJson,
+  sleep, summary, table, usage, withTimeout, writeJson,
 } from "./lib.mjs";
 
 const SPEC = {
@@ -31,6 +32,7 @@ const SPEC = {
   timeout: { type: "number", default: 30, help: "seconds a viewer may take to show its first frame" },
   json: { type: "path", help: "write the figures as JSON here" },
   quiet: { type: "bool", default: false, help: "no per-viewer lines" },
+  baseline: { type: "string", default: "", help: BASELINE_HELP },
 };
 
 const args = parseArgs(SPEC);
@@ -38,13 +40,17 @@ if (args.help) {
   console.log(usage("end2end/bench/first-frame.mjs", "Time to first video frame for viewers joining one by one.", SPEC));
   process.exit(0);
 }
+if (args.baseline && !BASELINES[args.baseline]) {
+  console.error(`first-frame: --baseline ${args.baseline}: expected ${Object.keys(BASELINES).join(" or ")}`);
+  process.exit(2);
+}
 
 const started = Date.now();
-let server;
+let served;
 let browser;
 const cleanup = onExit(async () => {
   await browser?.close().catch(() => {});
-  await server?.stop();
+  await served?.stop();
 });
 
 /** The stages of a join in order, as (label, key in the viewer's marks). */
@@ -148,17 +154,21 @@ async function joinOne(context, url, broadcaster, index) {
 }
 
 async function main() {
-  server = await startServer({ baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot });
+  served = await startServerAndPages({
+    baseline: args.baseline, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
+  });
+  const { server, pagesUrl } = served;
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs() });
   const version = browser.version();
   const room = roomName("bench-ff");
-  console.log(`first-frame: ${server.url}  room ${room}  chromium ${version}`);
+  const what = args.baseline ? `plain-JavaScript reference pages (${args.baseline}) at ${pagesUrl}, signaling via ` : "";
+  console.log(`first-frame: ${what}${server.url}  room ${room}  chromium ${version}`);
   console.log(
     `${args.viewers} viewers one after another, each in a ${args.warm ? "shared (warm-cache)" : "new (cold-cache)"} ` +
       `browser context, ${args.keep ? "kept open" : "closed after measuring"}`,
   );
 
-  const { talk } = await liveBroadcaster(browser, server.url, room);
+  const { talk } = await liveBroadcaster(browser, pagesUrl, room);
   const broadcasterTimes = await talk.evaluate(() => window.__bench.t);
 
   let shared;
@@ -174,7 +184,7 @@ async function main() {
       await context.addInitScript({ path: PROBE });
     }
     const row = await withTimeout(
-      joinOne(context, `${server.url}/watch/${room}`, talk, i + 1),
+      joinOne(context, `${pagesUrl}/watch/${room}`, talk, i + 1),
       (args.timeout + 30) * 1000,
       `viewer ${i + 1}`,
     ).catch((err) => ({ index: i + 1, ok: false, error: err.message }));
@@ -253,6 +263,7 @@ async function main() {
       viewers: args.viewers,
       cache: args.warm ? "warm (one context)" : "cold (new context per viewer)",
       viewersKept: args.keep,
+      baseline: args.baseline ? { name: args.baseline, ...BASELINES[args.baseline] } : undefined,
       chromium: version,
     },
     figures,

@@ -2,6 +2,7 @@
 // time, percentiles. Plain Node ESM; @playwright/test comes from end2end/node_modules.
 
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +44,65 @@ export async function liveBroadcaster(browser, baseUrl, room) {
     { timeout: 30_000 },
   );
   return { context, talk };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plain-JavaScript reference pages (baseline/): the same design as the app, hand-written.
+
+/** `--baseline` variants: plain leaves the browser its defaults, tuned makes onair's two savings. */
+export const BASELINES = {
+  plain: { h264: false, audioToMuted: true },
+  tuned: { h264: true, audioToMuted: false },
+};
+export const BASELINE_HELP =
+  "measure the plain-JavaScript reference pages of the same design (baseline/*.html) instead of the app's: " +
+  "plain (the browser's default codecs, audio to every viewer) or tuned (H.264 first, no audio to muted viewers); " +
+  "served on --port + 1, signaling through the same server";
+
+/**
+ * Serves baseline/talk.html and baseline/watch.html at /talk/<room> and /watch/<room> on
+ * 127.0.0.1:`port`, told to signal through `signaling` (the onair server, which must allow
+ * this origin: `--allow-origin`).
+ */
+export async function baselinePages(port, signaling, config) {
+  const page = (name) =>
+    readFileSync(resolve(REPO, `end2end/bench/baseline/${name}.html`), "utf8").replace(
+      "<script>",
+      `<script>window.__BASELINE = ${JSON.stringify({ signaling, ...config })};`,
+    );
+  const pages = { talk: page("talk"), watch: page("watch") };
+  const http = createServer((req, res) => {
+    const name = /^\/(talk|watch)\/[^/]+$/.exec(new URL(req.url, "http://x").pathname)?.[1];
+    res.writeHead(name ? 200 : 404, { "content-type": "text/html; charset=utf-8" });
+    res.end(name ? pages[name] : "not found");
+  });
+  await new Promise((ok, fail) => http.once("error", fail).listen(port, "127.0.0.1", ok));
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => http.close(ok)) };
+}
+
+/**
+ * The server under test (see startServer) and the pages to open: the app's, or with
+ * `baseline` (a key of BASELINES) the reference pages on `port` + 1, signaling through it.
+ * `stop()` stops both.
+ */
+export async function startServerAndPages({ baseline, ...options }) {
+  const pagesOrigin = `http://127.0.0.1:${options.port + 1}`;
+  const server = await startServer({ ...options, extraArgs: baseline ? ["--allow-origin", pagesOrigin] : [] });
+  let pages;
+  try {
+    if (baseline) pages = await baselinePages(options.port + 1, server.url.replace(/^http/, "ws"), BASELINES[baseline]);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return {
+    server,
+    pagesUrl: pages?.url ?? server.url,
+    stop: async () => {
+      await pages?.close();
+      await server.stop();
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
