@@ -57,14 +57,14 @@ export const BASELINES = {
 export const BASELINE_HELP =
   "measure the plain-JavaScript reference pages of the same design (baseline/*.html) instead of the app's: " +
   "plain (the browser's default codecs, audio to every viewer) or tuned (H.264 first, no audio to muted viewers); " +
-  "served on --port + 1, signaling through the same server";
+  "served on --port + 1, signaling through the same server (a --base-url server must allow that origin: --allow-origin)";
 
 /**
  * Serves baseline/talk.html and baseline/watch.html at /talk/<room> and /watch/<room> on
  * 127.0.0.1:`port`, told to signal through `signaling` (the onair server, which must allow
  * this origin: `--allow-origin`).
  */
-export async function baselinePages(port, signaling, config) {
+async function baselinePages(port, signaling, config) {
   const page = (name) =>
     readFileSync(resolve(REPO, `end2end/bench/baseline/${name}.html`), "utf8").replace(
       "<script>",
@@ -77,7 +77,12 @@ export async function baselinePages(port, signaling, config) {
     res.end(name ? pages[name] : "not found");
   });
   await new Promise((ok, fail) => http.once("error", fail).listen(port, "127.0.0.1", ok));
-  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((ok) => http.close(ok)) };
+  const close = () =>
+    new Promise((ok) => {
+      http.close(ok);
+      http.closeAllConnections(); // the browser's keep-alive connections would hold close() open
+    });
+  return { url: `http://127.0.0.1:${port}`, close };
 }
 
 /**
