@@ -7,7 +7,7 @@
 //! message.
 
 use crate::protocol::{
-    ErrorCode, IceCandidate, IceServer, OffAirReason, Role, RoomSummary, ServerMessage,
+    ErrorCode, IceCandidate, IceServer, OffAirReason, PageOffer, Role, RoomSummary, ServerMessage,
 };
 
 /// What the reader needs from a parsed JSON value. `field` is `None` for a missing or `null`
@@ -140,6 +140,11 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
             max_viewers: count(v, "max_viewers")?,
             ice_servers: ice_servers(v)?,
             needs_key: boolean(v, "needs_key")?,
+            page_offer: v
+                .field("page_offer")
+                .map(|_| boolean(v, "page_offer"))
+                .transpose()?
+                .unwrap_or(false),
         },
         "live" => ServerMessage::Live {
             reclaim: string(v, "reclaim")?,
@@ -152,6 +157,13 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
         },
         "want_stream" => ServerMessage::WantStream {
             from: id(v, "from")?,
+        },
+        "spare_held" => ServerMessage::SpareHeld {
+            spare: id(v, "spare")?,
+        },
+        "spare_taken" => ServerMessage::SpareTaken {
+            spare: id(v, "spare")?,
+            by: id(v, "by")?,
         },
         "offer" => ServerMessage::Offer {
             from: id(v, "from")?,
@@ -187,6 +199,15 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
         },
         "shutting_down" => ServerMessage::ShuttingDown,
         other => return Err(DecodeError(format!("unknown message type `{other}`"))),
+    })
+}
+
+/// The offer a watch page came with (`data-page-offer`, see [`PageOffer`]).
+pub fn page_offer<V: JsonValue>(v: &V) -> Result<PageOffer> {
+    Ok(PageOffer {
+        ticket: string(v, "ticket")?,
+        sdp: string(v, "sdp")?,
+        ice_servers: ice_servers(v)?,
     })
 }
 
@@ -285,6 +306,7 @@ mod tests {
                     },
                 ],
                 needs_key: true,
+                page_offer: true,
             },
             ServerMessage::Welcome {
                 id: 9_007_199_254_740_991,
@@ -294,12 +316,15 @@ mod tests {
                 max_viewers: u32::MAX,
                 ice_servers: vec![],
                 needs_key: false,
+                page_offer: false,
             },
             ServerMessage::Live {
                 reclaim: "tok".into(),
             },
             ServerMessage::OnAir { broadcaster: 1 },
             ServerMessage::WantStream { from: 4 },
+            ServerMessage::SpareHeld { spare: 3 },
+            ServerMessage::SpareTaken { spare: 3, by: 11 },
             ServerMessage::Offer {
                 from: 1,
                 sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n".into(),
@@ -369,6 +394,23 @@ mod tests {
         assert_eq!(room_list(&serde_json::json!([])), Ok(vec![]));
         assert!(room_list(&serde_json::json!({"name": "x"})).is_err());
         assert!(room_list(&serde_json::json!([{"name": "x"}])).is_err());
+    }
+
+    #[test]
+    fn reads_the_page_offer() {
+        let offer = PageOffer {
+            ticket: "t0k".into(),
+            sdp: "v=0\r\na=candidate:1 1 udp 1 10.0.0.2 5000 typ host\r\n".into(),
+            ice_servers: vec![IceServer {
+                urls: vec!["stun:stun.example.org:3478".into()],
+                username: None,
+                credential: None,
+            }],
+        };
+        let json = serde_json::to_value(&offer).unwrap();
+        assert_eq!(page_offer(&json), Ok(offer));
+        assert!(page_offer(&serde_json::json!({"ticket": "t", "sdp": "v=0"})).is_err());
+        assert!(page_offer(&serde_json::json!({"sdp": "v=0", "ice_servers": []})).is_err());
     }
 
     #[test]

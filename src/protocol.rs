@@ -64,6 +64,10 @@ pub enum ClientMessage {
         role: Role,
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         want_stream: bool,
+        /// Viewer: the ticket of the offer its page came with ([`PageOffer`]). When the
+        /// server accepts it, the welcome says `page_offer` and no other offer comes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<String>,
     },
     /// Broadcaster: go on air. `key` is the publish key where one is set; `reclaim` is the
     /// token from an earlier `live`, to take the room back after a dropped connection.
@@ -77,6 +81,15 @@ pub enum ClientMessage {
     OffAir,
     /// Viewer: ask the broadcaster side for the stream; an `offer` comes back.
     WantStream,
+    /// Broadcaster: the offer of a connection made ahead of the next viewer, with its ICE
+    /// candidates in it (sent once gathering completes). The server hands it to the next
+    /// viewer itself, in the watch page's HTML ([`PageOffer`]) or in answer to its
+    /// `want_stream`, and says so with `spare_held` / `spare_taken`; until then the
+    /// connection is the server's to give, and `id` names it.
+    SpareOffer {
+        id: u64,
+        sdp: String,
+    },
     Offer {
         to: PeerId,
         sdp: String,
@@ -109,6 +122,7 @@ impl ClientMessage {
         Self::Join {
             role,
             want_stream: false,
+            ticket: None,
         }
     }
 }
@@ -139,6 +153,10 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
         /// Whether going live here needs a publish key.
         needs_key: bool,
+        /// The join's ticket was good: the offer the page came with is `on_air`'s, for this
+        /// connection. Send the answer to it; no other offer comes.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        page_offer: bool,
     },
     /// Broadcaster: you are on air. Keep `reclaim` to take the room back after a reconnect.
     Live {
@@ -155,6 +173,17 @@ pub enum ServerMessage {
     /// Broadcaster: viewer `from` wants the stream; send it an offer.
     WantStream {
         from: PeerId,
+    },
+    /// Broadcaster: the spare offer `spare` went into a watch page being served; keep its
+    /// connection for `spare_taken`, or close it if none comes within [`SPARE_HELD_MS`].
+    SpareHeld {
+        spare: u64,
+    },
+    /// Broadcaster: viewer `by` has the spare offer `spare` (from its page or from the
+    /// server); its answer follows. Send it the connection's later candidates, if any.
+    SpareTaken {
+        spare: u64,
+        by: PeerId,
     },
     Offer {
         from: PeerId,
@@ -229,6 +258,23 @@ impl ServerMessage {
             message: message.into(),
         }
     }
+}
+
+/// How long a ticket of a [`PageOffer`] is good for, from the moment the page is served.
+pub const TICKET_MS: u64 = 10_000;
+/// How long the broadcaster keeps a held spare connection: past the ticket, so that a viewer
+/// the server accepted always finds it.
+pub const SPARE_HELD_MS: u32 = 15_000;
+
+/// The broadcaster's spare offer, served in a watch page's HTML so the page can answer it
+/// while its socket opens, instead of asking for an offer once it has. `ticket` claims it in
+/// the page's `join`, once, within [`TICKET_MS`].
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PageOffer {
+    pub ticket: String,
+    pub sdp: String,
+    /// The welcome's ICE servers, which the page's connection needs before its socket is open.
+    pub ice_servers: Vec<IceServer>,
 }
 
 /// A live room as the room list shows it.

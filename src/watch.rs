@@ -64,16 +64,24 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
     let ui = WatchUi::default();
     let muted = RwSignal::new(true);
     let video = NodeRef::<Video>::new();
+    // A private room's link carries its key: /watch/ROOM?key=…
+    let key = leptos_router::hooks::use_query_map()
+        .read_untracked()
+        .get("key")
+        .filter(|key| !key.is_empty());
+    // Served with the page: the broadcaster's spare offer, for the engine to answer while its
+    // socket opens (see `PageOffer`). The engine takes these attributes off before hydrating.
+    #[cfg(feature = "ssr")]
+    let page_offer = use_context::<std::sync::Arc<crate::server::Hub>>()
+        .and_then(|hub| hub.page_offer(&room, key.as_deref()))
+        .and_then(|offer| serde_json::to_string(&offer).ok());
+    #[cfg(not(feature = "ssr"))]
+    let page_offer = None::<String>;
 
     #[cfg(feature = "hydrate")]
     let engine = {
         let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::viewer::Viewer>>);
         let room = room.to_string();
-        // A private room's link carries its key: /watch/ROOM?key=…
-        let key = leptos_router::hooks::use_query_map()
-            .read_untracked()
-            .get("key")
-            .filter(|key| !key.is_empty());
         // Tracks the element: after in-app navigation the effect may run before it exists.
         Effect::new(move |_| {
             use crate::client::viewer::{take_early, Viewer};
@@ -87,7 +95,7 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                     early.adopt_ui(ui);
                     early
                 }
-                None => Viewer::start(&room, key.as_deref(), ui, element),
+                None => Viewer::start(&room, key.as_deref(), None, ui, element),
             };
             engine.set_value(Some(viewer));
         });
@@ -122,6 +130,7 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 node_ref=video
                 class="video"
                 data-testid="remote-video"
+                data-page-offer=page_offer
                 autoplay
                 muted
                 playsinline

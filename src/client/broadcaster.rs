@@ -10,8 +10,8 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
-    HtmlVideoElement, MediaStream, MediaStreamTrack, RtcPeerConnectionState, RtcRtpSender,
-    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
+    HtmlVideoElement, MediaStream, MediaStreamTrack, RtcIceGatheringState, RtcPeerConnectionState,
+    RtcRtpSender, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
 };
 
 use super::{
@@ -21,7 +21,10 @@ use super::{
     socket::{SocketEvent, SocketSlot},
 };
 use crate::{
-    protocol::{ClientMessage, ErrorCode, IceCandidate, IceServer, PeerId, Role, ServerMessage},
+    protocol::{
+        ClientMessage, ErrorCode, IceCandidate, IceServer, PeerId, Role, ServerMessage,
+        SPARE_HELD_MS,
+    },
     talk::{Source, TalkUi},
 };
 
@@ -38,11 +41,17 @@ struct ViewerLink {
 /// A connection made ahead of the next viewer (see [`Broadcaster::prepare_spare`]); its
 /// remote id is set when a viewer takes it.
 struct Spare {
+    /// Names it to the server (`ClientMessage::SpareOffer`).
+    id: u64,
     link: ViewerLink,
-    /// Candidates gathered before it had a viewer.
+    /// Candidates gathered before it had a viewer and not yet sent.
     early_candidates: Rc<RefCell<Vec<IceCandidate>>>,
     /// Its offer, once made.
     offer: Rc<RefCell<Option<String>>>,
+    /// Its offer is with the server, which alone gives it out from then on.
+    parked: bool,
+    /// When the server put it into a watch page (`Date.now()`), see [`State::held`].
+    held_since: f64,
 }
 
 #[derive(Default)]
@@ -57,6 +66,10 @@ struct State {
     reclaim: Option<String>,
     viewers: HashMap<PeerId, ViewerLink>,
     spare: Option<Spare>,
+    /// Spares the server put into watch pages being served, by id, until those pages join
+    /// (`spare_taken`); dropped after `SPARE_HELD_MS`, when the server no longer honours them.
+    held: HashMap<u64, Spare>,
+    next_spare: u64,
     capturing: bool,
 }
 
@@ -122,6 +135,7 @@ impl Broadcaster {
             state.reclaim = None;
             state.viewers.clear();
             state.spare = None;
+            state.held.clear();
             state.screen_ended = None;
             if let Some(stream) = state.stream.take() {
                 media::stop_all(&stream);
@@ -202,6 +216,7 @@ impl Broadcaster {
             .viewers
             .values()
             .chain(state.spare.iter().map(|s| &s.link))
+            .chain(state.held.values().map(|s| &s.link))
         {
             let _ = link
                 .audio
@@ -252,8 +267,11 @@ impl Broadcaster {
                 self.ui.connected.set(false);
                 let mut state = self.state.borrow_mut();
                 state.live = false;
-                // Viewer ids do not survive a reconnect; they will ask again.
+                // Viewer ids do not survive a reconnect; they will ask again. Spare offers the
+                // server held are void too.
                 state.viewers.clear();
+                state.held.clear();
+                state.spare = None;
                 drop(state);
                 self.ui.live.set(false);
                 self.ui.viewers.set(0);
@@ -294,6 +312,8 @@ impl Broadcaster {
             }
             ServerMessage::ViewerCount { count } => self.ui.viewers.set(count),
             ServerMessage::WantStream { from } => self.offer_to(from),
+            ServerMessage::SpareHeld { spare } => self.hold_spare(spare),
+            ServerMessage::SpareTaken { spare, by } => self.spare_taken(spare, by),
             ServerMessage::Answer { from, sdp } => {
                 if let Some(peer) = self.peer(from) {
                     let sdp = crate::sdp::with_start_bitrate(&sdp, crate::sdp::START_KBPS);
@@ -357,7 +377,8 @@ impl Broadcaster {
         if !self.state.borrow().live {
             return;
         }
-        let spare = self.state.borrow_mut().spare.take();
+        // A parked spare is the server's to give (it had not seen it when this viewer asked).
+        let spare = self.state.borrow_mut().spare.take_if(|spare| !spare.parked);
         let ready = spare
             .as_ref()
             .and_then(|spare| spare.offer.borrow_mut().take());
@@ -376,9 +397,11 @@ impl Broadcaster {
                 }
                 self.state.borrow_mut().viewers.insert(viewer, spare.link);
             }
-            // Still making its offer: this viewer gets a fresh one; the spare stays.
+            // Still making its offer, or parked: this viewer gets a fresh one; the spare stays.
             (spare, _) => {
-                self.state.borrow_mut().spare = spare;
+                if spare.is_some() {
+                    self.state.borrow_mut().spare = spare;
+                }
                 let Some(link) = self.open_link(Rc::default()) else {
                     return;
                 };
@@ -399,10 +422,53 @@ impl Broadcaster {
         self.prepare_spare();
     }
 
+    /// The server put spare `id` into a watch page: keep it for that page's viewer, and make
+    /// the next one.
+    fn hold_spare(self: &Rc<Self>, id: u64) {
+        {
+            let mut state = self.state.borrow_mut();
+            let now = js_sys::Date::now();
+            state
+                .held
+                .retain(|_, spare| now - spare.held_since < f64::from(SPARE_HELD_MS));
+            if let Some(mut spare) = state.spare.take_if(|spare| spare.id == id) {
+                spare.held_since = now;
+                state.held.insert(id, spare);
+            }
+        }
+        self.prepare_spare();
+    }
+
+    /// Viewer `by` has spare `id`'s offer (from its page or from the server): the spare is
+    /// its connection now. One that is gone (failed, or held too long) is hung up, and the
+    /// viewer asks again.
+    fn spare_taken(self: &Rc<Self>, id: u64, by: PeerId) {
+        let taken = {
+            let mut state = self.state.borrow_mut();
+            match state.spare.take_if(|spare| spare.id == id) {
+                Some(spare) => Some(spare),
+                None => state.held.remove(&id),
+            }
+        };
+        match taken {
+            Some(spare) => {
+                spare.link.peer.set_remote_id(by);
+                for candidate in spare.early_candidates.take() {
+                    self.send(&ClientMessage::Candidate { to: by, candidate });
+                }
+                self.state.borrow_mut().viewers.insert(by, spare.link);
+            }
+            None => self.send(&ClientMessage::Hangup { to: by }),
+        }
+        self.prepare_spare();
+    }
+
     /// While live, keep one connection with its offer made and its candidates gathered, so
-    /// that the next viewer's `want_stream` is answered at once instead of after the browser
-    /// builds a connection and its offer (a few tens of milliseconds of the viewer's wait).
-    /// Until a viewer takes it, it sends nothing: no remote side, no media.
+    /// that the next viewer gets an offer at once instead of after the browser builds a
+    /// connection and its offer (a few tens of milliseconds of the viewer's wait). Once its
+    /// candidates are gathered its offer goes to the server ([`Broadcaster::park`]), which
+    /// serves it to the next viewer without waiting for this page at all. Until a viewer takes
+    /// it, it sends nothing: no remote side, no media.
     fn prepare_spare(self: &Rc<Self>) {
         if !self.state.borrow().live || self.state.borrow().spare.is_some() {
             return;
@@ -413,21 +479,71 @@ impl Broadcaster {
         };
         let peer = link.peer.clone();
         let offer = Rc::new(RefCell::new(None));
-        self.state.borrow_mut().spare = Some(Spare {
-            link,
-            early_candidates: early_candidates.clone(),
-            offer: offer.clone(),
-        });
+        let id = {
+            let mut state = self.state.borrow_mut();
+            state.next_spare += 1;
+            let id = state.next_spare;
+            state.spare = Some(Spare {
+                id,
+                link,
+                early_candidates: early_candidates.clone(),
+                offer: offer.clone(),
+                parked: false,
+                held_since: 0.0,
+            });
+            id
+        };
         let weak = Rc::downgrade(self);
         spawn_local(async move {
             let made = peer.offer().await;
             let Some(this) = weak.upgrade() else { return };
             match made {
-                Ok(sdp) => *offer.borrow_mut() = Some(sdp),
+                Ok(sdp) => {
+                    *offer.borrow_mut() = Some(sdp);
+                    this.park_once_gathered(&peer, id);
+                }
                 // No spare then; viewers get connections made for them.
                 Err(_) => this.drop_spare(&early_candidates),
             }
         });
+    }
+
+    fn park_once_gathered(self: &Rc<Self>, peer: &Peer, id: u64) {
+        let pc = peer.connection().clone();
+        if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+            self.park(id);
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        peer.listen("icegatheringstatechange", move |_: web_sys::Event| {
+            if pc.ice_gathering_state() == RtcIceGatheringState::Complete {
+                if let Some(this) = weak.upgrade() {
+                    this.park(id);
+                }
+            }
+        });
+    }
+
+    /// Send spare `id`'s offer to the server, its candidates in it, if nobody took it meanwhile.
+    fn park(&self, id: u64) {
+        let sdp = {
+            let mut state = self.state.borrow_mut();
+            let live = state.live;
+            let Some(spare) = state.spare.as_mut().filter(|s| s.id == id && !s.parked) else {
+                return;
+            };
+            let Some(sdp) = spare.link.peer.connection().local_description() else {
+                return;
+            };
+            if !live {
+                return;
+            }
+            spare.parked = true;
+            // They are in the SDP now.
+            spare.early_candidates.borrow_mut().clear();
+            sdp.sdp()
+        };
+        self.send(&ClientMessage::SpareOffer { id, sdp });
     }
 
     /// Drops the spare if it is still the one whose early candidates are `which`: by the time
@@ -537,6 +653,7 @@ impl Drop for Broadcaster {
         let state = self.state.get_mut();
         state.viewers.clear();
         state.spare = None;
+        state.held.clear();
         if let Some(stream) = state.stream.take() {
             media::stop_all(&stream);
         }

@@ -112,9 +112,18 @@ impl Peer {
     }
 
     pub fn on_track(&self, handler: impl FnMut(RtcTrackEvent) + 'static) {
+        self.listen("track", handler);
+    }
+
+    /// Listen for `event` on the connection for as long as it lives.
+    pub fn listen<E: wasm_bindgen::JsCast>(
+        &self,
+        event: &'static str,
+        handler: impl FnMut(E) + 'static,
+    ) {
         self.listeners
             .borrow_mut()
-            .push(EventListener::new(&self.pc, "track", handler));
+            .push(EventListener::new(&self.pc, event, handler));
     }
 
     /// Use `ice_servers` from now on (a connection made before the server named them).

@@ -20,7 +20,10 @@ use super::{
     timer::Timeout,
 };
 use crate::{
-    protocol::{ClientMessage, ErrorCode, IceServer, OffAirReason, PeerId, Role, ServerMessage},
+    protocol::{
+        ClientMessage, ErrorCode, IceCandidate, IceServer, OffAirReason, PageOffer, PeerId, Role,
+        ServerMessage,
+    },
     watch::{WatchState, WatchUi},
 };
 
@@ -34,6 +37,15 @@ thread_local! {
     static EARLY: RefCell<Option<(String, Rc<Viewer>)>> = const { RefCell::new(None) };
 }
 
+/// The connection answering the offer the page came with, until the welcome says the
+/// ticket was good and whose offer it is: what it makes to send waits here until then.
+struct Unconfirmed {
+    peer: Rc<Peer>,
+    answer: Option<String>,
+    candidates: Vec<IceCandidate>,
+    failed: bool,
+}
+
 #[derive(Default)]
 struct State {
     ice_servers: Vec<IceServer>,
@@ -43,6 +55,7 @@ struct State {
     /// The connection the next offer will use, made before it came (see
     /// [`Viewer::prepare_peer`]).
     ready: Option<Rc<Peer>>,
+    unconfirmed: Option<Unconfirmed>,
     /// The broadcast's audio while the page is muted. A muted page plays no sound, so it gets
     /// no audio track: one would keep an audio output device running for nothing (about a
     /// third of a muted viewer's CPU in Chromium). Unmuting adds it to the playing stream.
@@ -58,6 +71,8 @@ pub struct Viewer {
     video: HtmlVideoElement,
     socket: SocketSlot,
     state: RefCell<State>,
+    /// The ticket of the offer the page came with, for the first `join` only.
+    ticket: RefCell<Option<String>>,
     /// The page's hydration, while it waits for the engine (see [`start_then`]).
     hydrate: RefCell<Option<Box<dyn FnOnce()>>>,
     /// Until the page hydrates, the server-rendered overlay over the video, which the engine
@@ -107,7 +122,20 @@ pub fn start_then(hydrate: impl FnOnce() + 'static) {
                 .flatten()
         })
         .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
-    let engine = Viewer::start(room.as_str(), key.as_deref(), WatchUi::default(), video);
+    // Taken off before hydrating: the page's own view does not have it.
+    let page_offer = video.get_attribute("data-page-offer").and_then(|json| {
+        let _ = video.remove_attribute("data-page-offer");
+        crate::decode::parse(&json, crate::decode::page_offer)
+            .inspect_err(|err| leptos::logging::warn!("onair: the page's offer: {err}"))
+            .ok()
+    });
+    let engine = Viewer::start(
+        room.as_str(),
+        key.as_deref(),
+        page_offer,
+        WatchUi::default(),
+        video,
+    );
     *engine.hydrate.borrow_mut() = Some(Box::new(hydrate));
     *engine.overlay.borrow_mut() = overlay;
     let weak = Rc::downgrade(&engine);
@@ -127,14 +155,15 @@ pub fn take_early(room: &str) -> Option<Rc<Viewer>> {
         .map(|(_, engine)| engine)
 }
 
-/// A viewer joins asking for the stream right away (see `ClientMessage::Join`).
-const JOIN: ClientMessage = ClientMessage::Join {
-    role: Role::Viewer,
-    want_stream: true,
-};
-
 impl Viewer {
-    pub fn start(room: &str, key: Option<&str>, ui: WatchUi, video: HtmlVideoElement) -> Rc<Self> {
+    /// Start watching `room` on `video`; `page_offer` is the offer the page came with, if any.
+    pub fn start(
+        room: &str,
+        key: Option<&str>,
+        page_offer: Option<PageOffer>,
+        ui: WatchUi,
+        video: HtmlVideoElement,
+    ) -> Rc<Self> {
         let this = Rc::new_cyclic(|weak: &std::rc::Weak<Self>| {
             let weak = weak.clone();
             let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
@@ -147,6 +176,7 @@ impl Viewer {
                 video,
                 socket: SocketSlot::default(),
                 state: RefCell::new(State::default()),
+                ticket: RefCell::new(None),
                 hydrate: RefCell::new(None),
                 overlay: RefCell::new(None),
                 _playing: playing,
@@ -154,7 +184,14 @@ impl Viewer {
         });
         this.socket.connect(room, key, &this, Self::on_socket);
         // After the socket, so the connection is made while the socket opens.
-        this.prepare_peer();
+        match page_offer {
+            Some(offer) => {
+                this.state.borrow_mut().ice_servers = offer.ice_servers;
+                *this.ticket.borrow_mut() = Some(offer.ticket);
+                this.answer_page_offer(offer.sdp);
+            }
+            None => this.prepare_peer(),
+        }
         this
     }
 
@@ -216,7 +253,12 @@ impl Viewer {
 
     fn on_socket(self: &Rc<Self>, event: SocketEvent) {
         match event {
-            SocketEvent::Open => self.send(&JOIN),
+            // A viewer joins asking for the stream right away (see `ClientMessage::Join`).
+            SocketEvent::Open => self.send(&ClientMessage::Join {
+                role: Role::Viewer,
+                want_stream: true,
+                ticket: self.ticket.take(),
+            }),
             SocketEvent::Closed { retrying } => {
                 self.state.borrow_mut().on_air = None;
                 let playing = self.state.borrow().peer.is_some();
@@ -241,12 +283,20 @@ impl Viewer {
             ServerMessage::Welcome {
                 on_air,
                 ice_servers,
+                page_offer,
                 ..
             } => {
+                // Not the server's any more, if the welcome does not say so.
+                let unconfirmed = self.state.borrow_mut().unconfirmed.take();
                 self.use_ice_servers(ice_servers);
                 match on_air {
-                    // The join asked for the stream already.
-                    Some(broadcaster) => self.on_air(broadcaster, false),
+                    // The join asked for the stream already, or had it in the page.
+                    Some(broadcaster) => {
+                        if let (true, Some(unconfirmed)) = (page_offer, unconfirmed) {
+                            self.confirm(broadcaster, unconfirmed);
+                        }
+                        self.on_air(broadcaster, false);
+                    }
                     None => {
                         self.close_peer();
                         self.show(
@@ -305,6 +355,8 @@ impl Viewer {
             ServerMessage::Live { .. }
             | ServerMessage::Audio { .. }
             | ServerMessage::WantStream { .. }
+            | ServerMessage::SpareHeld { .. }
+            | ServerMessage::SpareTaken { .. }
             | ServerMessage::Answer { .. }
             | ServerMessage::PeerLeft { .. }
             | ServerMessage::ViewerCount { .. } => {}
@@ -313,7 +365,10 @@ impl Viewer {
 
     /// The room is live: wait for the offer, asking for it first unless the join did.
     fn on_air(self: &Rc<Self>, broadcaster: PeerId, ask: bool) {
-        self.prepare_peer();
+        // Not while the page's own offer is being answered: it would only add to the wait.
+        if self.state.borrow().peer.is_none() {
+            self.prepare_peer();
+        }
         self.state.borrow_mut().on_air = Some(broadcaster);
         // A playing connection from a reconnect is replaced by the fresh offer.
         if self.ui.get().state.get_untracked() != WatchState::Live {
@@ -384,8 +439,15 @@ impl Viewer {
         let on_candidate = {
             let weak = weak.clone();
             move |to: Option<PeerId>, candidate| {
-                if let (Some(this), Some(to)) = (weak.upgrade(), to) {
-                    this.send(&ClientMessage::Candidate { to, candidate });
+                let Some(this) = weak.upgrade() else { return };
+                match to {
+                    Some(to) => this.send(&ClientMessage::Candidate { to, candidate }),
+                    // Only the page's offer is answered before its sender is known.
+                    None => {
+                        if let Some(unconfirmed) = &mut this.state.borrow_mut().unconfirmed {
+                            unconfirmed.candidates.push(candidate);
+                        }
+                    }
                 }
             }
         };
@@ -437,6 +499,7 @@ impl Viewer {
     /// earlier offer took it); a fresh connection replaces any old one.
     fn answer(self: &Rc<Self>, from: PeerId, sdp: String) {
         self.close_peer();
+        self.state.borrow_mut().unconfirmed = None;
         let ready = self.state.borrow_mut().ready.take();
         let Some(peer) = ready.or_else(|| self.new_peer()) else {
             return;
@@ -445,20 +508,102 @@ impl Viewer {
         self.state.borrow_mut().peer = Some(peer.clone());
         let this = self.clone();
         spawn_local(async move {
-            let send_answer = |sdp| {
-                this.send(&ClientMessage::Answer { to: from, sdp });
-                // A page already unmuted wants the sound on this connection too.
-                if !this.video.muted() {
-                    this.send(&ClientMessage::Audio { to: from, on: true });
-                }
-            };
-            if let Err(err) = peer.answer(&sdp, send_answer).await {
+            if let Err(err) = peer.answer(&sdp, |sdp| this.send_answer(from, sdp)).await {
                 leptos::logging::warn!("onair: could not answer the offer: {err:?}");
-                this.close_peer();
-                this.send(&ClientMessage::Hangup { to: from });
-                this.ask_again_later();
-                this.settled();
+                this.answer_failed(from);
             }
         });
+    }
+
+    fn send_answer(&self, to: PeerId, sdp: String) {
+        self.send(&ClientMessage::Answer { to, sdp });
+        // A page already unmuted wants the sound on this connection too.
+        if !self.video.muted() {
+            self.send(&ClientMessage::Audio { to, on: true });
+        }
+    }
+
+    fn answer_failed(self: &Rc<Self>, from: PeerId) {
+        self.close_peer();
+        self.send(&ClientMessage::Hangup { to: from });
+        self.ask_again_later();
+        self.settled();
+    }
+
+    /// Answer the offer the page came with while the socket opens. Whose it is, and whether
+    /// it is still good, the welcome says ([`Viewer::confirm`]); until then the answer and
+    /// the candidates wait.
+    fn answer_page_offer(self: &Rc<Self>, sdp: String) {
+        let Some(peer) = self.new_peer() else { return };
+        self.state.borrow_mut().unconfirmed = Some(Unconfirmed {
+            peer: peer.clone(),
+            answer: None,
+            candidates: Vec::new(),
+            failed: false,
+        });
+        let this = self.clone();
+        spawn_local(async move {
+            let made = |sdp: String| {
+                if let Some(mut unconfirmed) = this.unconfirmed(&peer) {
+                    unconfirmed.answer = Some(sdp);
+                } else if let Some(to) = this.current(&peer) {
+                    this.send_answer(to, sdp);
+                }
+            };
+            if let Err(err) = peer.answer(&sdp, made).await {
+                leptos::logging::warn!("onair: could not answer the page's offer: {err:?}");
+                if let Some(mut unconfirmed) = this.unconfirmed(&peer) {
+                    unconfirmed.failed = true;
+                } else if let Some(from) = this.current(&peer) {
+                    this.answer_failed(from);
+                }
+            }
+        });
+    }
+
+    /// The page's offer is `broadcaster`'s and this connection's: send what waited.
+    fn confirm(self: &Rc<Self>, broadcaster: PeerId, unconfirmed: Unconfirmed) {
+        let Unconfirmed {
+            peer,
+            answer,
+            candidates,
+            failed,
+        } = unconfirmed;
+        peer.set_remote_id(broadcaster);
+        self.state.borrow_mut().peer = Some(peer);
+        if failed {
+            self.answer_failed(broadcaster);
+            return;
+        }
+        if let Some(sdp) = answer {
+            self.send_answer(broadcaster, sdp);
+        }
+        for candidate in candidates {
+            self.send(&ClientMessage::Candidate {
+                to: broadcaster,
+                candidate,
+            });
+        }
+    }
+
+    /// The waiting state of `peer`, while it answers the page's offer unconfirmed.
+    fn unconfirmed(&self, peer: &Rc<Peer>) -> Option<std::cell::RefMut<'_, Unconfirmed>> {
+        std::cell::RefMut::filter_map(self.state.borrow_mut(), |state| {
+            state
+                .unconfirmed
+                .as_mut()
+                .filter(|unconfirmed| Rc::ptr_eq(&unconfirmed.peer, peer))
+        })
+        .ok()
+    }
+
+    /// The remote id of `peer`, if it is the page's current connection.
+    fn current(&self, peer: &Rc<Peer>) -> Option<PeerId> {
+        let state = self.state.borrow();
+        state
+            .peer
+            .as_ref()
+            .filter(|current| Rc::ptr_eq(current, peer))
+            .and_then(|current| current.remote_id())
     }
 }

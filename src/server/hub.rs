@@ -28,8 +28,8 @@ use super::{
 };
 use crate::{
     protocol::{
-        ClientMessage, ErrorCode, IceServer, OffAirReason, PeerId, Role, RoomState, RoomSummary,
-        ServerMessage,
+        ClientMessage, ErrorCode, IceServer, OffAirReason, PageOffer, PeerId, Role, RoomState,
+        RoomSummary, ServerMessage, TICKET_MS,
     },
     room_name::RoomName,
 };
@@ -91,6 +91,27 @@ struct Member {
     offered_by: Option<PeerId>,
 }
 
+/// Watch pages served with an offer whose sockets have not joined yet, per room: each holds
+/// a connection in the broadcaster's page until it joins or its ticket runs out, so a burst of
+/// page loads (or a crawler) cannot make the broadcaster hold more than this.
+pub const MAX_PENDING_PAGE_OFFERS: usize = 8;
+
+/// The live broadcaster's spare offer (see `ClientMessage::SpareOffer`).
+#[derive(Debug)]
+struct Spare {
+    id: u64,
+    sdp: String,
+}
+
+/// A spare offer served in a watch page, waiting for that page's `join`.
+#[derive(Debug)]
+struct Ticket {
+    token: String,
+    spare: u64,
+    broadcaster: PeerId,
+    until: Instant,
+}
+
 /// A dropped live broadcaster's claim on its room while it reconnects.
 #[derive(Debug)]
 struct Reservation {
@@ -105,6 +126,10 @@ struct RoomInner {
     on_air: Option<PeerId>,
     reclaim_token: Option<String>,
     reserved: Option<Reservation>,
+    /// The live broadcaster's spare offer, for the next viewer.
+    spare: Option<Spare>,
+    /// Watch pages served with a spare offer, until they join.
+    tickets: Vec<Ticket>,
     /// Set once the room is taken out of the hub; nobody joins it after that.
     removed: bool,
 }
@@ -133,6 +158,23 @@ impl RoomInner {
         for member in self.members.values().filter(|m| m.role == role) {
             member.outbox.push(text.clone());
         }
+    }
+
+    /// A new broadcast (or none): the old broadcaster's spare offers are void.
+    fn forget_spares(&mut self) {
+        self.spare = None;
+        self.tickets.clear();
+    }
+
+    /// The ticket `token` of the live broadcaster, taken (once) if it is still good.
+    fn take_ticket(&mut self, token: &str, now: Instant) -> Option<Ticket> {
+        self.tickets.retain(|t| t.until > now);
+        let at = self
+            .tickets
+            .iter()
+            .position(|t| super::publish_key::matches(&t.token, Some(token)))?;
+        let ticket = self.tickets.swap_remove(at);
+        (self.on_air == Some(ticket.broadcaster)).then_some(ticket)
     }
 
     fn announce_viewer_count(&self) {
@@ -249,6 +291,43 @@ impl Hub {
         }
     }
 
+    /// The live broadcaster's spare offer for a watch page being served, with a ticket for
+    /// its `join`; `None` when there is none to give (not live, no spare ready, too many
+    /// pages pending, or a private room and not its key).
+    pub fn page_offer(&self, name: &RoomName, key: Option<&str>) -> Option<PageOffer> {
+        if self.config.is_private(name.as_str()) {
+            let expected = self
+                .config
+                .publish_key_for(name.as_str())
+                .unwrap_or_default();
+            if !super::publish_key::matches(expected, key) {
+                return None;
+            }
+        }
+        let room = lock(&self.rooms).get(name).cloned()?;
+        let mut inner = room.lock();
+        let broadcaster = inner.on_air?;
+        let now = Instant::now();
+        inner.tickets.retain(|t| t.until > now);
+        if inner.tickets.len() >= MAX_PENDING_PAGE_OFFERS {
+            return None;
+        }
+        let spare = inner.spare.take()?;
+        let token = super::publish_key::new_token();
+        inner.tickets.push(Ticket {
+            token: token.clone(),
+            spare: spare.id,
+            broadcaster,
+            until: now + Duration::from_millis(TICKET_MS),
+        });
+        inner.send(broadcaster, &ServerMessage::SpareHeld { spare: spare.id });
+        Some(PageOffer {
+            ticket: token,
+            sdp: spare.sdp,
+            ice_servers: self.ice_servers.clone(),
+        })
+    }
+
     pub fn room_count(&self) -> usize {
         lock(&self.rooms).len()
     }
@@ -289,6 +368,7 @@ impl Hub {
         role: Role,
         outbox: Outbox,
         key: Option<&str>,
+        ticket: Option<&str>,
     ) -> Result<Membership, JoinError> {
         if !self.is_accepting() {
             return Err(JoinError::ShuttingDown);
@@ -324,12 +404,16 @@ impl Hub {
         if role == Role::Viewer && inner.viewers >= self.config.max_viewers {
             return Err(JoinError::RoomFull(self.config.max_viewers));
         }
+        // A viewer whose page came with an offer: that offer is its current one.
+        let ticket = ticket
+            .filter(|_| role == Role::Viewer)
+            .and_then(|token| inner.take_ticket(token, Instant::now()));
         inner.members.insert(
             id,
             Member {
                 role,
                 outbox: outbox.clone(),
-                offered_by: None,
+                offered_by: ticket.as_ref().map(|t| t.broadcaster),
             },
         );
         if role == Role::Viewer {
@@ -344,7 +428,17 @@ impl Hub {
             max_viewers: self.config.max_viewers,
             ice_servers: self.ice_servers.clone(),
             needs_key: self.config.publish_key_for(name.as_str()).is_some(),
+            page_offer: ticket.is_some(),
         });
+        if let Some(ticket) = &ticket {
+            inner.send(
+                ticket.broadcaster,
+                &ServerMessage::SpareTaken {
+                    spare: ticket.spare,
+                    by: id,
+                },
+            );
+        }
         let live = inner.on_air.is_some();
         drop(inner);
         if live && role == Role::Viewer {
@@ -355,6 +449,7 @@ impl Hub {
             room,
             id,
             role,
+            has_offer: ticket.is_some(),
         })
     }
 
@@ -385,6 +480,7 @@ impl Hub {
                 for viewer in inner.members.values_mut() {
                     viewer.offered_by = None;
                 }
+                inner.forget_spares();
                 inner.send_to_role(
                     Role::Viewer,
                     &ServerMessage::OffAir {
@@ -464,6 +560,8 @@ pub struct Membership {
     room: Arc<Room>,
     id: PeerId,
     role: Role,
+    /// Joined with a good ticket: its page's offer is its current one.
+    has_offer: bool,
 }
 
 impl Drop for Membership {
@@ -481,6 +579,11 @@ impl Membership {
         self.role
     }
 
+    /// Whether this viewer joined with the offer its page came with (see `Hub::page_offer`).
+    pub fn has_offer(&self) -> bool {
+        self.has_offer
+    }
+
     /// Act on one message from this member; the `Err` goes back to it as an `error`.
     pub fn handle(&self, msg: ClientMessage) -> Result<(), Refusal> {
         match msg {
@@ -491,6 +594,7 @@ impl Membership {
             ClientMessage::GoLive { key, reclaim } => self.go_live(key, reclaim),
             ClientMessage::OffAir => self.off_air(),
             ClientMessage::WantStream => self.want_stream(),
+            ClientMessage::SpareOffer { id, sdp } => self.spare_offer(id, sdp),
             // Encoded here, before the room is locked.
             ClientMessage::Offer { to, sdp } => {
                 self.offer(to, encode(&ServerMessage::Offer { from: self.id, sdp }))
@@ -600,6 +704,7 @@ impl Membership {
         }
         let token = super::publish_key::new_token();
         inner.reserved = None;
+        inner.forget_spares();
         inner.on_air = Some(self.id);
         inner.reclaim_token = Some(token.clone());
         inner.send(self.id, &ServerMessage::Live { reclaim: token });
@@ -622,6 +727,7 @@ impl Membership {
         }
         inner.on_air = None;
         inner.reclaim_token = None;
+        inner.forget_spares();
         for member in inner.members.values_mut() {
             member.offered_by = None;
         }
@@ -643,14 +749,49 @@ impl Membership {
                 "only viewers ask for the stream",
             ));
         }
-        let inner = self.room.lock();
+        let mut inner = self.room.lock();
         let Some(broadcaster) = inner.on_air else {
             return Err(refuse(
                 ErrorCode::OutOfOrder,
                 "nobody is on air in this room",
             ));
         };
-        inner.send(broadcaster, &ServerMessage::WantStream { from: self.id });
+        // The spare offer is ready: the viewer gets it now, without the broadcaster's turn.
+        if let Some(spare) = inner.spare.take() {
+            if let Some(viewer) = inner.members.get_mut(&self.id) {
+                viewer.offered_by = Some(broadcaster);
+            }
+            inner.send(
+                self.id,
+                &ServerMessage::Offer {
+                    from: broadcaster,
+                    sdp: spare.sdp,
+                },
+            );
+            inner.send(
+                broadcaster,
+                &ServerMessage::SpareTaken {
+                    spare: spare.id,
+                    by: self.id,
+                },
+            );
+        } else {
+            inner.send(broadcaster, &ServerMessage::WantStream { from: self.id });
+        }
+        Ok(())
+    }
+
+    /// The live broadcaster's next spare offer; it replaces one not given out yet.
+    fn spare_offer(&self, id: u64, sdp: String) -> Result<(), Refusal> {
+        self.require_broadcaster("offer a spare connection")?;
+        let mut inner = self.room.lock();
+        if inner.on_air != Some(self.id) {
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "go live before sending offers",
+            ));
+        }
+        inner.spare = Some(Spare { id, sdp });
         Ok(())
     }
 
@@ -848,7 +989,7 @@ mod tests {
                         } else {
                             Role::Broadcaster
                         };
-                        if let Ok(membership) = hub.join(&rooms[room], role, outbox, None) {
+                        if let Ok(membership) = hub.join(&rooms[room], role, outbox, None, None) {
                             conns[conn] = Some(Conn {
                                 membership,
                                 room,

@@ -369,18 +369,26 @@ impl Session {
     }
 
     async fn join(&mut self, msg: ClientMessage) -> Flow {
-        let ClientMessage::Join { role, want_stream } = msg else {
+        let ClientMessage::Join {
+            role,
+            want_stream,
+            ticket,
+        } = msg
+        else {
             return self.violation(
                 ErrorCode::NotJoined,
                 "the first message must be {\"type\":\"join\",\"role\":...}".into(),
             );
         };
-        match self
-            .hub
-            .join(&self.room, role, self.outbox.clone(), self.key.as_deref())
-        {
+        match self.hub.join(
+            &self.room,
+            role,
+            self.outbox.clone(),
+            self.key.as_deref(),
+            ticket.as_deref(),
+        ) {
             Ok(membership) => {
-                if want_stream && role == Role::Viewer {
+                if want_stream && role == Role::Viewer && !membership.has_offer() {
                     // Only refused when nobody is on air, which the welcome already said.
                     let _ = membership.handle(ClientMessage::WantStream);
                 }
@@ -436,9 +444,9 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
         }
     };
     match msg {
-        ClientMessage::Offer { sdp, .. } | ClientMessage::Answer { sdp, .. } => {
-            too_long("sdp", sdp.len(), MAX_SDP_BYTES)
-        }
+        ClientMessage::Offer { sdp, .. }
+        | ClientMessage::Answer { sdp, .. }
+        | ClientMessage::SpareOffer { sdp, .. } => too_long("sdp", sdp.len(), MAX_SDP_BYTES),
         ClientMessage::Candidate { candidate, .. } => {
             too_long("candidate", candidate.candidate.len(), MAX_CANDIDATE_BYTES)?;
             too_long(
@@ -447,6 +455,10 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
                 MAX_SDP_MID_BYTES,
             )
         }
+        ClientMessage::Join {
+            ticket: Some(ticket),
+            ..
+        } => too_long("ticket", ticket.len(), MAX_KEY_BYTES),
         ClientMessage::GoLive { key, reclaim } => {
             too_long("key", key.as_ref().map_or(0, String::len), MAX_KEY_BYTES)?;
             too_long(

@@ -251,6 +251,7 @@ impl Peer {
                 max_viewers,
                 ice_servers,
                 needs_key,
+                ..
             } => {
                 assert_eq!(got, role, "{who}: welcome has the wrong role");
                 assert!(

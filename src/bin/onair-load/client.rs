@@ -544,6 +544,10 @@ impl Peer<'_> {
             }
             ServerMessage::Hangup { .. } => stats.client_errors.add("unexpected hangup"),
             ServerMessage::Audio { .. } => stats.client_errors.add("unexpected audio request"),
+            // The load tool never offers a spare connection.
+            ServerMessage::SpareHeld { .. } | ServerMessage::SpareTaken { .. } => {
+                stats.misrouted.fetch_add(1, Relaxed);
+            }
             ServerMessage::RoomFull { .. } => {
                 stats.server_error("room_full", "room is full");
                 self.failed = Some("room full".into());
