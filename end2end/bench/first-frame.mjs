@@ -69,6 +69,7 @@ const STAGES = [
   ["want_stream sent", "sent:want_stream"],
   ["broadcaster: want_stream in", "bc:want_stream"],
   ["broadcaster: offer out", "bc:offer"],
+  ["broadcaster: spare_taken in (its offer went from the server)", "bc:spare_taken"],
   ["offer received", "msg:offer"],
   ["track event (remote offer applied)", "track"],
   ["answer sent", "sent:answer"],
@@ -132,10 +133,13 @@ async function joinOne(context, url, broadcaster, index) {
     const offer = firstBc("out", "offer");
     if (want) t["bc:want_stream"] = want[0] - data.timeOrigin;
     if (offer) t["bc:offer"] = offer[0] - data.timeOrigin;
+    const taken = firstBc("in", "spare_taken");
+    if (taken) t["bc:spare_taken"] = taken[0] - data.timeOrigin;
     return {
       index,
       ok: true,
       peerId: peer,
+      pageOffer: data.meta.pageOffer,
       t,
       firstFrameFromNav: t.firstFrame,
       firstFrameFromWsOpen: t.firstFrame - t.wsOpen,
@@ -209,6 +213,8 @@ async function main() {
     hydratedMs: summary(ok.map((r) => r.hydrated)),
     wsOpenMs: summary(ok.map((r) => r.t.wsOpen)),
     statusLiveMs: summary(ok.map((r) => r.t["state:live"])),
+    // Joins whose welcome confirmed the offer their page came with (`page_offer`).
+    pageOfferJoins: ok.filter((r) => r.pageOffer).length,
   };
   // The median timeline, and the median time spent between consecutive stages.
   const timeline = STAGES.map(([label, key]) => {
@@ -223,7 +229,7 @@ async function main() {
     steps.push({ from: STAGES[i - 1][0], to: label, p50: round(percentile(d, 50)), p95: round(percentile(d, 95)) });
   }
 
-  console.log(`\n${ok.length}/${rows.length} viewers showed video\n`);
+  console.log(`\n${ok.length}/${rows.length} viewers showed video; ${figures.pageOfferJoins} answered the offer their page came with\n`);
   console.log(
     table([
       ["figure (ms)", "p50", "p95", "max", "min"],

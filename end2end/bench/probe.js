@@ -31,7 +31,7 @@
   const typeOf = (data) => {
     try {
       const m = JSON.parse(data);
-      return [m.type, m.from ?? m.to ?? m.id ?? m.peer];
+      return [m.type, m.from ?? m.to ?? m.id ?? m.peer ?? m.by];
     } catch {
       return ["?", undefined];
     }
@@ -45,7 +45,11 @@
       this.addEventListener("message", (e) => {
         const [type, peer] = typeOf(e.data);
         mark(`msg:${type}`);
-        if (type === "welcome") B.meta.peerId = JSON.parse(e.data).id;
+        if (type === "welcome") {
+          const welcome = JSON.parse(e.data);
+          B.meta.peerId = welcome.id;
+          B.meta.pageOffer = welcome.page_offer === true;
+        }
         B.log.push([epoch(), "in", type, peer]);
       });
     }

@@ -1,5 +1,5 @@
 // One-way broadcast end to end: real Chromium pages with the fake camera, a real server.
-import { expect, test } from "@playwright/test";
+import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { MAX_VIEWERS } from "../playwright.config";
 import {
   expectNotReloaded,
@@ -83,6 +83,76 @@ test("a live broadcaster keeps an offer ready, so a joining viewer gets it at on
   // Stopping drops the spare with the rest.
   await talk.getByTestId("stop").click();
   await expect.poll(states).toEqual(["closed/closed", "closed/closed"]);
+});
+
+/** A talk page for `room`, live, once its spare offer is with the server (see `spare_offer`). */
+async function liveWithParkedOffer(context: BrowserContext, room: string): Promise<Page> {
+  const talk = await context.newPage();
+  const parked = new Promise<void>((resolve) =>
+    talk.on("websocket", (ws) =>
+      ws.on("framesent", (frame) => {
+        if (String(frame.payload).includes('"type":"spare_offer"')) resolve();
+      }),
+    ),
+  );
+  await talk.goto(`/talk/${room}`);
+  await expect(talk.locator("body[data-hydrated]")).toHaveCount(1);
+  await talk.getByTestId("go-live").click();
+  await expect(talk.getByTestId("live-badge")).toHaveText("LIVE");
+  await parked;
+  return talk;
+}
+
+/** Every signaling message `page` sends and receives, parsed, from now on. */
+function recordSignaling(page: Page): { sent: any[]; received: any[] } {
+  const log = { sent: [] as any[], received: [] as any[] };
+  page.on("websocket", (ws) => {
+    ws.on("framesent", (frame) => log.sent.push(JSON.parse(String(frame.payload))));
+    ws.on("framereceived", (frame) => log.received.push(JSON.parse(String(frame.payload))));
+  });
+  return log;
+}
+
+test("a watch page comes with the broadcaster's offer and answers it while its socket opens", async ({ context }) => {
+  const room = roomName("inpage");
+  await liveWithParkedOffer(context, room);
+  const watch = await context.newPage();
+  const log = recordSignaling(watch);
+  await watch.goto(`/watch/${room}`);
+  await expectPlaying(watch);
+  // The join claimed the page's offer with its ticket, the welcome confirmed it, and the page
+  // answered it; no offer came over the socket.
+  expect(log.sent[0]).toMatchObject({ type: "join", role: "viewer", ticket: expect.any(String) });
+  expect(log.received.find((m) => m.type === "welcome")).toMatchObject({ page_offer: true });
+  expect(log.sent.map((m) => m.type)).toContain("answer");
+  expect(log.received.map((m) => m.type)).not.toContain("offer");
+  // The engine took the offer off the page before hydrating.
+  expect(await watch.getByTestId("remote-video").getAttribute("data-page-offer")).toBeNull();
+});
+
+test("a page whose offer went stale before its socket opened gets a fresh one", async ({ context }) => {
+  const room = roomName("stale");
+  const talk = await liveWithParkedOffer(context, room);
+  const watch = await context.newPage();
+  const log = recordSignaling(watch);
+  // Hold the viewer's wasm until the broadcast has restarted, which voids the page's offer.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await watch.route("**/onair.wasm", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await watch.goto(`/watch/${room}`, { waitUntil: "commit" });
+  await expect(watch.getByTestId("remote-video")).toHaveAttribute("data-page-offer", /ticket/);
+  await talk.getByTestId("stop").click();
+  await expect(talk.getByTestId("live-badge")).toHaveText("OFF AIR");
+  await talk.getByTestId("go-live").click();
+  await expect(talk.getByTestId("live-badge")).toHaveText("LIVE");
+  release();
+  await expectPlaying(watch);
+  expect(log.sent[0]).toMatchObject({ type: "join", ticket: expect.any(String) });
+  expect(log.received.find((m) => m.type === "welcome").page_offer).toBeUndefined();
+  expect(log.received.map((m) => m.type)).toContain("offer");
 });
 
 test("viewer first, then the broadcaster goes live", async ({ context }) => {
