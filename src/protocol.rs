@@ -5,8 +5,10 @@
 //! on everything it relays, so a client never names itself.
 //!
 //! A viewer never assumes the "broadcaster side" is a browser: it says `want_stream`, answers
-//! whatever `offer` arrives and sends its answer and candidates back to that offer's `from`.
-//! A server-side relay (SFU) can later take that side for viewers without changing the pages.
+//! whatever `offer` arrives (or the [`PageOffer`] its page came with, once the welcome confirms
+//! it) and sends its answer and candidates back to that offer's `from`. The server already
+//! hands out the broadcaster's spare offers itself; a server-side relay (SFU) can later take
+//! that side for viewers without changing the pages.
 
 use serde::{Deserialize, Serialize};
 

@@ -17,7 +17,7 @@ import {
   BASELINE_HELP, BASELINES, liveBroadcaster, startServerAndPages,
   PROBE,
   CHROMIUM, CONTEXT_OPTIONS, REPO, chromiumArgs, onExit, parseArgs, percentile, round, roomName,
-  sleep, summary, table, usage, withTimeout, writeJson,
+  sleep, summary, table, usage, withTimeout, writeJson, RTT_HELP,
 } from "./lib.mjs";
 
 const SPEC = {
@@ -33,6 +33,7 @@ const SPEC = {
   json: { type: "path", help: "write the figures as JSON here" },
   quiet: { type: "bool", default: false, help: "no per-viewer lines" },
   baseline: { type: "string", default: "", help: BASELINE_HELP },
+  rtt: { type: "number", default: 0, help: RTT_HELP },
 };
 
 const args = parseArgs(SPEC);
@@ -159,7 +160,7 @@ async function joinOne(context, url, broadcaster, index) {
 
 async function main() {
   served = await startServerAndPages({
-    baseline: args.baseline, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
+    baseline: args.baseline, rtt: args.rtt, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
   });
   const { server, pagesUrl } = served;
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs() });
@@ -167,6 +168,7 @@ async function main() {
   const room = roomName("bench-ff");
   const what = args.baseline ? `plain-JavaScript reference pages (${args.baseline}) at ${pagesUrl}, signaling via ` : "";
   console.log(`first-frame: ${what}${server.url}  room ${room}  chromium ${version}`);
+  if (args.rtt) console.log(`pages at ${pagesUrl}: ${args.rtt} ms of round trip to the server added (--rtt)`);
   console.log(
     `${args.viewers} viewers one after another, each in a ${args.warm ? "shared (warm-cache)" : "new (cold-cache)"} ` +
       `browser context, ${args.keep ? "kept open" : "closed after measuring"}`,
@@ -270,6 +272,7 @@ async function main() {
       cache: args.warm ? "warm (one context)" : "cold (new context per viewer)",
       viewersKept: args.keep,
       baseline: args.baseline ? { name: args.baseline, ...BASELINES[args.baseline] } : undefined,
+      rttMs: args.rtt || undefined,
       chromium: version,
     },
     figures,

@@ -90,12 +90,14 @@ async function baselinePages(port, signaling, config) {
  * `baseline` (a key of BASELINES) the reference pages on `port` + 1, signaling through it.
  * `stop()` stops both.
  */
-export async function startServerAndPages({ baseline, ...options }) {
+export async function startServerAndPages({ baseline, rtt = 0, ...options }) {
+  if (baseline && rtt) throw new Error("--rtt applies to the app's pages only, not with --baseline");
   const pagesOrigin = `http://127.0.0.1:${options.port + 1}`;
   const server = await startServer({ ...options, extraArgs: baseline ? ["--allow-origin", pagesOrigin] : [] });
   let pages;
   try {
     if (baseline) pages = await baselinePages(options.port + 1, server.url.replace(/^http/, "ws"), BASELINES[baseline]);
+    if (rtt) pages = await latencyProxy(options.port + 2, server.url, rtt);
   } catch (err) {
     await server.stop();
     throw err;
@@ -107,6 +109,51 @@ export async function startServerAndPages({ baseline, ...options }) {
       await pages?.close();
       await server.stop();
     },
+  };
+}
+
+export const RTT_HELP =
+  "ms of round trip added between the browser and the server (HTTP and signaling; not the media, which goes " +
+  "browser to browser): a TCP proxy on --port + 2 holds each chunk rtt/2 each way, and a new connection's " +
+  "first bytes one round trip more, as a TCP handshake would";
+
+/**
+ * A TCP proxy on `port` to the server at `target` that delays every chunk by `rtt / 2` in each
+ * direction (order kept), and what a client sends in a connection's first round trip by one
+ * more: a far-away server, on loopback.
+ */
+async function latencyProxy(port, target, rtt) {
+  const { createServer: createTcpServer, connect } = await import("node:net");
+  const { hostname, port: targetPort } = new URL(target);
+  const oneWay = rtt / 2;
+  const sockets = new Set();
+  const delayed = (from, to, until = 0) => {
+    from.on("data", (chunk) => {
+      const wait = Math.max(oneWay, until - Date.now() + oneWay);
+      setTimeout(() => to.destroyed || to.write(chunk), wait);
+    });
+    from.on("end", () => setTimeout(() => to.end(), Math.max(oneWay, until - Date.now() + oneWay)));
+    from.on("error", () => to.destroy());
+    from.on("close", () => setTimeout(() => to.destroy(), Math.max(oneWay, until - Date.now() + oneWay) + 1));
+  };
+  const proxy = createTcpServer((client) => {
+    const upstream = connect(Number(targetPort), hostname);
+    for (const socket of [client, upstream]) {
+      socket.setNoDelay(true);
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    }
+    delayed(client, upstream, Date.now() + rtt);
+    delayed(upstream, client);
+  });
+  await new Promise((ok, fail) => proxy.once("error", fail).listen(port, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((done) => {
+        for (const socket of sockets) socket.destroy();
+        proxy.close(() => done());
+      }),
   };
 }
 

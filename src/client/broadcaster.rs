@@ -19,6 +19,7 @@ use super::{
     media::{self, MediaError},
     peer::Peer,
     socket::{SocketEvent, SocketSlot},
+    timer::Timeout,
 };
 use crate::{
     protocol::{
@@ -27,6 +28,12 @@ use crate::{
     },
     talk::{Source, TalkUi},
 };
+
+/// How long after a viewer takes the spare the next one is made. Made at once, it would compete
+/// for the CPU with that viewer's own start (ICE, DTLS, the first key frame), here and, for the
+/// page's offer, with the watch page loading; a viewer arriving meanwhile gets an offer made
+/// for it, as without a spare.
+const NEXT_SPARE_MS: u32 = 500;
 
 /// One viewer's connection: the peer and its two senders, kept to swap tracks in place.
 struct ViewerLink {
@@ -66,10 +73,13 @@ struct State {
     reclaim: Option<String>,
     viewers: HashMap<PeerId, ViewerLink>,
     spare: Option<Spare>,
-    /// Spares the server put into watch pages being served, by id, until those pages join
+    /// Spares the server put into watch pages being served, until those pages join
     /// (`spare_taken`); dropped after `SPARE_HELD_MS`, when the server no longer honours them.
-    held: HashMap<u64, Spare>,
+    /// A few at most (the server bounds them).
+    held: Vec<Spare>,
     next_spare: u64,
+    /// Makes the next spare ([`NEXT_SPARE_MS`]).
+    next_spare_timer: Option<Timeout>,
     capturing: bool,
 }
 
@@ -136,6 +146,7 @@ impl Broadcaster {
             state.viewers.clear();
             state.spare = None;
             state.held.clear();
+            state.next_spare_timer = None;
             state.screen_ended = None;
             if let Some(stream) = state.stream.take() {
                 media::stop_all(&stream);
@@ -216,7 +227,7 @@ impl Broadcaster {
             .viewers
             .values()
             .chain(state.spare.iter().map(|s| &s.link))
-            .chain(state.held.values().map(|s| &s.link))
+            .chain(state.held.iter().map(|s| &s.link))
         {
             let _ = link
                 .audio
@@ -419,7 +430,7 @@ impl Broadcaster {
                 });
             }
         }
-        self.prepare_spare();
+        self.prepare_spare_later();
     }
 
     /// The server put spare `id` into a watch page: keep it for that page's viewer, and make
@@ -430,13 +441,13 @@ impl Broadcaster {
             let now = js_sys::Date::now();
             state
                 .held
-                .retain(|_, spare| now - spare.held_since < f64::from(SPARE_HELD_MS));
+                .retain(|spare| now - spare.held_since < f64::from(SPARE_HELD_MS));
             if let Some(mut spare) = state.spare.take_if(|spare| spare.id == id) {
                 spare.held_since = now;
-                state.held.insert(id, spare);
+                state.held.push(spare);
             }
         }
-        self.prepare_spare();
+        self.prepare_spare_later();
     }
 
     /// Viewer `by` has spare `id`'s offer (from its page or from the server): the spare is
@@ -447,7 +458,8 @@ impl Broadcaster {
             let mut state = self.state.borrow_mut();
             match state.spare.take_if(|spare| spare.id == id) {
                 Some(spare) => Some(spare),
-                None => state.held.remove(&id),
+                None => (state.held.iter().position(|spare| spare.id == id))
+                    .map(|at| state.held.swap_remove(at)),
             }
         };
         match taken {
@@ -460,7 +472,7 @@ impl Broadcaster {
             }
             None => self.send(&ClientMessage::Hangup { to: by }),
         }
-        self.prepare_spare();
+        self.prepare_spare_later();
     }
 
     /// While live, keep one connection with its offer made and its candidates gathered, so
@@ -506,6 +518,24 @@ impl Broadcaster {
                 Err(_) => this.drop_spare(&early_candidates),
             }
         });
+    }
+
+    /// Make the next spare in [`NEXT_SPARE_MS`], unless that is under way.
+    fn prepare_spare_later(self: &Rc<Self>) {
+        if self.state.borrow().next_spare_timer.is_some() {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        let timer = Timeout::new(NEXT_SPARE_MS, move || {
+            // Not in the timer's own callback: that would drop the timer while it runs.
+            spawn_local(async move {
+                if let Some(this) = weak.upgrade() {
+                    this.state.borrow_mut().next_spare_timer = None;
+                    this.prepare_spare();
+                }
+            });
+        });
+        self.state.borrow_mut().next_spare_timer = Some(timer);
     }
 
     fn park_once_gathered(self: &Rc<Self>, peer: &Peer, id: u64) {

@@ -917,12 +917,12 @@ mod tests {
                 viewer
             }),
             (0..6usize).prop_map(|conn| Step::Leave { conn }),
-            (0..6usize, 0..9u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
+            (0..6usize, 0..10u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
                 conn,
                 what,
                 to
             }),
-            (0..6usize, 0..9u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
+            (0..6usize, 0..10u8, 0..7usize).prop_map(|(conn, what, to)| Step::Send {
                 conn,
                 what,
                 to
@@ -955,13 +955,17 @@ mod tests {
             5 => ClientMessage::Hangup { to },
             6 => ClientMessage::join(Role::Viewer),
             7 => ClientMessage::Audio { to, on: true },
-            _ => ClientMessage::Candidate {
+            8 => ClientMessage::Candidate {
                 to,
                 candidate: IceCandidate {
                     candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
                     sdp_mid: None,
                     sdp_m_line_index: Some(0),
                 },
+            },
+            _ => ClientMessage::SpareOffer {
+                id: to,
+                sdp: "v=0".into(),
             },
         }
     }
@@ -1024,8 +1028,21 @@ mod tests {
                 while let Some(Some(text)) = c.rx.try_recv() {
                     let msg: ServerMessage = serde_json::from_str(&text).unwrap();
                     let from = match &msg {
-                        ServerMessage::Offer { from, .. }
-                        | ServerMessage::Answer { from, .. }
+                        // Addressed by the broadcaster, or its spare handed to the viewer that
+                        // asked (the same room is checked below).
+                        ServerMessage::Offer { from, .. } => {
+                            assert!(
+                                addressed.contains(&(*from, me)) || sender == Some(me),
+                                "{msg:?} to {me}"
+                            );
+                            Some(*from)
+                        }
+                        ServerMessage::SpareTaken { by, .. } => {
+                            assert_eq!(sender, Some(*by));
+                            assert_eq!(c.membership.role(), Role::Broadcaster);
+                            Some(*by)
+                        }
+                        ServerMessage::Answer { from, .. }
                         | ServerMessage::Candidate { from, .. }
                         | ServerMessage::Hangup { from }
                         | ServerMessage::Audio { from, .. } => {
