@@ -80,6 +80,7 @@ const results = {
   },
   firstFrame: read("first-frame.json"),
   firstFrameWarm: read("first-frame-warm.json"),
+  firstFrameRtt: read("first-frame-rtt.json"),
   firstFrameBaseline: {
     plain: read("first-frame-baseline-plain.json"),
     tuned: read("first-frame-baseline-tuned.json"),
@@ -147,6 +148,16 @@ if (ff?.figures) {
 if (ffw?.figures) {
   headline.push([`first frame from navigation start, warm cache (${ffw.settings.viewers} viewers)`, s3(ffw.figures.firstFrameFromNavigationMs)]);
   headline.push([`hydration, warm cache`, s3(ffw.figures.hydratedMs)]);
+}
+const ffr = results.firstFrameRtt;
+if (ffr?.figures) {
+  headline.push([
+    `first frame from navigation start with a ${ffr.settings.rttMs} ms round trip to the server (${ffr.settings.viewers} viewers, cold cache)`,
+    s3(ffr.figures.firstFrameFromNavigationMs),
+  ]);
+}
+if (ff?.figures?.pageOfferJoins !== undefined) {
+  headline.push([`joins that answered the offer their page came with`, `${ff.figures.pageOfferJoins} of ${ff.figures.firstFrameFromNavigationMs.n}`]);
 }
 for (const [name, what] of [["plain", "default codecs, audio to every viewer"], ["tuned", "H.264 first, no audio to muted viewers"]]) {
   const r = results.firstFrameBaseline[name];
