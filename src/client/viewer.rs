@@ -286,7 +286,8 @@ impl Viewer {
                 page_offer,
                 ..
             } => {
-                // Not the server's any more, if the welcome does not say so.
+                // The page's offer stands only if the welcome says so; if not, it is dropped
+                // and a fresh offer comes (the join asked for the stream).
                 let unconfirmed = self.state.borrow_mut().unconfirmed.take();
                 self.use_ice_servers(ice_servers);
                 match on_air {
