@@ -65,7 +65,10 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
     let muted = RwSignal::new(true);
     let video = NodeRef::<Video>::new();
     // A private room's link carries its key: /watch/ROOM?key=…
-    #[cfg_attr(not(any(feature = "ssr", feature = "hydrate")), allow(unused_variables))]
+    #[cfg_attr(
+        not(any(feature = "ssr", feature = "hydrate")),
+        allow(unused_variables)
+    )]
     let key = leptos_router::hooks::use_query_map()
         .read_untracked()
         .get("key")

@@ -1518,6 +1518,29 @@ async fn park_spare(broadcaster: &mut Peer, id: u64, key: Option<&str>) {
     broadcaster.go_live_with(key, None).await;
 }
 
+/// The (only) viewer `id` on `viewer` took spare `spare`: the broadcaster hears so, with the
+/// viewer count, and then gets the viewer's answer, as to any offer.
+async fn took_spare_and_answers(broadcaster: &mut Peer, viewer: &mut Ws, id: u64, spare: u64) {
+    broadcaster
+        .expect_unordered(&[S::ViewerCount { count: 1 }, S::SpareTaken { spare, by: id }])
+        .await;
+    let answer = "v=0 answer".to_string();
+    send(
+        viewer,
+        &C::Answer {
+            to: broadcaster.id,
+            sdp: answer.clone(),
+        },
+    )
+    .await;
+    broadcaster
+        .expect(S::Answer {
+            from: id,
+            sdp: answer,
+        })
+        .await;
+}
+
 /// A viewer asking for the stream gets the spare offer from the server at once; the
 /// broadcaster hears who took it, and the spare serves one viewer only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1536,27 +1559,8 @@ async fn a_spare_offer_goes_to_the_next_viewer_without_the_broadcasters_turn() {
             sdp: SPARE_SDP.into()
         }
     );
-    broadcaster
-        .expect_unordered(&[
-            S::ViewerCount { count: 1 },
-            S::SpareTaken { spare: 1, by: id },
-        ])
-        .await;
     // Answered like any offer.
-    send(
-        &mut first,
-        &C::Answer {
-            to: broadcaster.id,
-            sdp: "v=0 answer".into(),
-        },
-    )
-    .await;
-    broadcaster
-        .expect(S::Answer {
-            from: id,
-            sdp: "v=0 answer".into(),
-        })
-        .await;
+    took_spare_and_answers(&mut broadcaster, &mut first, id, 1).await;
 
     let (_second, id2, _) = join_wanting_stream(&server, "spare").await;
     broadcaster
@@ -1637,26 +1641,7 @@ async fn a_watch_page_comes_with_the_spare_offer_and_its_ticket_claims_it_once()
     };
     assert_eq!(on_air, Some(broadcaster.id));
     assert!(page_offer, "the welcome confirms the page's offer");
-    broadcaster
-        .expect_unordered(&[
-            S::ViewerCount { count: 1 },
-            S::SpareTaken { spare: 7, by: id },
-        ])
-        .await;
-    send(
-        &mut ws,
-        &C::Answer {
-            to: broadcaster.id,
-            sdp: "v=0 answer".into(),
-        },
-    )
-    .await;
-    broadcaster
-        .expect(S::Answer {
-            from: id,
-            sdp: "v=0 answer".into(),
-        })
-        .await;
+    took_spare_and_answers(&mut broadcaster, &mut ws, id, 7).await;
     expect_no_message_within(&mut ws, Duration::from_millis(200), "page viewer").await;
 
     // The same ticket again, or a made-up one: a plain join that asks for the stream.
