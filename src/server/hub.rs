@@ -781,29 +781,29 @@ impl Membership {
         Ok(())
     }
 
-    /// The live broadcaster's next spare offer; it replaces one not given out yet.
-    fn spare_offer(&self, id: u64, sdp: String) -> Result<(), Refusal> {
-        self.require_broadcaster("offer a spare connection")?;
-        let mut inner = self.room.lock();
+    /// The room, locked, if this member is the one on air: only it sends offers.
+    fn lock_on_air(&self) -> Result<MutexGuard<'_, RoomInner>, Refusal> {
+        let inner = self.room.lock();
         if inner.on_air != Some(self.id) {
             return Err(refuse(
                 ErrorCode::NotAllowed,
                 "go live before sending offers",
             ));
         }
+        Ok(inner)
+    }
+
+    /// The live broadcaster's next spare offer; it replaces one not given out yet.
+    fn spare_offer(&self, id: u64, sdp: String) -> Result<(), Refusal> {
+        self.require_broadcaster("offer a spare connection")?;
+        let mut inner = self.lock_on_air()?;
         inner.spare = Some(Spare { id, sdp });
         Ok(())
     }
 
     fn offer(&self, to: PeerId, text: Queued) -> Result<(), Refusal> {
         self.require_broadcaster("send offers")?;
-        let mut inner = self.room.lock();
-        if inner.on_air != Some(self.id) {
-            return Err(refuse(
-                ErrorCode::NotAllowed,
-                "go live before sending offers",
-            ));
-        }
+        let mut inner = self.lock_on_air()?;
         let viewer = inner
             .members
             .get_mut(&to)
