@@ -76,6 +76,12 @@ const results = {
     relay100k: read("load-relay-100k.json"),
     relay200k: read("load-relay-200k.json"),
     relayMax: read("load-relay-max.json"),
+    // The same fixed-rate traffic through a bare relay in the load tool (`--floor`).
+    floor: {
+      relay: read("load-floor-relay.json"),
+      relay100k: read("load-floor-100k.json"),
+      relay200k: read("load-floor-200k.json"),
+    },
     idle: read("load-idle.json"),
   },
   firstFrame: read("first-frame.json"),
@@ -190,6 +196,13 @@ if (bs?.files) {
     headline.push([`${f.name}: raw / gzip-9 / brotli-11`, `${kib(f.raw)} / ${kib(f.gzip9)} / ${kib(f.brotli11)}`]);
   }
 }
+// The machine's floor for a relay traffic: the same through a bare relay (`onair-load --floor`).
+const floorText = (f) =>
+  `${Math.round(f.relayed_per_s)} / ${(f.latency.p99_us / 1000).toFixed(2)} ms / ${round(f.relay_cpu_us_per_message, 2)} µs`;
+const floorRow = (f) => {
+  if (!f?.relayed_per_s) return;
+  headline.push([`the same traffic through a bare relay (no server: one thread on epoll, recv and send, no WebSocket, no JSON): msgs/s, p99, relay CPU/msg`, floorText(f)]);
+};
 if (relay?.throughput) {
   headline.push([
     `signaling relay: ${relay.settings.clients} clients in ${relay.settings.rooms} rooms, candidates/s relayed`,
@@ -198,9 +211,10 @@ if (relay?.throughput) {
   const l = relay.latency_candidate;
   if (l) headline.push([`signaling relay latency p50 / p99 / max`, `${(l.p50_us / 1000).toFixed(2)} / ${(l.p99_us / 1000).toFixed(2)} / ${(l.max_us / 1000).toFixed(2)} ms`]);
   if (relay.server) headline.push([`server CPU per relayed message at that rate`, `${round(relay.server.cpu_us_per_relayed_message, 2)} µs`]);
-  for (const [what, r] of [
-    ["offered 100,000/s", results.load.relay100k],
-    ["offered 200,000/s", results.load.relay200k],
+  floorRow(results.load.floor.relay);
+  for (const [what, r, floor] of [
+    ["offered 100,000/s", results.load.relay100k, results.load.floor.relay100k],
+    ["offered 200,000/s", results.load.relay200k, results.load.floor.relay200k],
     ["saturated", results.load.relayMax],
   ]) {
     if (!r?.throughput) continue;
@@ -210,6 +224,7 @@ if (relay?.throughput) {
       `signaling relay, ${r.settings.clients} clients in ${r.settings.rooms} rooms, ${how}: msgs/s, p99, server CPU/msg`,
       `${Math.round(r.throughput.relayed_per_s)} / ${rl ? (rl.p99_us / 1000).toFixed(2) + " ms" : "–"} / ${r.server ? round(r.server.cpu_us_per_relayed_message, 2) + " µs" : "–"}`,
     ]);
+    floorRow(floor);
   }
 }
 if (idle?.server) {
@@ -333,6 +348,15 @@ if (relay || idle) {
   relayRows("relay, concentrated", results.load.relay100k);
   relayRows("relay, at the target rate", results.load.relay200k);
   relayRows("relay, saturated", results.load.relayMax);
+  for (const [label, f] of [
+    ["relay", results.load.floor.relay],
+    ["relay, concentrated", results.load.floor.relay100k],
+    ["relay, at the target rate", results.load.floor.relay200k],
+  ]) {
+    if (!f?.relayed_per_s) continue;
+    rows.push([`bare relay (--floor), as "${label}": relayed/s, latency p50 / p99 / max, lost`, `${Math.round(f.relayed_per_s)}, ${lat(f.latency)}, ${f.lost}`]);
+    rows.push([`bare relay (--floor), as "${label}": relay CPU per message (user / kernel), recv / send calls per message`, `${round(f.relay_cpu_us_per_message, 2)} µs (${round(f.relay_user_us_per_message, 2)} / ${round(f.relay_kernel_us_per_message, 2)}), ${round(f.relay_recv_calls_per_message, 2)} / ${round(f.relay_send_calls_per_message, 2)}`]);
+  }
   if (idle?.settings) {
     const i = idle;
     rows.push(["idle: connections held", `${i.connections.ready} of ${i.connections.target}`]);

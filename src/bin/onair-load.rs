@@ -28,6 +28,8 @@
 mod cli;
 #[path = "onair-load/client.rs"]
 mod client;
+#[path = "onair-load/floor.rs"]
+mod floor;
 #[path = "onair-load/payload.rs"]
 mod payload;
 #[path = "onair-load/report.rs"]
@@ -64,6 +66,9 @@ fn main() -> ExitCode {
         eprintln!("onair-load: {err}");
         return ExitCode::from(2);
     }
+    if args.floor {
+        return run_floor(&args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -78,20 +83,48 @@ fn main() -> ExitCode {
     // Tasks still stuck somewhere must not keep the process alive.
     runtime.shutdown_timeout(Duration::from_secs(1));
     report.print();
-    if let Some(path) = &args.json {
-        let written = serde_json::to_string_pretty(&report)
-            .map_err(|err| err.to_string())
-            .and_then(|json| std::fs::write(path, json + "\n").map_err(|err| err.to_string()));
-        if let Err(err) = written {
-            eprintln!("onair-load: cannot write {}: {err}", path.display());
-            return ExitCode::FAILURE;
-        }
+    if !write_json(&args, &report) {
+        return ExitCode::FAILURE;
     }
     if report.connections.ready == 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// `--floor`: the bare relay in this process, no server (see `floor.rs`).
+fn run_floor(args: &Args) -> ExitCode {
+    progress(&format!(
+        "floor: {} clients in {} rooms against a bare relay in this process, {} s at {}/s",
+        args.clients, args.rooms, args.duration, args.rate
+    ));
+    let report = match floor::run(args) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!("onair-load: floor: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    report.print();
+    if !write_json(args, &report) {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// With `--json`: write the figures there; false if that failed (and said why).
+fn write_json(args: &Args, report: &impl serde::Serialize) -> bool {
+    let Some(path) = &args.json else {
+        return true;
+    };
+    let written = serde_json::to_string_pretty(report)
+        .map_err(|err| err.to_string())
+        .and_then(|json| std::fs::write(path, json + "\n").map_err(|err| err.to_string()));
+    if let Err(err) = &written {
+        eprintln!("onair-load: cannot write {}: {err}", path.display());
+    }
+    written.is_ok()
 }
 
 fn progress(text: &str) {

@@ -19,6 +19,11 @@ use clap::Parser;
 /// Memory figures mean most against a freshly started server: the allocator keeps what
 /// earlier runs freed, so a second run shows little growth.
 ///
+/// Floor mode (`--floor`): no server. The same clients, rooms, `--rate` and
+/// `--candidate-bytes` over loopback TCP against a bare relay in this process (one thread on
+/// epoll: recv, one send per recipient; no WebSocket, no JSON). Its CPU per message is what
+/// relaying costs on this machine before any server code runs; read the server's against it.
+///
 /// The server's defaults are for real users, not for a load test. For big runs start it with
 /// e.g. `onair --messages-per-second 100000 --max-connections-per-ip 100000 --max-viewers 1000
 /// --max-rooms 100000`, or rate_limited / room_full / HTTP 429 refusals will be counted.
@@ -69,6 +74,10 @@ pub struct Args {
     /// Idle mode: only open and hold connections, no relay traffic.
     #[arg(long)]
     pub idle: bool,
+
+    /// Floor mode: measure a bare relay in this process instead of a server (see above).
+    #[arg(long, conflicts_with = "idle")]
+    pub floor: bool,
 
     /// Connections per room in idle mode (one broadcaster + viewers).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]

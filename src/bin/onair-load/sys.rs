@@ -17,7 +17,18 @@ pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
 
 /// A process's CPU time (user + system) in microseconds.
 pub fn cpu_micros(pid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (user, system) = stat_times(&format!("/proc/{pid}/stat"))?;
+    Some(user + system)
+}
+
+/// The calling thread's CPU time, (user, system) in microseconds.
+pub fn thread_cpu_micros() -> Option<(u64, u64)> {
+    stat_times("/proc/thread-self/stat")
+}
+
+/// utime and stime of a /proc `stat` file, in microseconds.
+fn stat_times(path: &str) -> Option<(u64, u64)> {
+    let stat = fs::read_to_string(path).ok()?;
     // The command name may hold spaces and parentheses; the fields start after its last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -25,7 +36,8 @@ pub fn cpu_micros(pid: u32) -> Option<u64> {
     // cmajflt utime(11) stime(12).
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 1_000_000 / clock_ticks())
+    let micros = |ticks: u64| ticks * 1_000_000 / clock_ticks();
+    Some((micros(utime), micros(stime)))
 }
 
 pub fn own_pid() -> u32 {
