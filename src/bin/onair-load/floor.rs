@@ -190,15 +190,15 @@ impl Conn {
             }
         }
     }
+}
 
-    /// Hand each whole message read to `each`, keep the rest.
-    fn messages(&mut self, size: usize, mut each: impl FnMut(&[u8])) {
-        let whole = self.read.len() / size * size;
-        for message in self.read[..whole].chunks_exact(size) {
-            each(message);
-        }
-        self.read.drain(..whole);
+/// Hand each whole message in `read` to `each`, keep the rest.
+fn take_messages(read: &mut Vec<u8>, size: usize, mut each: impl FnMut(&[u8])) {
+    let whole = read.len() / size * size;
+    for message in read[..whole].chunks_exact(size) {
+        each(message);
     }
+    read.drain(..whole);
 }
 
 fn recipient(message: &[u8]) -> usize {
@@ -313,9 +313,9 @@ fn relay(
                 continue;
             };
             counts.recv_calls += conn.fill(&mut chunk)?;
+            // Out of the connection while the others are written to.
             let mut read = std::mem::take(&mut conn.read);
-            let whole = read.len() / size * size;
-            for message in read[..whole].chunks_exact(size) {
+            take_messages(&mut read, size, |message| {
                 let to = recipient(message);
                 if let Some(dest) = conns.get_mut(to) {
                     dest.out.extend_from_slice(message);
@@ -325,8 +325,7 @@ fn relay(
                     }
                     counts.relayed += 1;
                 }
-            }
-            read.drain(..whole);
+            });
             conns[from].read = read;
         }
         // One write per recipient for everything this turn read for it.
@@ -572,7 +571,7 @@ fn drive(
                     .map_err(|err| format!("a client could not read: {err}"))?;
                 let now = origin.elapsed().as_nanos() as u64;
                 let measuring = phase.load(Ordering::Acquire) == MEASURING;
-                conn.messages(size, |message| {
+                take_messages(&mut conn.read, size, |message| {
                     received += 1;
                     if measuring {
                         histogram.record(now.saturating_sub(sent_at(message)));
