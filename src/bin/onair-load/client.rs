@@ -670,6 +670,14 @@ impl Target {
 }
 
 /// A number in [0, 1) from `seed` (splitmix64).
+/// Paced mode: time between a sender's rounds at `rate` messages/s, about one message (2 ms to
+/// 0.5 s). Jittered by `seed` so that clients do not tick in lockstep; the caller's credit keeps
+/// the rate exact. (Floor mode paces its clients with it too.)
+pub fn round_gap(rate: f64, seed: u64) -> Duration {
+    let jitter = 0.5 + unit_random(seed);
+    Duration::from_secs_f64((1.0 / rate).clamp(0.002, 0.5) * jitter)
+}
+
 fn unit_random(seed: u64) -> f64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -825,9 +833,7 @@ impl Writer {
         if rate <= 0.0 {
             return Duration::from_millis(500);
         }
-        // Jittered so that clients do not tick in lockstep; the credit keeps the rate exact.
-        let jitter = 0.5 + unit_random(self.me ^ self.shared.now_ns());
-        Duration::from_secs_f64((1.0 / rate).clamp(0.002, 0.5) * jitter)
+        round_gap(rate, self.me ^ self.shared.now_ns())
     }
 
     async fn pump_paced(&mut self) -> Result<(), Failure> {

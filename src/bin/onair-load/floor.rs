@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::{
     cli::Args,
+    client,
     stats::{Histogram, LatencySummary},
     sys,
 };
@@ -45,8 +46,6 @@ const WARMUP: Duration = Duration::from_secs(1);
 const GRACE: Duration = Duration::from_secs(2);
 /// One `recv` takes up to this much, as the server's burst reads do.
 const READ_CHUNK: usize = 16 * 1024;
-/// Shortest time between two of a client's send rounds, as in relay mode.
-const MIN_TICK: Duration = Duration::from_millis(2);
 
 /// Phases, announced by the clients to the relay thread.
 const WARMING: u8 = 0;
@@ -357,18 +356,6 @@ struct Sender {
     last_round: Option<Instant>,
     credit: f64,
     next_target: usize,
-    random: u64,
-}
-
-impl Sender {
-    /// Time to the next round: about one message, at least 2 ms, jittered (as in relay mode).
-    fn tick(&mut self) -> Duration {
-        self.random ^= self.random << 13;
-        self.random ^= self.random >> 7;
-        self.random ^= self.random << 17;
-        let jitter = 0.5 + (self.random >> 11) as f64 / (1u64 << 53) as f64;
-        Duration::from_secs_f64((1.0 / self.rate).max(MIN_TICK.as_secs_f64()).min(0.5) * jitter)
-    }
 }
 
 /// Run the clients against a bare relay in this process.
@@ -495,8 +482,6 @@ fn drive(
                 last_round: None,
                 credit: 0.0,
                 next_target: 0,
-                random: 0x9E37_79B9_7F4A_7C15
-                    ^ u64::from(first + seat + 1).wrapping_mul(0x2545_F491),
             });
         }
         first += room;
@@ -548,7 +533,9 @@ fn drive(
                 }
                 conn.flush(&poll, Token(index))
                     .map_err(|err| format!("a client could not send: {err}"))?;
-                sender.next_round = now + sender.tick();
+                // Paced as in relay mode.
+                let seed = index as u64 ^ origin.elapsed().as_nanos() as u64;
+                sender.next_round = now + client::round_gap(sender.rate, seed);
                 wake = wake.min(sender.next_round);
             }
         }
