@@ -28,7 +28,7 @@ test: build-dev
 
 test-rust:
 	$(ENV) cargo test --features ssr
-	$(ENV) cargo test --features load --bin onair-load
+	$(ENV) cargo test -p onair-load
 
 test-e2e:
 	$(ENV) cd end2end && npx playwright test
@@ -37,7 +37,7 @@ lint:
 	$(ENV) cargo fmt --check
 	$(ENV) cargo clippy --features ssr --tests -- -D warnings
 	$(ENV) cargo clippy --lib --target wasm32-unknown-unknown --features hydrate -- -D warnings
-	$(ENV) cargo clippy --features load --bin onair-load -- -D warnings
+	$(ENV) cargo clippy -p onair-load --all-targets -- -D warnings
 
 fmt:
 	cargo fmt

@@ -1,4 +1,4 @@
-//! The page shell, the router and the pages every route shares.
+//! The page shell and the router: which page each address shows.
 
 use leptos::either::EitherOf3;
 use leptos::prelude::*;
@@ -9,7 +9,10 @@ use leptos_router::{
     path,
 };
 
-use crate::{room_name::RoomName, rooms::HomePage, talk::TalkPage, watch::WatchPage};
+use crate::{
+    pages::{home::HomePage, not_found::NotFound, talk::TalkPage, watch::WatchPage},
+    protocol::RoomName,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -84,23 +87,5 @@ fn RoomRoute(page: RoomPage) -> impl IntoView {
                 <NotFound message=format!("\u{201c}{shown}\u{201d} is not a valid room name: {err}.")/>
             })
         }
-    }
-}
-
-/// A 404 page (the status is set while rendering on the server).
-#[component]
-pub fn NotFound(#[prop(into)] message: String) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(axum::http::StatusCode::NOT_FOUND);
-    }
-    view! {
-        <Title text="Not found"/>
-        <section class="card notice" data-testid="not-found">
-            <h1>"Not found"</h1>
-            <p>{message}</p>
-            <p class="hint">"Room names are 1\u{2013}64 letters, digits, \u{2018}-\u{2019} or \u{2018}_\u{2019}."</p>
-            <a class="button" href="/">"See live rooms"</a>
-        </section>
     }
 }

@@ -1,13 +1,21 @@
 //! onair: one person goes on air at `/talk/<room>`, everyone at `/watch/<room>` sees them.
+//!
+//! - [`app`]: the page shell and the router; [`pages`]: the views.
+//! - [`ui`]: the state each page shows, which the browser engines write.
+//! - [`client`] (browser only): the engines: media, peer connections, the signaling socket.
+//! - [`server`] (server only): HTTP, signaling sessions, rooms, settings.
+//! - [`protocol`]: the wire format, a crate of its own (`protocol/`), shared with the load tool.
+//! - [`sdp`]: the talk page's edits to a viewer's answer (plain text, tested natively).
+
+pub use onair_protocol as protocol;
 
 pub mod app;
-pub mod decode;
-pub mod protocol;
-pub mod room_name;
-pub mod rooms;
+pub mod pages;
 pub mod sdp;
-pub mod talk;
-pub mod watch;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod directory;
 
 #[cfg(feature = "hydrate")]
 pub mod client;

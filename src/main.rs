@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     }
     let result = async {
         let listener = server::bind(&config).await?;
-        let addr = listener.local_addr().unwrap_or(config.addr);
+        let addr = listener.local_addr().unwrap_or(config.http.addr);
         tracing::info!(
             "onair is on http://{addr}  (broadcast: /talk/<room>, watch: /watch/<room>)"
         );

@@ -7,11 +7,9 @@ use std::{
 
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-use super::{listener::EventListener, timer::Timeout};
-use crate::protocol::{ClientMessage, ServerMessage};
+use super::{json, listener::EventListener, timer::Timeout};
+use crate::protocol::{close_code, paths, reader, ClientMessage, RoomName, ServerMessage};
 
-/// Close codes after which reconnecting cannot help: room full, private room without its key.
-const FINAL_CLOSE_CODES: [u16; 2] = [4001, 4003];
 const FIRST_RETRY_MS: u32 = 500;
 const MAX_RETRY_MS: u32 = 8_000;
 
@@ -44,22 +42,28 @@ pub struct Signaling {
 }
 
 /// `ws://` or `wss://` URL of `/ws/<room>` on the page's own host, with the room key if any.
-fn socket_url(room: &str, key: Option<&str>) -> String {
+fn socket_url(room: &RoomName, key: Option<&str>) -> String {
     let location = super::window().location();
     let secure = location.protocol().map(|p| p == "https:").unwrap_or(false);
     let host = location.host().unwrap_or_default();
     let scheme = if secure { "wss" } else { "ws" };
+    let path = paths::SOCKET_PREFIX;
     match key {
         Some(key) => format!(
-            "{scheme}://{host}/ws/{room}?key={}",
+            "{scheme}://{host}{path}{room}?{}={}",
+            paths::ROOM_KEY_PARAM,
             js_sys::encode_uri_component(key)
         ),
-        None => format!("{scheme}://{host}/ws/{room}"),
+        None => format!("{scheme}://{host}{path}{room}"),
     }
 }
 
 impl Signaling {
-    pub fn connect(room: &str, key: Option<&str>, handler: impl Fn(SocketEvent) + 'static) -> Self {
+    pub fn connect(
+        room: &RoomName,
+        key: Option<&str>,
+        handler: impl Fn(SocketEvent) + 'static,
+    ) -> Self {
         let inner = Rc::new(RefCell::new(Inner {
             url: socket_url(room, key),
             handler: Rc::new(handler),
@@ -93,7 +97,7 @@ pub struct SocketSlot(RefCell<Option<Signaling>>);
 impl SocketSlot {
     pub fn connect<T: 'static>(
         &self,
-        room: &str,
+        room: &RoomName,
         key: Option<&str>,
         owner: &Rc<T>,
         on_event: fn(&Rc<T>, SocketEvent),
@@ -152,7 +156,7 @@ fn open(cell: &Rc<RefCell<Inner>>) {
             let Some(text) = event.data().as_string() else {
                 return;
             };
-            match crate::decode::parse(&text, crate::decode::server_message) {
+            match json::parse(&text, reader::server_message) {
                 Ok(msg) => emit(&cell, SocketEvent::Message(msg)),
                 Err(err) => leptos::logging::warn!("onair: ignoring a server message: {err}"),
             }
@@ -180,7 +184,7 @@ fn closed(cell: &Rc<RefCell<Inner>>, code: u16) {
         inner.listeners.clear();
         inner.socket = None;
     }
-    let retrying = !FINAL_CLOSE_CODES.contains(&code) && !cell.borrow().stopped;
+    let retrying = !close_code::is_final(code) && !cell.borrow().stopped;
     if retrying {
         schedule_retry(cell);
     }

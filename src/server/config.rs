@@ -1,13 +1,12 @@
-//! Server settings: command-line flags, each with an environment variable.
+//! Server settings: command-line flags, each with an environment variable, in one group per
+//! part of the server. Each part is handed its own group only.
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use clap::Parser;
+use clap::{Args, Parser};
 
-use crate::{
-    protocol::{IceServer, MAX_KEY_BYTES},
-    room_name::RoomName,
-};
+use super::secrets;
+use crate::protocol::{IceServer, RoomName, MAX_KEY_BYTES};
 
 #[derive(Parser, Debug, Clone)]
 #[command(
@@ -16,58 +15,59 @@ use crate::{
     about = "Self-hosted live broadcasting over WebRTC"
 )]
 pub struct Config {
+    #[command(flatten)]
+    pub http: HttpSettings,
+    #[command(flatten)]
+    pub rooms: RoomSettings,
+    #[command(flatten)]
+    pub keys: KeySettings,
+    #[command(flatten)]
+    pub ice: IceSettings,
+    #[command(flatten)]
+    pub signaling: SignalingSettings,
+}
+
+/// HTTP: where the server listens and what it serves (`http`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Listening")]
+pub struct HttpSettings {
     /// Address and port to listen on. Use 0.0.0.0:3000 to serve your LAN.
     #[arg(long, env = "ONAIR_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
-
     /// Directory with the built browser bundle (`pkg/`) and static files.
     #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+}
 
+/// Rooms: how many, how big, how long a dropped broadcaster's room waits (`rooms`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Rooms")]
+pub struct RoomSettings {
     /// Most viewers one room takes at once; the next one is told "room is full".
     #[arg(long, env = "ONAIR_MAX_VIEWERS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_viewers: u32,
-
     /// Most rooms the server holds at once.
     #[arg(long, env = "ONAIR_MAX_ROOMS", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_rooms: u32,
+    /// Seconds a dropped broadcaster has to reconnect and take its room back.
+    #[arg(long, env = "ONAIR_RECLAIM_SECONDS", default_value_t = 10)]
+    pub reclaim_seconds: u64,
+}
 
-    /// Most signaling connections from one IP address.
-    #[arg(long, env = "ONAIR_MAX_CONNECTIONS_PER_IP", default_value_t = 200,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections_per_ip: u32,
-
-    /// Messages per second one connection may send (sustained; bursts up to twice this).
-    #[arg(long, env = "ONAIR_MESSAGES_PER_SECOND", default_value_t = 50,
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub messages_per_second: u32,
-
-    /// STUN or TURN server URL handed to the pages (repeat, or comma-separate in the env var).
-    /// None by default, which is right on a LAN. Example: stun:stun.example.org:3478
-    #[arg(long = "ice-server", env = "ONAIR_ICE_SERVERS", value_delimiter = ',',
-          value_parser = parse_ice_url)]
-    pub ice_servers: Vec<String>,
-
-    /// Username for the TURN servers given with --ice-server.
-    #[arg(long, env = "ONAIR_TURN_USERNAME", requires = "turn_credential")]
-    pub turn_username: Option<String>,
-
-    /// Credential for the TURN servers given with --ice-server.
-    #[arg(long, env = "ONAIR_TURN_CREDENTIAL", requires = "turn_username")]
-    pub turn_credential: Option<String>,
-
+/// Keys: who may go live and who may watch (`rooms`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Keys and private rooms")]
+pub struct KeySettings {
     /// Publish key every broadcaster must give to go live (none: anyone may go live).
     #[arg(long, env = "ONAIR_PUBLISH_KEY")]
     pub publish_key: Option<String>,
-
     /// Publish key for one room, as ROOM=KEY (repeat, or comma-separate in the env var).
     /// It replaces --publish-key for that room.
     #[arg(long = "room-key", env = "ONAIR_ROOM_KEYS", value_delimiter = ',',
           value_parser = parse_room_key)]
     pub room_keys: Vec<(String, String)>,
-
     /// A room only people with its key may watch (repeat). Viewers open
     /// /watch/ROOM?key=KEY. The room needs a key: --room-key or --publish-key.
     #[arg(
@@ -76,7 +76,37 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub private_rooms: Vec<String>,
+}
 
+/// ICE: the STUN and TURN servers handed to the pages (`rooms`, in `welcome`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "ICE servers")]
+pub struct IceSettings {
+    /// STUN or TURN server URL handed to the pages (repeat, or comma-separate in the env var).
+    /// None by default, which is right on a LAN. Example: stun:stun.example.org:3478
+    #[arg(long = "ice-server", env = "ONAIR_ICE_SERVERS", value_delimiter = ',',
+          value_parser = parse_ice_url)]
+    pub ice_servers: Vec<String>,
+    /// Username for the TURN servers given with --ice-server.
+    #[arg(long, env = "ONAIR_TURN_USERNAME", requires = "turn_credential")]
+    pub turn_username: Option<String>,
+    /// Credential for the TURN servers given with --ice-server.
+    #[arg(long, env = "ONAIR_TURN_CREDENTIAL", requires = "turn_username")]
+    pub turn_credential: Option<String>,
+}
+
+/// Signaling connections: admission, rate limit and deadlines (`signaling`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Signaling connections")]
+pub struct SignalingSettings {
+    /// Most signaling connections from one IP address.
+    #[arg(long, env = "ONAIR_MAX_CONNECTIONS_PER_IP", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_ip: u32,
+    /// Messages per second one connection may send (sustained; bursts up to twice this).
+    #[arg(long, env = "ONAIR_MESSAGES_PER_SECOND", default_value_t = 50,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub messages_per_second: u32,
     /// Extra origins allowed to open the signaling socket (the site's own is always allowed).
     #[arg(
         long = "allow-origin",
@@ -84,29 +114,21 @@ pub struct Config {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
-
-    /// Seconds a dropped broadcaster has to reconnect and take its room back.
-    #[arg(long, env = "ONAIR_RECLAIM_SECONDS", default_value_t = 10)]
-    pub reclaim_seconds: u64,
-
     /// Milliseconds a new connection has to join a room (hidden: for tests).
     #[arg(long, hide = true, default_value_t = 10_000)]
     pub join_timeout_ms: u64,
-
     /// Milliseconds between pings (hidden: for tests).
     #[arg(long, hide = true, default_value_t = 30_000)]
     pub ping_interval_ms: u64,
-
     /// Milliseconds of silence after which a connection is dropped (hidden: for tests).
     #[arg(long, hide = true, default_value_t = 75_000)]
     pub idle_timeout_ms: u64,
-
     /// Milliseconds one write to a client may take (hidden: for tests).
     #[arg(long, hide = true, default_value_t = 1_000)]
     pub write_timeout_ms: u64,
 }
 
-/// The connection deadlines, from [`Config::timing`].
+/// The connection deadlines, from [`SignalingSettings::timing`].
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
     pub join_within: Duration,
@@ -143,7 +165,19 @@ fn parse_room_key(spec: &str) -> Result<(String, String), String> {
 }
 
 impl Config {
-    /// Checks that need more than one flag: every private room must have a key.
+    /// Checks that need more than one flag.
+    pub fn validate(&self) -> Result<(), String> {
+        self.keys.validate()
+    }
+
+    /// Settings for tests: defaults, on an ephemeral loopback port.
+    pub fn for_tests() -> Self {
+        Self::parse_from(["onair", "--addr", "127.0.0.1:0"])
+    }
+}
+
+impl KeySettings {
+    /// Every private room must be a valid name and have a key.
     pub fn validate(&self) -> Result<(), String> {
         for room in &self.private_rooms {
             RoomName::parse(room).map_err(|err| {
@@ -158,7 +192,7 @@ impl Config {
         Ok(())
     }
 
-    /// The key that going live in `room` needs, if any.
+    /// The key that going live in `room` needs, if any (a private room's viewers need it too).
     pub fn publish_key_for(&self, room: &str) -> Option<&str> {
         self.room_keys
             .iter()
@@ -172,6 +206,22 @@ impl Config {
         self.private_rooms.iter().any(|name| name == room)
     }
 
+    /// Whether `given` lets its sender go live in `room`.
+    pub fn may_publish(&self, room: &str, given: Option<&str>) -> bool {
+        self.publish_key_for(room)
+            .is_none_or(|expected| secrets::equal(expected, given))
+    }
+
+    /// Whether `given` (a page's `?key=`) lets its sender watch `room`.
+    pub fn may_watch(&self, room: &str, given: Option<&str>) -> bool {
+        !self.is_private(room)
+            || self
+                .publish_key_for(room)
+                .is_some_and(|expected| secrets::equal(expected, given))
+    }
+}
+
+impl IceSettings {
     /// The ICE servers as the pages get them; TURN URLs carry the configured credentials.
     pub fn ice_servers(&self) -> Vec<IceServer> {
         self.ice_servers
@@ -186,7 +236,9 @@ impl Config {
             })
             .collect()
     }
+}
 
+impl SignalingSettings {
     pub fn timing(&self) -> Timing {
         Timing {
             join_within: Duration::from_millis(self.join_timeout_ms),
@@ -195,14 +247,11 @@ impl Config {
             write_within: Duration::from_millis(self.write_timeout_ms),
         }
     }
+}
 
+impl RoomSettings {
     pub fn reclaim_grace(&self) -> Duration {
         Duration::from_secs(self.reclaim_seconds)
-    }
-
-    /// Settings for tests: defaults, on an ephemeral loopback port.
-    pub fn for_tests() -> Self {
-        Self::parse_from(["onair", "--addr", "127.0.0.1:0"])
     }
 }
 
@@ -217,10 +266,10 @@ mod tests {
     #[test]
     fn defaults_suit_a_single_machine() {
         let config = parse(&[]).unwrap();
-        assert_eq!(config.addr, "127.0.0.1:3000".parse().unwrap());
-        assert_eq!(config.max_viewers, 10);
-        assert!(config.ice_servers().is_empty());
-        assert_eq!(config.publish_key, None);
+        assert_eq!(config.http.addr, "127.0.0.1:3000".parse().unwrap());
+        assert_eq!(config.rooms.max_viewers, 10);
+        assert!(config.ice.ice_servers().is_empty());
+        assert_eq!(config.keys.publish_key, None);
     }
 
     #[test]
@@ -240,9 +289,9 @@ mod tests {
             "p",
         ])
         .unwrap();
-        assert_eq!(config.addr.port(), 8080);
-        assert_eq!(config.max_viewers, 25);
-        let ice = config.ice_servers();
+        assert_eq!(config.http.addr.port(), 8080);
+        assert_eq!(config.rooms.max_viewers, 25);
+        let ice = config.ice.ice_servers();
         assert_eq!(ice.len(), 2);
         assert_eq!(ice[0].username, None, "STUN gets no credentials");
         assert_eq!(ice[1].username.as_deref(), Some("u"));
@@ -260,10 +309,19 @@ mod tests {
             "board",
         ])
         .unwrap();
-        assert_eq!(config.publish_key_for("board"), Some("b0ard"));
-        assert_eq!(config.publish_key_for("other"), Some("all"));
-        assert!(config.is_private("board") && !config.is_private("other"));
+        assert_eq!(config.keys.publish_key_for("board"), Some("b0ard"));
+        assert_eq!(config.keys.publish_key_for("other"), Some("all"));
+        assert!(config.keys.is_private("board") && !config.keys.is_private("other"));
         assert_eq!(config.validate(), Ok(()));
+        assert!(config.keys.may_publish("board", Some("b0ard")));
+        assert!(!config.keys.may_publish("board", Some("all")));
+        assert!(config.keys.may_watch("board", Some("b0ard")));
+        assert!(!config.keys.may_watch("board", None));
+        assert!(
+            config.keys.may_watch("other", None),
+            "only private rooms need a key to watch"
+        );
+        assert!(parse(&[]).unwrap().keys.may_publish("any", None));
 
         let keyless = parse(&["--private-room", "secret"]).unwrap();
         assert!(keyless.validate().unwrap_err().contains("needs a key"));

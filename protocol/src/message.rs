@@ -1,0 +1,379 @@
+//! The signaling messages: every message the server and the pages exchange.
+//!
+//! JSON text frames over one WebSocket per page, at `/ws/<room>`; each message is an object
+//! tagged by `"type"`. The server assigns every connection a [`PeerId`] and stamps it as `from`
+//! on everything it relays, so a client never names itself.
+//!
+//! A viewer never assumes the "broadcaster side" is a browser: it says `want_stream`, answers
+//! whatever `offer` arrives (or the [`PageOffer`] its page came with, once the welcome confirms
+//! it) and sends its answer and candidates back to that offer's `from`. The server already
+//! hands out the broadcaster's spare offers itself; a server-side relay (SFU) can later take
+//! that side for viewers without changing the pages.
+
+use serde::{Deserialize, Serialize};
+use strum::{EnumDiscriminants, EnumIter, EnumString, IntoStaticStr};
+
+/// A connection's id, assigned by the server, unique for the life of the process.
+pub type PeerId = u64;
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A talk page: may go on air, sends offers to viewers.
+    Broadcaster,
+    /// A watch page: receives the broadcast.
+    Viewer,
+}
+
+/// One trickled ICE candidate, as `RTCIceCandidateInit` has it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_mid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdp_m_line_index: Option<u16>,
+}
+
+/// A STUN or TURN server handed to the pages, as `RTCIceServer` has it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Client → server. Unknown fields (a `from` a client made up, say) are ignored.
+///
+/// [`ClientKind`] names each variant without its fields (its `type` tag); code that must know
+/// every kind matches on it, so a new variant does not compile until it does.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, EnumDiscriminants)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(ClientKind),
+    derive(EnumIter, EnumString, IntoStaticStr, Hash),
+    strum(serialize_all = "snake_case")
+)]
+pub enum ClientMessage {
+    /// The first message on every connection. A viewer that sets `want_stream` also asks for
+    /// the stream when the room is live, as a `want_stream` right after would: the broadcaster
+    /// side starts its offer one round trip sooner. (In a room that is not live it does nothing.)
+    Join {
+        role: Role,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        want_stream: bool,
+        /// Viewer: the ticket of the offer its page came with ([`PageOffer`]). When the
+        /// server accepts it, the welcome says `page_offer` and no other offer comes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket: Option<String>,
+    },
+    /// Broadcaster: go on air. `key` is the publish key where one is set; `reclaim` is the
+    /// token from an earlier `live`, to take the room back after a dropped connection.
+    GoLive {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reclaim: Option<String>,
+    },
+    /// Broadcaster: end the broadcast and stay connected.
+    OffAir,
+    /// Viewer: ask the broadcaster side for the stream; an `offer` comes back.
+    WantStream,
+    /// Broadcaster: the offer of a connection made ahead of the next viewer, with its ICE
+    /// candidates in it (sent once gathering completes). The server hands it to the next
+    /// viewer itself, in the watch page's HTML ([`PageOffer`]) or in answer to its
+    /// `want_stream`, and says so with `spare_held` / `spare_taken`; until then the
+    /// connection is the server's to give, and `id` names it.
+    SpareOffer {
+        id: u64,
+        sdp: String,
+    },
+    Offer {
+        to: PeerId,
+        sdp: String,
+    },
+    Answer {
+        to: PeerId,
+        sdp: String,
+    },
+    Candidate {
+        to: PeerId,
+        candidate: IceCandidate,
+    },
+    /// This side closed its peer connection with `to`.
+    Hangup {
+        to: PeerId,
+    },
+    /// Viewer: whether the broadcaster side `to` should send it sound. A watch page starts
+    /// muted (browsers only autoplay muted video) and asks for sound when unmuted; until then
+    /// it gets none, which spares the broadcaster an audio encode and half the packets per
+    /// muted viewer.
+    Audio {
+        to: PeerId,
+        on: bool,
+    },
+}
+
+impl ClientKind {
+    /// The `type` tag of this kind on the wire.
+    pub fn tag(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl ServerKind {
+    /// The `type` tag of this kind on the wire.
+    pub fn tag(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl ClientMessage {
+    /// A `join` as `role` that asks for nothing more.
+    pub fn join(role: Role) -> Self {
+        Self::Join {
+            role,
+            want_stream: false,
+            ticket: None,
+        }
+    }
+}
+
+/// Why a broadcast ended, for the viewer's status line.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
+#[serde(rename_all = "snake_case")]
+pub enum OffAirReason {
+    /// The broadcaster pressed stop.
+    Stopped,
+    /// The broadcaster's page closed or lost its connection.
+    Disconnected,
+}
+
+/// Server → client. [`ServerKind`] names each variant, as [`ClientKind`] does.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, EnumDiscriminants)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[strum_discriminants(
+    name(ServerKind),
+    derive(EnumIter, EnumString, IntoStaticStr, Hash),
+    strum(serialize_all = "snake_case")
+)]
+pub enum ServerMessage {
+    /// The answer to `join`.
+    Welcome {
+        id: PeerId,
+        role: Role,
+        /// Who is on air right now, if anyone.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        on_air: Option<PeerId>,
+        viewers: u32,
+        max_viewers: u32,
+        ice_servers: Vec<IceServer>,
+        /// Whether going live here needs a publish key.
+        needs_key: bool,
+        /// The join's ticket was good: the offer the page came with is `on_air`'s, for this
+        /// connection. Send the answer to it; no other offer comes.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        page_offer: bool,
+    },
+    /// Broadcaster: you are on air. Keep `reclaim` to take the room back after a reconnect.
+    Live {
+        reclaim: String,
+    },
+    /// Viewer: someone went on air; ask for the stream with `want_stream`.
+    OnAir {
+        broadcaster: PeerId,
+    },
+    /// Viewer: the broadcast ended.
+    OffAir {
+        reason: OffAirReason,
+    },
+    /// Broadcaster: viewer `from` wants the stream; send it an offer.
+    WantStream {
+        from: PeerId,
+    },
+    /// Broadcaster: the spare offer `spare` went into a watch page being served; keep its
+    /// connection for `spare_taken`, or close it if none comes within [`SPARE_HELD_MS`](crate::SPARE_HELD_MS).
+    SpareHeld {
+        spare: u64,
+    },
+    /// Broadcaster: viewer `by` has the spare offer `spare` (from its page or from the
+    /// server); its answer follows. Send it the connection's later candidates, if any.
+    SpareTaken {
+        spare: u64,
+        by: PeerId,
+    },
+    Offer {
+        from: PeerId,
+        sdp: String,
+    },
+    Answer {
+        from: PeerId,
+        sdp: String,
+    },
+    Candidate {
+        from: PeerId,
+        candidate: IceCandidate,
+    },
+    Hangup {
+        from: PeerId,
+    },
+    /// Broadcaster: viewer `from` wants sound (`on`) or no more sound.
+    Audio {
+        from: PeerId,
+        on: bool,
+    },
+    /// Broadcaster: viewer `peer` left; close its peer connection.
+    PeerLeft {
+        peer: PeerId,
+    },
+    /// Broadcaster: how many viewers are connected now.
+    ViewerCount {
+        count: u32,
+    },
+    /// The room has its maximum of viewers; the server closes the connection after this.
+    RoomFull {
+        max_viewers: u32,
+    },
+    /// A request was refused; the connection stays open unless a close follows.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    /// The server is stopping; reconnect in a moment.
+    ShuttingDown,
+}
+
+/// Machine-readable reason of an [`ServerMessage::Error`].
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, unknown type, wrong field types, or a field too long.
+    BadMessage,
+    /// The first message must be `join`, and only the first.
+    NotJoined,
+    AlreadyJoined,
+    /// The sender's role may not send this.
+    NotAllowed,
+    /// Someone else is on air in this room.
+    AlreadyLive,
+    /// Nobody of that id in the sender's room, or not one the sender may address.
+    NoSuchPeer,
+    /// Out of order: an answer with no offer, a candidate for no peer, `want_stream` off air.
+    OutOfOrder,
+    /// Missing or wrong publish key.
+    WrongKey,
+    /// Too many messages per second.
+    RateLimited,
+    /// The server has as many rooms or connections as it takes.
+    ServerFull,
+}
+
+impl ServerMessage {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The broadcaster's spare offer, served in a watch page's HTML so the page can answer it
+/// while its socket opens, instead of asking for an offer once it has. `ticket` claims it in
+/// the page's `join`, once, within [`TICKET_MS`](crate::TICKET_MS).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PageOffer {
+    pub ticket: String,
+    pub sdp: String,
+    /// The welcome's ICE servers, which the page's connection needs before its socket is open.
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// A live room as the room list shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RoomSummary {
+    pub name: String,
+    pub viewers: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::samples;
+    use strum::IntoEnumIterator;
+
+    /// The kinds' names (strum) and the `type` tags on the wire (serde) are one set of names.
+    #[test]
+    fn every_kind_is_named_as_serde_tags_it() {
+        for kind in ClientKind::iter() {
+            for msg in samples::client(kind) {
+                let json = serde_json::to_value(&msg).unwrap();
+                assert_eq!(json["type"], kind.tag(), "{json}");
+                assert_eq!(ClientKind::from(&msg), kind);
+                assert_eq!(kind.tag().parse::<ClientKind>(), Ok(kind));
+                assert_eq!(serde_json::from_value::<ClientMessage>(json).unwrap(), msg);
+            }
+        }
+        for kind in ServerKind::iter() {
+            for msg in samples::server(kind) {
+                let json = serde_json::to_value(&msg).unwrap();
+                assert_eq!(json["type"], kind.tag(), "{json}");
+                assert_eq!(ServerKind::from(&msg), kind);
+                assert_eq!(kind.tag().parse::<ServerKind>(), Ok(kind));
+                assert_eq!(serde_json::from_value::<ServerMessage>(json).unwrap(), msg);
+            }
+        }
+    }
+
+    #[test]
+    fn wire_format_is_tagged_snake_case() {
+        let msg = ClientMessage::Candidate {
+            to: 7,
+            candidate: IceCandidate {
+                candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        };
+        let json = serde_json::to_string(&msg).unwrap();
+        assert!(json.starts_with(r#"{"type":"candidate","to":7,"#), "{json}");
+        assert_eq!(serde_json::from_str::<ClientMessage>(&json).unwrap(), msg);
+        let live: ClientMessage = serde_json::from_str(r#"{"type":"go_live"}"#).unwrap();
+        assert_eq!(
+            live,
+            ClientMessage::GoLive {
+                key: None,
+                reclaim: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_made_up_sender_field_is_ignored() {
+        let msg: ClientMessage =
+            serde_json::from_str(r#"{"type":"offer","to":3,"from":99,"sdp":"v=0"}"#).unwrap();
+        assert_eq!(
+            msg,
+            ClientMessage::Offer {
+                to: 3,
+                sdp: "v=0".into()
+            }
+        );
+    }
+
+    #[test]
+    fn wrong_shapes_are_errors_not_panics() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            r#"{"type":"nope"}"#,
+            r#"{"type":"offer","to":"x","sdp":"v=0"}"#,
+            r#"{"type":"join","role":"admin"}"#,
+            r#"{"to":1}"#,
+        ] {
+            assert!(serde_json::from_str::<ClientMessage>(bad).is_err(), "{bad}");
+        }
+    }
+}

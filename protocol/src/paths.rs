@@ -1,0 +1,27 @@
+//! Where the pages reach the server, and the `?key=` a private room's links carry.
+
+/// The signaling socket of a room is at `/ws/<room>`.
+pub const SOCKET_PREFIX: &str = "/ws/";
+/// Server-sent events: the live room list, whenever it changes.
+pub const ROOM_EVENTS: &str = "/api/rooms/events";
+/// The query parameter of a private room's key: `/watch/ROOM?key=…`, `/ws/ROOM?key=…`.
+pub const ROOM_KEY_PARAM: &str = "key";
+
+/// The room key from the value of a link's `?key=`: an empty one counts as none, and one over
+/// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) can match no key.
+pub fn room_key(value: Option<String>) -> Option<String> {
+    value.filter(|key| !key.is_empty() && key.len() <= crate::MAX_KEY_BYTES)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_oversized_keys_count_as_none() {
+        assert_eq!(room_key(Some("k3y".into())), Some("k3y".into()));
+        assert_eq!(room_key(Some(String::new())), None);
+        assert_eq!(room_key(Some("k".repeat(crate::MAX_KEY_BYTES + 1))), None);
+        assert_eq!(room_key(None), None);
+    }
+}

@@ -1,0 +1,171 @@
+//! Sample messages of every kind, for tests here and in the crates that speak the protocol
+//! (feature `samples`). Each list is built by an exhaustive `match` on the kind, so a new
+//! variant does not compile until it has samples, and every test over them then covers it.
+
+use strum::IntoEnumIterator;
+
+use crate::{
+    ClientKind, ClientMessage, ErrorCode, IceCandidate, IceServer, OffAirReason, Role, ServerKind,
+    ServerMessage,
+};
+
+fn candidate(mid: Option<&str>, index: Option<u16>) -> IceCandidate {
+    IceCandidate {
+        candidate: "candidate:1 1 udp 2122260223 192.168.1.2 54321 typ host".into(),
+        sdp_mid: mid.map(str::to_owned),
+        sdp_m_line_index: index,
+    }
+}
+
+fn ice_servers() -> Vec<IceServer> {
+    vec![
+        IceServer {
+            urls: vec!["stun:stun.example.org:3478".into()],
+            username: None,
+            credential: None,
+        },
+        IceServer {
+            urls: vec!["turn:a:3478".into(), "turns:b:5349".into()],
+            username: Some("u".into()),
+            credential: Some("p\"w".into()),
+        },
+    ]
+}
+
+const SDP: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=\"quoted\" \\ é\r\n";
+
+/// Samples of one client kind, with every optional field both present and absent.
+pub fn client(kind: ClientKind) -> Vec<ClientMessage> {
+    match kind {
+        ClientKind::Join => Role::iter()
+            .flat_map(|role| {
+                [
+                    ClientMessage::join(role),
+                    ClientMessage::Join {
+                        role,
+                        want_stream: true,
+                        ticket: Some("t0k".into()),
+                    },
+                ]
+            })
+            .collect(),
+        ClientKind::GoLive => vec![
+            ClientMessage::GoLive {
+                key: None,
+                reclaim: None,
+            },
+            ClientMessage::GoLive {
+                key: Some("k".into()),
+                reclaim: Some("r".into()),
+            },
+        ],
+        ClientKind::OffAir => vec![ClientMessage::OffAir],
+        ClientKind::WantStream => vec![ClientMessage::WantStream],
+        ClientKind::SpareOffer => vec![ClientMessage::SpareOffer {
+            id: 3,
+            sdp: SDP.into(),
+        }],
+        ClientKind::Offer => vec![ClientMessage::Offer {
+            to: 7,
+            sdp: SDP.into(),
+        }],
+        ClientKind::Answer => vec![ClientMessage::Answer {
+            to: 8,
+            sdp: String::new(),
+        }],
+        ClientKind::Candidate => vec![
+            ClientMessage::Candidate {
+                to: 9,
+                candidate: candidate(Some("0"), Some(0)),
+            },
+            ClientMessage::Candidate {
+                to: 9,
+                candidate: candidate(None, None),
+            },
+        ],
+        ClientKind::Hangup => vec![ClientMessage::Hangup { to: 4 }],
+        ClientKind::Audio => vec![
+            ClientMessage::Audio { to: 5, on: true },
+            ClientMessage::Audio { to: 5, on: false },
+        ],
+    }
+}
+
+/// Samples of one server kind, with every optional field both present and absent and every
+/// value of its enums.
+pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
+    match kind {
+        ServerKind::Welcome => vec![
+            ServerMessage::Welcome {
+                id: 7,
+                role: Role::Viewer,
+                on_air: Some(3),
+                viewers: 2,
+                max_viewers: 10,
+                ice_servers: ice_servers(),
+                needs_key: true,
+                page_offer: true,
+            },
+            ServerMessage::Welcome {
+                id: 9_007_199_254_740_991,
+                role: Role::Broadcaster,
+                on_air: None,
+                viewers: 0,
+                max_viewers: u32::MAX,
+                ice_servers: vec![],
+                needs_key: false,
+                page_offer: false,
+            },
+        ],
+        ServerKind::Live => vec![ServerMessage::Live {
+            reclaim: "tok".into(),
+        }],
+        ServerKind::OnAir => vec![ServerMessage::OnAir { broadcaster: 1 }],
+        ServerKind::OffAir => OffAirReason::iter()
+            .map(|reason| ServerMessage::OffAir { reason })
+            .collect(),
+        ServerKind::WantStream => vec![ServerMessage::WantStream { from: 4 }],
+        ServerKind::SpareHeld => vec![ServerMessage::SpareHeld { spare: 3 }],
+        ServerKind::SpareTaken => vec![ServerMessage::SpareTaken { spare: 3, by: 11 }],
+        ServerKind::Offer => vec![ServerMessage::Offer {
+            from: 1,
+            sdp: SDP.into(),
+        }],
+        ServerKind::Answer => vec![ServerMessage::Answer {
+            from: 2,
+            sdp: "v=0 ünïcode".into(),
+        }],
+        ServerKind::Candidate => vec![
+            ServerMessage::Candidate {
+                from: 5,
+                candidate: candidate(Some("0"), Some(0)),
+            },
+            ServerMessage::Candidate {
+                from: 5,
+                candidate: candidate(None, None),
+            },
+        ],
+        ServerKind::Hangup => vec![ServerMessage::Hangup { from: 6 }],
+        ServerKind::Audio => vec![
+            ServerMessage::Audio { from: 7, on: true },
+            ServerMessage::Audio { from: 7, on: false },
+        ],
+        ServerKind::PeerLeft => vec![ServerMessage::PeerLeft { peer: 8 }],
+        ServerKind::ViewerCount => vec![ServerMessage::ViewerCount { count: 12 }],
+        ServerKind::RoomFull => vec![ServerMessage::RoomFull { max_viewers: 10 }],
+        ServerKind::Error => ErrorCode::iter()
+            .map(|code| ServerMessage::error(code, "why"))
+            .collect(),
+        ServerKind::ShuttingDown => vec![ServerMessage::ShuttingDown],
+    }
+}
+
+/// Samples of every client kind.
+pub fn every_client_message() -> Vec<ClientMessage> {
+    ClientKind::iter().flat_map(client).collect()
+}
+
+/// Samples of every server kind.
+pub fn every_server_message() -> Vec<ServerMessage> {
+    ServerKind::iter().flat_map(server).collect()
+}

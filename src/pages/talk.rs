@@ -1,0 +1,113 @@
+//! The broadcaster's page, `/talk/<room>`.
+
+use leptos::{html::Video, prelude::*};
+use leptos_meta::Title;
+
+use crate::{
+    protocol::RoomName,
+    ui::talk::{Source, TalkUi},
+};
+
+#[derive(Clone, Copy)]
+enum Action {
+    StartCamera,
+    ShareScreen,
+    GoLive,
+    Stop,
+}
+
+#[component]
+pub fn TalkPage(room: RoomName) -> impl IntoView {
+    let ui = TalkUi::new();
+    let preview = NodeRef::<Video>::new();
+
+    #[cfg(feature = "hydrate")]
+    let engine = {
+        let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::Broadcaster>>);
+        let room = room.clone();
+        Effect::new(move |_| {
+            if let Some(video) = preview.get_untracked() {
+                engine.set_value(Some(crate::client::Broadcaster::start(&room, ui, video)));
+            }
+        });
+        engine
+    };
+    let act = move |action: Action| {
+        #[cfg(feature = "hydrate")]
+        engine.with_value(|engine| {
+            if let Some(engine) = engine {
+                match action {
+                    Action::StartCamera => engine.start_camera(),
+                    Action::ShareScreen => engine.share_screen(),
+                    Action::GoLive => engine.go_live(),
+                    Action::Stop => engine.stop(),
+                }
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = action;
+    };
+
+    let watch_path = format!("/watch/{room}");
+    let title = format!("Broadcast {room}");
+    view! {
+        <Title text=title/>
+        <section class="room-header">
+            <div>
+                <p class="eyebrow">"Broadcasting to"</p>
+                <h1 class="room-title">{room.to_string()}</h1>
+            </div>
+            <div class="badges">
+                <span class="live-badge" class:off=move || !ui.live.get() data-testid="live-badge">
+                    {move || if ui.live.get() { "LIVE" } else { "OFF AIR" }}
+                </span>
+                <span class="viewers-pill">
+                    <span data-testid="viewer-count">{move || ui.viewers.get()}</span>
+                    {move || if ui.viewers.get() == 1 { " viewer" } else { " viewers" }}
+                </span>
+            </div>
+        </section>
+        <div class="stage">
+            <video
+                node_ref=preview
+                class="video"
+                data-testid="local-video"
+                autoplay
+                muted
+                playsinline
+            ></video>
+            <p class="stage-empty" hidden=move || ui.source.get().is_some()>"Camera is off"</p>
+        </div>
+        <div class="controls">
+            <button class="button" data-testid="start-camera" on:click=move |_| act(Action::StartCamera)
+                class:active=move || ui.source.get() == Some(Source::Camera)>
+                "Start camera"
+            </button>
+            <button class="button" data-testid="share-screen" on:click=move |_| act(Action::ShareScreen)
+                class:active=move || ui.source.get() == Some(Source::Screen)>
+                "Share screen"
+            </button>
+            <button class="button primary" data-testid="go-live" on:click=move |_| act(Action::GoLive)
+                disabled=move || ui.live.get()>
+                "Go live"
+            </button>
+            <button class="button danger" data-testid="stop" on:click=move |_| act(Action::Stop)
+                disabled=move || !ui.live.get() && ui.source.get().is_none()>
+                "Stop"
+            </button>
+        </div>
+        <div class="key-row" hidden=move || !ui.needs_key.get()>
+            <label for="publish-key">"Publish key"</label>
+            <input id="publish-key" type="password" data-testid="publish-key" autocomplete="off"
+                prop:value=move || ui.key.get() on:input=move |ev| ui.key.set(event_target_value(&ev))/>
+        </div>
+        <p class="status" data-testid="talk-status" role="status">{move || ui.status.get()}</p>
+        <p class="error" data-testid="talk-error" role="alert" hidden=move || ui.error.get().is_none()>
+            {move || ui.error.get()}
+        </p>
+        <p class="hint" hidden=move || ui.connected.get()>"Connecting to the server…"</p>
+        <p class="hint">
+            "Viewers watch at " <a href=watch_path.clone() target="_blank">{watch_path.clone()}</a>
+        </p>
+    }
+}

@@ -1,0 +1,127 @@
+//! The viewer's page, `/watch/<room>`.
+
+use leptos::{html::Video, prelude::*};
+use leptos_meta::Title;
+
+use crate::{
+    protocol::RoomName,
+    ui::watch::{WatchState, WatchUi, OVERLAY_ID, VIDEO_ID},
+};
+
+#[component]
+pub fn WatchPage(room: RoomName) -> impl IntoView {
+    let ui = WatchUi::default();
+    let muted = RwSignal::new(true);
+    let video = NodeRef::<Video>::new();
+    // A private room's link carries its key: /watch/ROOM?key=…
+    #[cfg_attr(
+        not(any(feature = "ssr", feature = "hydrate")),
+        allow(unused_variables)
+    )]
+    let key = crate::protocol::paths::room_key(
+        leptos_router::hooks::use_query_map()
+            .read_untracked()
+            .get(crate::protocol::paths::ROOM_KEY_PARAM),
+    );
+    // Served with the page: the broadcaster's spare offer, for the engine to answer while its
+    // socket opens (see `PageOffer`). The engine takes these attributes off before hydrating.
+    #[cfg(feature = "ssr")]
+    let page_offer = crate::directory::current()
+        .and_then(|directory| directory.0.page_offer(&room, key.as_deref()))
+        .and_then(|offer| serde_json::to_string(&offer).ok());
+    #[cfg(not(feature = "ssr"))]
+    let page_offer = None::<String>;
+
+    #[cfg(feature = "hydrate")]
+    let engine = {
+        let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::viewer::Viewer>>);
+        let room = room.to_string();
+        // Tracks the element: after in-app navigation the effect may run before it exists.
+        Effect::new(move |_| {
+            use crate::client::viewer::{take_early, Viewer};
+            let Some(element) = video.get() else { return };
+            if engine.with_value(Option::is_some) {
+                return;
+            }
+            // The engine that started before hydration, or (after in-app navigation) a new one.
+            let viewer = match take_early(&room).filter(|early| early.plays_on(&element)) {
+                Some(early) => {
+                    early.adopt_ui(ui);
+                    early
+                }
+                None => Viewer::start(&room, key.as_deref(), None, ui, element),
+            };
+            engine.set_value(Some(viewer));
+        });
+        engine
+    };
+    let unmute = move |_| {
+        muted.set(false);
+        #[cfg(feature = "hydrate")]
+        engine.with_value(|engine| {
+            if let Some(engine) = engine {
+                engine.unmute();
+            }
+        });
+    };
+
+    let title = format!("Watch {room}");
+    view! {
+        <Title text=title/>
+        <section class="room-header">
+            <div>
+                <p class="eyebrow">"Watching"</p>
+                <h1 class="room-title">{room.to_string()}</h1>
+            </div>
+            <div class="badges">
+                <span class="live-badge" class:off=move || ui.state.get() != WatchState::Live>
+                    {move || if ui.state.get() == WatchState::Live { "LIVE" } else { "OFF AIR" }}
+                </span>
+            </div>
+        </section>
+        <div class="stage">
+            <video
+                node_ref=video
+                id=VIDEO_ID
+                class="video"
+                data-testid="remote-video"
+                data-page-offer=page_offer
+                autoplay
+                muted
+                playsinline
+            ></video>
+            <div
+                id=OVERLAY_ID
+                class="stage-overlay"
+                data-testid="stage-overlay"
+                hidden=move || ui.state.get() == WatchState::Live
+            >
+                <p>{move || ui.message.get()}</p>
+            </div>
+            <button
+                class="button unmute"
+                data-testid="unmute"
+                hidden=move || !muted.get() || ui.state.get() != WatchState::Live
+                on:click=unmute
+            >
+                <svg width="18" height="18" viewBox="0 0 24 24" aria-hidden="true">
+                    <path fill="currentColor" d="M3 9v6h4l5 5V4L7 9H3zm13.59 3L19 9.59 17.59 8.17 15.17 10.6 12.76 8.17 11.34 9.59 13.76 12l-2.42 2.41 1.42 1.42 2.41-2.42 2.42 2.42L19 14.41z"/>
+                </svg>
+                "Tap to unmute"
+            </button>
+        </div>
+        <p
+            class="status"
+            role="status"
+            data-testid="status"
+            data-state=move || ui.state.get().as_str()
+        >
+            {move || ui.message.get()}
+        </p>
+        <form class="key-row" method="get" data-testid="key-form" hidden=move || !ui.needs_key.get()>
+            <label for="watch-key">"Room key"</label>
+            <input id="watch-key" name="key" type="password" data-testid="watch-key" autocomplete="off"/>
+            <button class="button primary" type="submit">"Watch"</button>
+        </form>
+    }
+}

@@ -1,0 +1,134 @@
+//! HTTP: the router, the pages (rendered by Leptos), the browser bundle, health checks and the
+//! room list stream. The signaling socket is routed here and served by `signaling`.
+//!
+//! - [`assets`]: the browser bundle, compressed once and served from memory.
+//! - [`burst`]: the listener whose sockets are read in bursts.
+//! - [`health`]: `/healthz` and `/readyz`.
+//! - [`room_events`]: the live room list as server-sent events.
+
+pub mod assets;
+pub mod burst;
+mod health;
+mod room_events;
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use axum::{
+    extract::{FromRef, Query},
+    http::StatusCode,
+    response::{IntoResponse, Redirect},
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::{compression::CompressionLayer, trace::TraceLayer};
+
+use super::{
+    config::HttpSettings, rooms::Hub, shutdown::Shutdown, signaling, signaling::Signaling,
+};
+use crate::{
+    app::{shell, App},
+    directory::{Directory, RoomDirectory},
+    protocol::{paths, RoomName},
+};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub hub: Arc<Hub>,
+    pub signaling: Arc<Signaling>,
+    pub shutdown: Shutdown,
+    pub assets: assets::Assets,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Signaling> {
+    fn from_ref(state: &AppState) -> Self {
+        state.signaling.clone()
+    }
+}
+
+impl FromRef<AppState> for Shutdown {
+    fn from_ref(state: &AppState) -> Self {
+        state.shutdown.clone()
+    }
+}
+
+/// Leptos settings: from cargo-leptos' environment when it runs us, else from our settings.
+fn leptos_options(settings: &HttpSettings) -> LeptosOptions {
+    let mut options = if std::env::var_os("LEPTOS_OUTPUT_NAME").is_some() {
+        get_configuration(None)
+            .map(|conf| conf.leptos_options)
+            .unwrap_or_else(|_| LeptosOptions::builder().output_name("onair").build())
+    } else {
+        LeptosOptions::builder()
+            .output_name("onair")
+            .site_root(settings.site_root.to_string_lossy().into_owned())
+            .build()
+    };
+    options.site_addr = settings.addr;
+    options
+}
+
+/// The whole app as a router.
+pub fn router(
+    settings: &HttpSettings,
+    hub: Arc<Hub>,
+    signaling: Arc<Signaling>,
+    shutdown: Shutdown,
+) -> Router {
+    let leptos_options = leptos_options(settings);
+    let routes = generate_route_list(App);
+    let assets = assets::Assets::default();
+    assets.load_in_background(
+        PathBuf::from(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir),
+    );
+    let directory = Directory(hub.clone() as Arc<dyn RoomDirectory>);
+    let state = AppState {
+        leptos_options: leptos_options.clone(),
+        hub,
+        signaling,
+        shutdown,
+        assets,
+    };
+    Router::new()
+        .route(
+            &format!("{}{{room}}", paths::SOCKET_PREFIX),
+            get(signaling::upgrade),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route(paths::ROOM_EVENTS, get(room_events::room_events))
+        .route("/talk", get(talk_redirect))
+        .route("/pkg/{file}", get(assets::serve))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(directory.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The home page's form without JavaScript: `GET /talk?room=x` → `/talk/x`.
+async fn talk_redirect(Query(query): Query<HashMap<String, String>>) -> impl IntoResponse {
+    let room = query.get("room").map(String::as_str).unwrap_or_default();
+    match RoomName::parse(room) {
+        Ok(room) => Redirect::to(&format!("/talk/{room}")).into_response(),
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            format!("not a valid room name: {err}"),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,286 @@
+//! The rooms: the registry that creates and removes them, and what joining one means.
+//!
+//! - [`room`]: one room's state, and its upstream (the seam where the relay will plug in).
+//! - [`membership`]: a connection's place in a room, and the routing rules for what it sends.
+//! - [`reclaim`]: a dropped broadcaster's hold on its room.
+//! - [`spares`]: the broadcaster's spare offers and the tickets of watch pages.
+//! - [`room_list`]: the live room list, kept current for the home page.
+//!
+//! Locks: `Hub::rooms` before any room's state, never the other way round. Each member's
+//! outbound queue is bounded (see `signaling::outbox`); a member whose queue is full is cut off
+//! instead of stalling the room.
+
+pub mod membership;
+mod reclaim;
+mod room;
+mod room_list;
+pub mod spares;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, Weak,
+    },
+    time::Instant,
+};
+
+use tokio::sync::watch;
+
+pub use membership::{Membership, Refusal};
+use room::{Member, Room};
+use room_list::RoomList;
+
+use super::{
+    config::{KeySettings, RoomSettings},
+    shutdown::Shutdown,
+    signaling::outbox::Outbox,
+};
+use crate::{
+    directory::RoomDirectory,
+    protocol::{
+        IceServer, OffAirReason, PageOffer, PeerId, Role, RoomName, RoomSummary, ServerMessage,
+    },
+};
+
+/// Messages a member's queue holds before the member counts as too slow and is dropped; a
+/// broadcaster's queue also has room for two messages per viewer (viewer count and
+/// want_stream, or viewer count and peer_left), so a whole room joining at once fits.
+pub const OUTBOX_CAPACITY: usize = 100;
+
+/// Why a connection could not join.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("room is full: it has its maximum of {0} viewers")]
+    RoomFull(u32),
+    #[error("the server has its maximum of {0} rooms")]
+    TooManyRooms(u32),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error("this room is private: open the link with its key")]
+    Private,
+}
+
+pub struct Hub {
+    me: Weak<Hub>,
+    settings: RoomSettings,
+    keys: KeySettings,
+    ice_servers: Vec<IceServer>,
+    shutdown: Shutdown,
+    rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
+    next_id: AtomicU64,
+    room_list: RoomList,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Hub {
+    /// A new hub; spawns the task that keeps the room list current (call inside tokio).
+    pub fn new(
+        settings: RoomSettings,
+        keys: KeySettings,
+        ice_servers: Vec<IceServer>,
+        shutdown: Shutdown,
+    ) -> Arc<Self> {
+        let hub = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            settings,
+            keys,
+            ice_servers,
+            shutdown,
+            rooms: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            room_list: RoomList::new(),
+        });
+        hub.room_list.spawn_publisher(Arc::downgrade(&hub));
+        hub
+    }
+
+    /// The queue size a member needs: see [`OUTBOX_CAPACITY`].
+    pub fn outbox_capacity(&self) -> usize {
+        OUTBOX_CAPACITY + 2 * self.settings.max_viewers as usize
+    }
+
+    /// The live rooms, by name, as of at most a few hundred milliseconds ago.
+    pub fn room_list(&self) -> watch::Receiver<Arc<Vec<RoomSummary>>> {
+        self.room_list.subscribe()
+    }
+
+    /// Add a member to `name`'s room, creating the room if needed. `key` is a viewer's room
+    /// key, `ticket` the ticket of the offer its page came with.
+    pub fn join(
+        self: &Arc<Self>,
+        name: &RoomName,
+        role: Role,
+        outbox: Outbox,
+        key: Option<&str>,
+        ticket: Option<&str>,
+    ) -> Result<Membership, JoinError> {
+        if !self.shutdown.is_accepting() {
+            return Err(JoinError::ShuttingDown);
+        }
+        if role == Role::Viewer && !self.keys.may_watch(name.as_str(), key) {
+            return Err(JoinError::Private);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut rooms = lock(&self.rooms);
+        let room = match rooms.get(name) {
+            Some(room) => room.clone(),
+            None => {
+                if rooms.len() >= self.settings.max_rooms as usize {
+                    return Err(JoinError::TooManyRooms(self.settings.max_rooms));
+                }
+                let room = Arc::new(Room::new(name.clone()));
+                rooms.insert(name.clone(), room.clone());
+                room
+            }
+        };
+        let mut state = room.lock();
+        drop(rooms);
+        let max_viewers = self.settings.max_viewers;
+        // A full room has viewers (the cap is at least 1), so refusing leaves nothing empty.
+        if role == Role::Viewer && state.viewers >= max_viewers {
+            return Err(JoinError::RoomFull(max_viewers));
+        }
+        // A viewer whose page came with an offer: that offer is its current one.
+        let ticket = ticket
+            .filter(|_| role == Role::Viewer)
+            .and_then(|token| state.take_ticket(token, Instant::now()));
+        state.members.insert(
+            id,
+            Member {
+                role,
+                outbox: outbox.clone(),
+                offered_by: ticket.as_ref().map(|t| t.broadcaster),
+            },
+        );
+        if role == Role::Viewer {
+            state.viewers += 1;
+            state.announce_viewer_count();
+        }
+        outbox.send(&ServerMessage::Welcome {
+            id,
+            role,
+            on_air: state.on_air,
+            viewers: state.viewers,
+            max_viewers,
+            ice_servers: self.ice_servers.clone(),
+            needs_key: self.keys.publish_key_for(name.as_str()).is_some(),
+            page_offer: ticket.is_some(),
+        });
+        if let Some(ticket) = &ticket {
+            state.send(
+                ticket.broadcaster,
+                &ServerMessage::SpareTaken {
+                    spare: ticket.spare,
+                    by: id,
+                },
+            );
+        }
+        let live = state.on_air.is_some();
+        drop(state);
+        if live && role == Role::Viewer {
+            self.room_list.changed();
+        }
+        Ok(Membership {
+            hub: self.clone(),
+            room,
+            id,
+            role,
+            has_offer: ticket.is_some(),
+        })
+    }
+
+    fn leave(&self, room: &Arc<Room>, id: PeerId) {
+        let mut state = room.lock();
+        let Some(member) = state.members.remove(&id) else {
+            return;
+        };
+        let mut list_changed = false;
+        match member.role {
+            Role::Viewer => {
+                state.viewers = state.viewers.saturating_sub(1);
+                state.announce_viewer_count();
+                if let Some(broadcaster) = state.on_air {
+                    state.send(broadcaster, &ServerMessage::PeerLeft { peer: id });
+                    list_changed = true;
+                }
+            }
+            Role::Broadcaster if state.on_air == Some(id) => {
+                state.on_air = None;
+                state.hold_for_reclaim(self.settings.reclaim_grace());
+                state.forget_offers();
+                state.forget_spares();
+                state.send_to_role(
+                    Role::Viewer,
+                    &ServerMessage::OffAir {
+                        reason: OffAirReason::Disconnected,
+                    },
+                );
+                list_changed = true;
+            }
+            Role::Broadcaster => {}
+        }
+        let idle = state.is_idle(Instant::now());
+        let reserved = state.reserved.is_some();
+        drop(state);
+        if list_changed {
+            self.room_list.changed();
+        }
+        if idle {
+            self.remove_if_idle(room);
+        } else if reserved {
+            self.expire_reservation_later(room.clone());
+        }
+    }
+
+    fn remove_if_idle(&self, room: &Arc<Room>) {
+        let mut rooms = lock(&self.rooms);
+        let mut state = room.lock();
+        if state.is_idle(Instant::now()) && !state.removed {
+            state.removed = true;
+            rooms.remove(&room.name);
+        }
+    }
+}
+
+impl RoomDirectory for Hub {
+    fn live_rooms(&self) -> Vec<RoomSummary> {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut live: Vec<RoomSummary> = rooms
+            .iter()
+            // Private rooms are for people who have the link; the list does not show them.
+            .filter(|room| !self.keys.is_private(room.name.as_str()))
+            .filter_map(|room| {
+                let state = room.lock();
+                state.on_air.map(|_| RoomSummary {
+                    name: room.name.to_string(),
+                    viewers: state.viewers,
+                })
+            })
+            .collect();
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        live
+    }
+
+    /// `None` when there is none to give (not live, no spare ready, too many pages pending,
+    /// or a private room and not its key).
+    fn page_offer(&self, name: &RoomName, key: Option<&str>) -> Option<PageOffer> {
+        if !self.keys.may_watch(name.as_str(), key) {
+            return None;
+        }
+        let room = lock(&self.rooms).get(name).cloned()?;
+        let (ticket, sdp) = room.lock().give_to_page(Instant::now())?;
+        Some(PageOffer {
+            ticket,
+            sdp,
+            ice_servers: self.ice_servers.clone(),
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! One room: its members, who is on air, and how messages reach them.
+
+use std::{
+    collections::HashMap,
+    sync::{Mutex, MutexGuard},
+    time::Instant,
+};
+
+use super::{
+    reclaim::Reservation,
+    spares::{Spare, Ticket},
+};
+use crate::{
+    protocol::{PeerId, Role, RoomName, ServerMessage},
+    server::signaling::outbox::{encode, Outbox, Queued},
+};
+
+#[derive(Debug)]
+pub(super) struct Member {
+    pub(super) role: Role,
+    pub(super) outbox: Outbox,
+    /// For a viewer: the upstream that sent it its current offer.
+    pub(super) offered_by: Option<PeerId>,
+}
+
+/// The room's "broadcaster side" for its viewers: what serves them the stream, and so gets
+/// their `want_stream`, answers, candidates, hang-ups and requests for sound. Today it is the
+/// broadcaster's page itself, peer to peer. The server's relay (SFU) becomes a second variant
+/// here, and the viewers' messages reach it through the same [`RoomState::to_upstream`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Upstream {
+    /// The live broadcaster's page, by its connection's id.
+    Page(PeerId),
+}
+
+impl Upstream {
+    /// The id viewers address it by (the `from` of its offers).
+    pub(super) fn id(self) -> PeerId {
+        match self {
+            Self::Page(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RoomState {
+    pub(super) members: HashMap<PeerId, Member>,
+    pub(super) viewers: u32,
+    /// The live broadcaster's page, if any.
+    pub(super) on_air: Option<PeerId>,
+    pub(super) reclaim_token: Option<String>,
+    pub(super) reserved: Option<Reservation>,
+    /// The live broadcaster's spare offer, for the next viewer.
+    pub(super) spare: Option<Spare>,
+    /// Watch pages served with a spare offer, until they join.
+    pub(super) tickets: Vec<Ticket>,
+    /// Set once the room is taken out of the hub; nobody joins it after that.
+    pub(super) removed: bool,
+}
+
+impl RoomState {
+    /// What serves this room's viewers now, if it is live.
+    pub(super) fn upstream(&self) -> Option<Upstream> {
+        self.on_air.map(Upstream::Page)
+    }
+
+    /// A viewer's message for the upstream.
+    pub(super) fn to_upstream(&self, upstream: Upstream, text: Queued) {
+        match upstream {
+            Upstream::Page(id) => self.push(id, text),
+        }
+    }
+
+    pub(super) fn is_idle(&self, now: Instant) -> bool {
+        self.members.is_empty() && self.reservation(now).is_none()
+    }
+
+    pub(super) fn send(&self, to: PeerId, msg: &ServerMessage) {
+        self.push(to, encode(msg));
+    }
+
+    pub(super) fn push(&self, to: PeerId, text: Queued) {
+        if let Some(member) = self.members.get(&to) {
+            member.outbox.push(text);
+        }
+    }
+
+    pub(super) fn send_to_role(&self, role: Role, msg: &ServerMessage) {
+        let text = encode(msg);
+        for member in self.members.values().filter(|m| m.role == role) {
+            member.outbox.push(text.clone());
+        }
+    }
+
+    pub(super) fn announce_viewer_count(&self) {
+        self.send_to_role(
+            Role::Broadcaster,
+            &ServerMessage::ViewerCount {
+                count: self.viewers,
+            },
+        );
+    }
+
+    /// The broadcast ended (or a new one began): no viewer holds a current offer any more.
+    pub(super) fn forget_offers(&mut self) {
+        for member in self.members.values_mut() {
+            member.offered_by = None;
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Room {
+    pub(super) name: RoomName,
+    state: Mutex<RoomState>,
+}
+
+impl Room {
+    pub(super) fn new(name: RoomName) -> Self {
+        Self {
+            name,
+            state: Mutex::default(),
+        }
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, RoomState> {
+        // A panic while holding the lock leaves the state consistent enough to go on serving.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,5 @@
+//! The state each page shows, as signals: the browser engines (`client`) write it, the pages
+//! (`pages`) read it. Neither imports the other; both import this.
+
+pub mod talk;
+pub mod watch;

@@ -1,0 +1,62 @@
+//! What the watch page shows: the viewer engine writes it, the page reads it.
+
+use leptos::prelude::*;
+
+/// The `id` of the watch page's `<video>`, where the viewer engine starts before hydration.
+pub const VIDEO_ID: &str = "watch-video";
+/// The `id` of the overlay over it, which the engine hides once the picture plays.
+pub const OVERLAY_ID: &str = "watch-overlay";
+
+/// The viewer's state, as `data-state` on the status line shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchState {
+    Waiting,
+    Connecting,
+    Live,
+    Ended,
+    Full,
+    Error,
+}
+
+impl WatchState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Connecting => "connecting",
+            Self::Live => "live",
+            Self::Ended => "ended",
+            Self::Full => "full",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct WatchUi {
+    pub state: RwSignal<WatchState>,
+    pub message: RwSignal<String>,
+    /// The room is private and the page's key was missing or wrong.
+    pub needs_key: RwSignal<bool>,
+}
+
+impl Default for WatchUi {
+    /// As the server renders the page: waiting.
+    fn default() -> Self {
+        Self {
+            state: RwSignal::new(WatchState::Waiting),
+            message: RwSignal::new("Waiting for the broadcaster to go live…".into()),
+            needs_key: RwSignal::new(false),
+        }
+    }
+}
+
+impl WatchUi {
+    pub fn set(&self, state: WatchState, message: &str) {
+        if self.state.get_untracked() != state {
+            self.state.set(state);
+        }
+        if self.message.with_untracked(|m| m != message) {
+            self.message.set(message.to_owned());
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The signaling server end to end: a real server on loopback per test, real WebSocket
+//! clients. One test binary, one file per topic.
+//!
+//! Run with `cargo test --features ssr --test signaling`.
+
+#![cfg(feature = "ssr")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod rooms;
+
+mod bad_input;
+mod broadcast;
+mod keys;
+mod limits;
+mod routing;
+mod server;
+mod spare_offers;
