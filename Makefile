@@ -22,11 +22,12 @@ build-dev: setup
 run: build
 	$(ENV) ONAIR_SITE_ROOT=target/site ./target/release/onair $(ARGS)
 
-## Every test: Rust (unit + signaling over loopback), then Playwright in real Chromium.
+## Every test: Rust (protocol, unit + signaling over loopback, load tool), then Playwright in real Chromium.
 test: build-dev
 	$(MAKE) --no-print-directory test-rust test-e2e
 
 test-rust:
+	$(ENV) cargo test -p onair-protocol
 	$(ENV) cargo test --features ssr
 	$(ENV) cargo test -p onair-load
 
@@ -35,6 +36,7 @@ test-e2e:
 
 lint:
 	$(ENV) cargo fmt --check
+	$(ENV) cargo clippy -p onair-protocol --all-targets -- -D warnings
 	$(ENV) cargo clippy --features ssr --tests -- -D warnings
 	$(ENV) cargo clippy --lib --target wasm32-unknown-unknown --features hydrate -- -D warnings
 	$(ENV) cargo clippy -p onair-load --all-targets -- -D warnings

@@ -18,7 +18,7 @@ enum Action {
 
 #[component]
 pub fn TalkPage(room: RoomName) -> impl IntoView {
-    let ui = TalkUi::new();
+    let ui = TalkUi::default();
     let preview = NodeRef::<Video>::new();
 
     #[cfg(feature = "hydrate")]

@@ -34,8 +34,8 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     let engine = {
-        let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::viewer::Viewer>>);
-        let room = room.to_string();
+        let engine = StoredValue::new_local(None::<std::rc::Rc<crate::client::Viewer>>);
+        let room = room.clone();
         // Tracks the element: after in-app navigation the effect may run before it exists.
         Effect::new(move |_| {
             use crate::client::viewer::{take_early, Viewer};

@@ -22,9 +22,9 @@ pub struct TalkUi {
     pub key: RwSignal<String>,
 }
 
-impl TalkUi {
+impl Default for TalkUi {
     /// As the server renders the page: nothing captured, not live.
-    pub fn new() -> Self {
+    fn default() -> Self {
         Self {
             status: RwSignal::new("Start your camera or share your screen, then go live.".into()),
             error: RwSignal::new(None),

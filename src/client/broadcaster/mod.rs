@@ -1,18 +1,11 @@
 //! The talk page's engine: local media, going live, one peer connection per viewer.
 
-use std::{
-    cell::RefCell,
-    collections::HashMap,
-    rc::{Rc, Weak},
-};
+use std::{cell::RefCell, collections::HashMap, rc::Rc};
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::{
-    HtmlVideoElement, MediaStream, MediaStreamTrack, RtcIceGatheringState, RtcPeerConnectionState,
-    RtcRtpSender, RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType,
-};
+use web_sys::{HtmlVideoElement, MediaStream, MediaStreamTrack, RtcSdpType};
 
 mod link;
 mod spare;
@@ -28,10 +21,7 @@ use super::{
     timer::Timeout,
 };
 use crate::{
-    protocol::{
-        ClientMessage, ErrorCode, IceCandidate, IceServer, PeerId, Role, RoomName, ServerMessage,
-        SPARE_HELD_MS,
-    },
+    protocol::{ClientMessage, ErrorCode, IceServer, PeerId, Role, RoomName, ServerMessage},
     ui::talk::{Source, TalkUi},
 };
 

@@ -124,7 +124,7 @@ impl Broadcaster {
     }
 
     /// Make the next spare in [`NEXT_SPARE_MS`], unless that is under way.
-    fn prepare_spare_later(self: &Rc<Self>) {
+    pub(super) fn prepare_spare_later(self: &Rc<Self>) {
         if self.state.borrow().next_spare_timer.is_some() {
             return;
         }
@@ -182,7 +182,7 @@ impl Broadcaster {
     /// Drops the spare if it is still the one whose early candidates are `which`: by the time
     /// its offer or its connection fails, a viewer may have taken it and another spare be
     /// current.
-    fn drop_spare(&self, which: &Rc<RefCell<Vec<IceCandidate>>>) {
+    pub(super) fn drop_spare(&self, which: &Rc<RefCell<Vec<IceCandidate>>>) {
         let mut state = self.state.borrow_mut();
         if state
             .spare

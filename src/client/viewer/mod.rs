@@ -7,7 +7,6 @@ use std::{
 };
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{
     HtmlVideoElement, MediaStream, MediaStreamTrack, RtcPeerConnectionState, RtcTrackEvent,
@@ -28,8 +27,8 @@ use super::{
 };
 use crate::{
     protocol::{
-        ClientMessage, ErrorCode, IceCandidate, IceServer, OffAirReason, PageOffer, PeerId, Role,
-        RoomName, ServerMessage,
+        ClientMessage, ErrorCode, IceServer, OffAirReason, PageOffer, PeerId, Role, RoomName,
+        ServerMessage,
     },
     ui::watch::{WatchState, WatchUi},
 };
