@@ -27,6 +27,7 @@ test: build-dev
 	$(MAKE) --no-print-directory test-rust test-e2e
 
 test-rust:
+	python3 scripts/check-layout
 	$(ENV) cargo test -p onair-protocol
 	$(ENV) cargo test --features ssr
 	$(ENV) cargo test -p onair-load
@@ -35,6 +36,7 @@ test-e2e:
 	$(ENV) cd end2end && npx playwright test
 
 lint:
+	python3 scripts/check-layout
 	$(ENV) cargo fmt --check
 	$(ENV) cargo clippy -p onair-protocol --all-targets -- -D warnings
 	$(ENV) cargo clippy --features ssr --tests -- -D warnings

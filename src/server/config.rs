@@ -169,11 +169,6 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.keys.validate()
     }
-
-    /// Settings for tests: defaults, on an ephemeral loopback port.
-    pub fn for_tests() -> Self {
-        Self::parse_from(["onair", "--addr", "127.0.0.1:0"])
-    }
 }
 
 impl KeySettings {

@@ -5,10 +5,12 @@
 //! - [`rooms`]: the rooms, who is in them, and the routing rules between them.
 //! - [`secrets`]: keys, tickets and tokens, compared in constant time.
 //!
-//! [`config`] reads the command line; [`shutdown`] is the stop every part sees.
+//! [`config`] reads the command line; [`shutdown`] is the stop every part sees; [`outbox`] is a
+//! member's queue, which `rooms` fills and `signaling` drains.
 
 pub mod config;
 pub mod http;
+pub mod outbox;
 pub mod rooms;
 pub mod secrets;
 pub mod shutdown;

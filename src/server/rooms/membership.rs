@@ -12,40 +12,23 @@ use std::{
 
 use super::{
     reclaim::Claim,
+    refusal::{no_such_peer, refuse, Refusal},
     room::{Room, RoomState},
+    spares::Spare,
     Hub,
 };
 use crate::{
     protocol::{ClientMessage, ErrorCode, OffAirReason, PeerId, Role, ServerMessage},
-    server::{
-        secrets,
-        signaling::{
-            outbox::{encode, Queued},
-            relayed::{Kind, Relayed},
-        },
-    },
+    server::outbox::{encode, Queued},
 };
 
-/// A refusal the session reports to its client as an `error` message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct Refusal {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-pub(super) fn refuse(code: ErrorCode, message: impl Into<String>) -> Refusal {
-    Refusal {
-        code,
-        message: message.into(),
-    }
-}
-
-fn no_such_peer(to: PeerId) -> Refusal {
-    refuse(
-        ErrorCode::NoSuchPeer,
-        format!("there is no peer {to} in your room that you may reach"),
-    )
+/// The messages the signaling fast path relays as their sender wrote them (see
+/// `signaling::relayed`), with the same rules as when [`Membership::handle`] reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Relay {
+    Offer,
+    Answer,
+    Candidate,
 }
 
 /// One connection's place in a room. Dropping it leaves the room, whatever ended the
@@ -117,13 +100,13 @@ impl Membership {
     }
 
     /// Act on an offer, answer or candidate read by the fast path: the same rules as
-    /// [`Membership::handle`], with the text built from the client's own.
-    pub fn handle_relayed(&self, msg: &Relayed) -> Result<(), Refusal> {
-        let text = msg.encode(self.id);
-        match msg.kind {
-            Kind::Offer => self.offer(msg.to, text),
-            Kind::Answer => self.answer(msg.to, text),
-            Kind::Candidate => self.relay(msg.to, text),
+    /// [`Membership::handle`], for `text`, the message as `to` gets it (stamped with this
+    /// member's id).
+    pub fn handle_relayed(&self, kind: Relay, to: PeerId, text: Queued) -> Result<(), Refusal> {
+        match kind {
+            Relay::Offer => self.offer(to, text),
+            Relay::Answer => self.answer(to, text),
+            Relay::Candidate => self.relay(to, text),
         }
     }
 
@@ -155,20 +138,34 @@ impl Membership {
             ));
         }
         let mut state = self.room.lock();
-        match state.claim_air(self.id, reclaim.as_deref(), Instant::now())? {
+        let claim =
+            state
+                .reclaim
+                .claim(state.on_air, self.id, reclaim.as_deref(), Instant::now())?;
+        match claim {
             Claim::AlreadyOn => {
-                if let Some(token) = state.reclaim_token.clone() {
-                    state.send(self.id, &ServerMessage::Live { reclaim: token });
+                if let Some(token) = state.reclaim.token() {
+                    state.send(
+                        self.id,
+                        &ServerMessage::Live {
+                            reclaim: token.to_owned(),
+                        },
+                    );
                 }
                 return Ok(());
             }
+            Claim::TakeOver { old } => state.send(
+                old,
+                &ServerMessage::error(
+                    ErrorCode::AlreadyLive,
+                    "your broadcast continues on a newer connection",
+                ),
+            ),
             Claim::Granted => {}
         }
-        let token = secrets::new_token();
-        state.reserved = None;
-        state.forget_spares();
+        let token = state.reclaim.issue();
+        state.spares.forget();
         state.on_air = Some(self.id);
-        state.reclaim_token = Some(token.clone());
         state.send(self.id, &ServerMessage::Live { reclaim: token });
         state.send_to_role(
             Role::Viewer,
@@ -188,8 +185,8 @@ impl Membership {
             return Err(refuse(ErrorCode::OutOfOrder, "you are not on air"));
         }
         state.on_air = None;
-        state.reclaim_token = None;
-        state.forget_spares();
+        state.reclaim.end();
+        state.spares.forget();
         state.forget_offers();
         state.send_to_role(
             Role::Viewer,
@@ -242,7 +239,7 @@ impl Membership {
     fn spare_offer(&self, id: u64, sdp: String) -> Result<(), Refusal> {
         self.require_broadcaster("offer a spare connection")?;
         let mut state = self.lock_on_air()?;
-        state.spare = Some(super::spares::Spare { id, sdp });
+        state.spares.set_ready(Spare { id, sdp });
         Ok(())
     }
 

@@ -7,11 +7,12 @@
 //! - [`room_list`]: the live room list, kept current for the home page.
 //!
 //! Locks: `Hub::rooms` before any room's state, never the other way round. Each member's
-//! outbound queue is bounded (see `signaling::outbox`); a member whose queue is full is cut off
+//! outbound queue is bounded (see `server::outbox`); a member whose queue is full is cut off
 //! instead of stalling the room.
 
 pub mod membership;
 mod reclaim;
+mod refusal;
 mod room;
 mod room_list;
 pub mod spares;
@@ -24,19 +25,20 @@ use std::{
         atomic::{AtomicU64, Ordering},
         Arc, Mutex, MutexGuard, Weak,
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::watch;
 
-pub use membership::{Membership, Refusal};
+pub use membership::{Membership, Relay};
+pub use refusal::Refusal;
 use room::{Member, Room};
 use room_list::RoomList;
 
 use super::{
     config::{KeySettings, RoomSettings},
+    outbox::Outbox,
     shutdown::Shutdown,
-    signaling::outbox::Outbox,
 };
 use crate::{
     directory::RoomDirectory,
@@ -149,9 +151,10 @@ impl Hub {
             return Err(JoinError::RoomFull(max_viewers));
         }
         // A viewer whose page came with an offer: that offer is its current one.
+        let on_air = state.on_air;
         let ticket = ticket
             .filter(|_| role == Role::Viewer)
-            .and_then(|token| state.take_ticket(token, Instant::now()));
+            .and_then(|token| state.spares.take_ticket(token, on_air, Instant::now()));
         state.members.insert(
             id,
             Member {
@@ -214,9 +217,9 @@ impl Hub {
             }
             Role::Broadcaster if state.on_air == Some(id) => {
                 state.on_air = None;
-                state.hold_for_reclaim(self.settings.reclaim_grace());
+                state.reclaim.hold(self.settings.reclaim_grace());
                 state.forget_offers();
-                state.forget_spares();
+                state.spares.forget();
                 state.send_to_role(
                     Role::Viewer,
                     &ServerMessage::OffAir {
@@ -228,7 +231,7 @@ impl Hub {
             Role::Broadcaster => {}
         }
         let idle = state.is_idle(Instant::now());
-        let reserved = state.reserved.is_some();
+        let reserved = state.reclaim.is_reserved();
         drop(state);
         if list_changed {
             self.room_list.changed();
@@ -238,6 +241,18 @@ impl Hub {
         } else if reserved {
             self.expire_reservation_later(room.clone());
         }
+    }
+
+    /// Once the reservation of `room` has run out, drop it, and the room if nobody is left.
+    fn expire_reservation_later(&self, room: Arc<Room>) {
+        let grace = self.settings.reclaim_grace();
+        let hub = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(grace + Duration::from_millis(50)).await;
+            let Some(hub) = hub.upgrade() else { return };
+            room.lock().reclaim.expire(Instant::now());
+            hub.remove_if_idle(&room);
+        });
     }
 
     fn remove_if_idle(&self, room: &Arc<Room>) {
@@ -276,10 +291,13 @@ impl RoomDirectory for Hub {
             return None;
         }
         let room = lock(&self.rooms).get(name).cloned()?;
-        let (ticket, sdp) = room.lock().give_to_page(Instant::now())?;
+        let mut state = room.lock();
+        let broadcaster = state.on_air?;
+        let (ticket, spare) = state.spares.give_to_page(broadcaster, Instant::now())?;
+        state.send(broadcaster, &ServerMessage::SpareHeld { spare: spare.id });
         Some(PageOffer {
             ticket,
-            sdp,
+            sdp: spare.sdp,
             ice_servers: self.ice_servers.clone(),
         })
     }

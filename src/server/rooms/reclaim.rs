@@ -1,44 +1,62 @@
-//! Reclaiming a room: a live broadcaster whose connection drops keeps a claim on its room for
-//! a grace period, and takes it back with the token it got when it went live.
+//! Reclaiming a room: a live broadcaster gets a token when it goes live; if its connection
+//! drops, its room waits for it for a grace period, and the token takes the room back.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use super::{
-    membership::{refuse, Refusal},
-    room::{Room, RoomState},
-    Hub,
-};
+use super::refusal::{refuse, Refusal};
 use crate::{
-    protocol::{ErrorCode, PeerId, ServerMessage},
+    protocol::{ErrorCode, PeerId},
     server::secrets,
 };
 
 /// A dropped live broadcaster's claim on its room while it reconnects.
 #[derive(Debug)]
-pub(super) struct Reservation {
+struct Reservation {
     token: String,
     until: Instant,
 }
 
-/// Whether `go_live` puts its sender on air.
+/// One room's reclaim token and reservation.
+#[derive(Debug, Default)]
+pub(super) struct Reclaim {
+    /// The live broadcaster's token.
+    token: Option<String>,
+    reserved: Option<Reservation>,
+}
+
+/// What `go_live` does, when it may.
+#[derive(Debug, PartialEq, Eq)]
 pub(super) enum Claim {
     /// Already on air on this connection: nothing changes.
     AlreadyOn,
     /// On air from now on.
     Granted,
+    /// The same page on a newer connection (its token proves it): it replaces `old`.
+    TakeOver { old: PeerId },
 }
 
-impl RoomState {
-    pub(super) fn reservation(&self, now: Instant) -> Option<&Reservation> {
-        self.reserved.as_ref().filter(|r| r.until > now)
+impl Reclaim {
+    /// A new broadcast: a fresh token, and any reservation is over.
+    pub(super) fn issue(&mut self) -> String {
+        let token = secrets::new_token();
+        self.reserved = None;
+        self.token = Some(token.clone());
+        token
+    }
+
+    /// The live broadcaster's token.
+    pub(super) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The broadcast ended on purpose: nothing to reclaim.
+    pub(super) fn end(&mut self) {
+        self.token = None;
     }
 
     /// The live broadcaster dropped: hold the room for `grace`, if it had a token.
-    pub(super) fn hold_for_reclaim(&mut self, grace: Duration) {
-        if let Some(token) = self.reclaim_token.take() {
+    pub(super) fn hold(&mut self, grace: Duration) {
+        if let Some(token) = self.token.take() {
             self.reserved = Some(Reservation {
                 token,
                 until: Instant::now() + grace,
@@ -46,32 +64,48 @@ impl RoomState {
         }
     }
 
-    /// May `id` go on air, with the reclaim token `reclaim` if it has one? Someone else on air
-    /// refuses it, unless `reclaim` proves it is the same page on a newer connection (its old
-    /// one is told and replaced); a reservation refuses everyone but its own token.
-    pub(super) fn claim_air(
+    /// Whether a reservation holds the room at `now`.
+    pub(super) fn holds(&self, now: Instant) -> bool {
+        self.reservation(now).is_some()
+    }
+
+    /// Whether there is a reservation, run out or not (one to expire later).
+    pub(super) fn is_reserved(&self) -> bool {
+        self.reserved.is_some()
+    }
+
+    /// Drop the reservation if it has run out by `now`.
+    pub(super) fn expire(&mut self, now: Instant) {
+        if self.reserved.as_ref().is_some_and(|r| r.until <= now) {
+            self.reserved = None;
+        }
+    }
+
+    fn reservation(&self, now: Instant) -> Option<&Reservation> {
+        self.reserved.as_ref().filter(|r| r.until > now)
+    }
+
+    /// May `id` go on air, with the reclaim token `given` if it has one, while `on_air` is?
+    /// Someone else on air refuses it, unless `given` proves it is the same page on a newer
+    /// connection; a reservation refuses everyone but its own token.
+    pub(super) fn claim(
         &self,
+        on_air: Option<PeerId>,
         id: PeerId,
-        reclaim: Option<&str>,
+        given: Option<&str>,
         now: Instant,
     ) -> Result<Claim, Refusal> {
-        match self.on_air {
+        let claim = match on_air {
             Some(live) if live == id => return Ok(Claim::AlreadyOn),
             // The same page back on a new connection before the server saw the old one drop
-            // (a half-open TCP connection): its token proves it, so it takes over.
+            // (a half-open TCP connection).
             Some(old)
                 if self
-                    .reclaim_token
+                    .token
                     .as_deref()
-                    .is_some_and(|token| secrets::equal(token, reclaim)) =>
+                    .is_some_and(|token| secrets::equal(token, given)) =>
             {
-                self.send(
-                    old,
-                    &ServerMessage::error(
-                        ErrorCode::AlreadyLive,
-                        "your broadcast continues on a newer connection",
-                    ),
-                );
+                Claim::TakeOver { old }
             }
             Some(_) => {
                 return Err(refuse(
@@ -79,10 +113,10 @@ impl RoomState {
                     "someone else is already live in this room; the room has one broadcaster",
                 ))
             }
-            None => {}
-        }
+            None => Claim::Granted,
+        };
         if let Some(reservation) = self.reservation(now) {
-            if !secrets::equal(&reservation.token, reclaim) {
+            if !secrets::equal(&reservation.token, given) {
                 let wait = reservation.until.saturating_duration_since(now).as_secs() + 1;
                 return Err(refuse(
                     ErrorCode::AlreadyLive,
@@ -93,29 +127,35 @@ impl RoomState {
                 ));
             }
         }
-        Ok(Claim::Granted)
+        Ok(claim)
     }
 }
 
-impl Hub {
-    /// Once the reservation of `room` has run out, drop it, and the room if nobody is left.
-    pub(super) fn expire_reservation_later(&self, room: Arc<Room>) {
-        let grace = self.settings.reclaim_grace();
-        let hub = self.me.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(grace + Duration::from_millis(50)).await;
-            let Some(hub) = hub.upgrade() else { return };
-            {
-                let mut state = room.lock();
-                if state
-                    .reserved
-                    .as_ref()
-                    .is_some_and(|r| r.until <= Instant::now())
-                {
-                    state.reserved = None;
-                }
-            }
-            hub.remove_if_idle(&room);
-        });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_broadcasters_token_takes_its_room_back_and_no_other_does() {
+        let now = Instant::now();
+        let mut reclaim = Reclaim::default();
+        let token = reclaim.issue();
+        assert_eq!(reclaim.claim(Some(1), 1, None, now), Ok(Claim::AlreadyOn));
+        assert_eq!(
+            reclaim.claim(Some(1), 2, Some(&token), now),
+            Ok(Claim::TakeOver { old: 1 })
+        );
+        assert!(reclaim.claim(Some(1), 2, Some("guess"), now).is_err());
+        reclaim.hold(Duration::from_secs(10));
+        assert!(reclaim.holds(now));
+        assert!(reclaim.claim(None, 3, None, now).is_err());
+        assert_eq!(
+            reclaim.claim(None, 2, Some(&token), now),
+            Ok(Claim::Granted)
+        );
+        let later = now + Duration::from_secs(11);
+        reclaim.expire(later);
+        assert!(!reclaim.is_reserved());
+        assert_eq!(reclaim.claim(None, 3, None, later), Ok(Claim::Granted));
     }
 }

@@ -6,13 +6,10 @@ use std::{
     time::Instant,
 };
 
-use super::{
-    reclaim::Reservation,
-    spares::{Spare, Ticket},
-};
+use super::{reclaim::Reclaim, spares::Spares};
 use crate::{
     protocol::{PeerId, Role, RoomName, ServerMessage},
-    server::signaling::outbox::{encode, Outbox, Queued},
+    server::outbox::{encode, Outbox, Queued},
 };
 
 #[derive(Debug)]
@@ -48,12 +45,8 @@ pub(super) struct RoomState {
     pub(super) viewers: u32,
     /// The live broadcaster's page, if any.
     pub(super) on_air: Option<PeerId>,
-    pub(super) reclaim_token: Option<String>,
-    pub(super) reserved: Option<Reservation>,
-    /// The live broadcaster's spare offer, for the next viewer.
-    pub(super) spare: Option<Spare>,
-    /// Watch pages served with a spare offer, until they join.
-    pub(super) tickets: Vec<Ticket>,
+    pub(super) reclaim: Reclaim,
+    pub(super) spares: Spares,
     /// Set once the room is taken out of the hub; nobody joins it after that.
     pub(super) removed: bool,
 }
@@ -72,7 +65,7 @@ impl RoomState {
     }
 
     pub(super) fn is_idle(&self, now: Instant) -> bool {
-        self.members.is_empty() && self.reservation(now).is_none()
+        self.members.is_empty() && !self.reclaim.holds(now)
     }
 
     pub(super) fn send(&self, to: PeerId, msg: &ServerMessage) {
@@ -99,6 +92,32 @@ impl RoomState {
                 count: self.viewers,
             },
         );
+    }
+
+    /// Give the ready spare, if any, to `viewer`, which asked for the stream: it gets the offer
+    /// now, without the broadcaster's turn, and the broadcaster is told who took it.
+    pub(super) fn give_spare_to(&mut self, viewer: PeerId, broadcaster: PeerId) -> bool {
+        let Some(spare) = self.spares.take_ready() else {
+            return false;
+        };
+        if let Some(member) = self.members.get_mut(&viewer) {
+            member.offered_by = Some(broadcaster);
+        }
+        self.send(
+            viewer,
+            &ServerMessage::Offer {
+                from: broadcaster,
+                sdp: spare.sdp,
+            },
+        );
+        self.send(
+            broadcaster,
+            &ServerMessage::SpareTaken {
+                spare: spare.id,
+                by: viewer,
+            },
+        );
+        true
     }
 
     /// The broadcast ended (or a new one began): no viewer holds a current offer any more.

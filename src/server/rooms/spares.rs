@@ -4,9 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::room::RoomState;
 use crate::{
-    protocol::{PeerId, ServerMessage, TICKET_MS},
+    protocol::{PeerId, TICKET_MS},
     server::secrets,
 };
 
@@ -15,7 +14,7 @@ use crate::{
 /// page loads (or a crawler) cannot make the broadcaster hold more than this.
 pub const MAX_PENDING_PAGE_OFFERS: usize = 8;
 
-/// The live broadcaster's spare offer.
+/// A spare offer of the live broadcaster.
 #[derive(Debug)]
 pub(super) struct Spare {
     pub(super) id: u64,
@@ -31,23 +30,45 @@ pub(super) struct Ticket {
     until: Instant,
 }
 
-impl RoomState {
+/// One room's spare offers.
+#[derive(Debug, Default)]
+pub(super) struct Spares {
+    /// The one for the next viewer.
+    ready: Option<Spare>,
+    /// Watch pages served with a spare offer, until they join.
+    tickets: Vec<Ticket>,
+}
+
+impl Spares {
     /// A new broadcast (or none): the old broadcaster's spare offers are void.
-    pub(super) fn forget_spares(&mut self) {
-        self.spare = None;
+    pub(super) fn forget(&mut self) {
+        self.ready = None;
         self.tickets.clear();
     }
 
-    /// The spare offer for a watch page being served, with the ticket that claims it; the
-    /// broadcaster is told its spare is held. `None` when the room is not live, has no spare
-    /// ready, or has [`MAX_PENDING_PAGE_OFFERS`] pages pending.
-    pub(super) fn give_to_page(&mut self, now: Instant) -> Option<(String, String)> {
-        let broadcaster = self.on_air?;
+    /// The broadcaster's next spare; it replaces one not given out yet.
+    pub(super) fn set_ready(&mut self, spare: Spare) {
+        self.ready = Some(spare);
+    }
+
+    /// The ready spare, for a viewer that asked for the stream.
+    pub(super) fn take_ready(&mut self) -> Option<Spare> {
+        self.ready.take()
+    }
+
+    /// The ready spare for a watch page of `broadcaster`'s room being served, with the ticket
+    /// that claims it. `None` when no spare is ready or [`MAX_PENDING_PAGE_OFFERS`] pages are
+    /// pending.
+    pub(super) fn give_to_page(
+        &mut self,
+        broadcaster: PeerId,
+        now: Instant,
+    ) -> Option<(String, Spare)> {
         self.tickets.retain(|t| t.until > now);
         if self.tickets.len() >= MAX_PENDING_PAGE_OFFERS {
             return None;
         }
-        let spare = self.spare.take()?;
+        let spare = self.ready.take()?;
         let token = secrets::new_token();
         self.tickets.push(Ticket {
             token: token.clone(),
@@ -55,44 +76,73 @@ impl RoomState {
             broadcaster,
             until: now + Duration::from_millis(TICKET_MS),
         });
-        self.send(broadcaster, &ServerMessage::SpareHeld { spare: spare.id });
-        Some((token, spare.sdp))
+        Some((token, spare))
     }
 
-    /// The ticket `token` of the live broadcaster, taken (once) if it is still good.
-    pub(super) fn take_ticket(&mut self, token: &str, now: Instant) -> Option<Ticket> {
+    /// The ticket `token`, taken (once) if it is still good and its broadcaster is `on_air`.
+    pub(super) fn take_ticket(
+        &mut self,
+        token: &str,
+        on_air: Option<PeerId>,
+        now: Instant,
+    ) -> Option<Ticket> {
         self.tickets.retain(|t| t.until > now);
         let at = self
             .tickets
             .iter()
             .position(|t| secrets::equal(&t.token, Some(token)))?;
         let ticket = self.tickets.swap_remove(at);
-        (self.on_air == Some(ticket.broadcaster)).then_some(ticket)
+        (on_air == Some(ticket.broadcaster)).then_some(ticket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spare(id: u64) -> Spare {
+        Spare {
+            id,
+            sdp: "v=0".into(),
+        }
     }
 
-    /// Give the ready spare, if any, to `viewer`, which asked for the stream: it gets the offer
-    /// now, without the broadcaster's turn, and the broadcaster is told who took it.
-    pub(super) fn give_spare_to(&mut self, viewer: PeerId, broadcaster: PeerId) -> bool {
-        let Some(spare) = self.spare.take() else {
-            return false;
-        };
-        if let Some(member) = self.members.get_mut(&viewer) {
-            member.offered_by = Some(broadcaster);
+    #[test]
+    fn a_ticket_claims_its_spare_once_while_its_broadcaster_is_on_air() {
+        let now = Instant::now();
+        let mut spares = Spares::default();
+        spares.set_ready(spare(1));
+        let (token, given) = spares.give_to_page(7, now).unwrap();
+        assert_eq!(given.id, 1);
+        assert!(spares.give_to_page(7, now).is_none(), "no spare ready");
+        assert!(
+            spares.take_ticket(&token, Some(8), now).is_none(),
+            "another broadcast"
+        );
+        spares.set_ready(spare(2));
+        let (token, _) = spares.give_to_page(7, now).unwrap();
+        assert!(spares.take_ticket("not it", Some(7), now).is_none());
+        let ticket = spares.take_ticket(&token, Some(7), now).unwrap();
+        assert_eq!((ticket.spare, ticket.broadcaster), (2, 7));
+        assert!(spares.take_ticket(&token, Some(7), now).is_none(), "once");
+    }
+
+    #[test]
+    fn tickets_run_out_and_pending_pages_are_bounded() {
+        let now = Instant::now();
+        let mut spares = Spares::default();
+        let mut tokens = Vec::new();
+        for id in 0..MAX_PENDING_PAGE_OFFERS as u64 {
+            spares.set_ready(spare(id));
+            tokens.push(spares.give_to_page(1, now).unwrap().0);
         }
-        self.send(
-            viewer,
-            &ServerMessage::Offer {
-                from: broadcaster,
-                sdp: spare.sdp,
-            },
+        spares.set_ready(spare(99));
+        assert!(spares.give_to_page(1, now).is_none(), "too many pending");
+        let later = now + Duration::from_millis(TICKET_MS + 1);
+        assert!(
+            spares.take_ticket(&tokens[0], Some(1), later).is_none(),
+            "ran out"
         );
-        self.send(
-            broadcaster,
-            &ServerMessage::SpareTaken {
-                spare: spare.id,
-                by: viewer,
-            },
-        );
-        true
+        assert_eq!(spares.give_to_page(1, later).map(|(_, s)| s.id), Some(99));
     }
 }

@@ -9,7 +9,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::{
     protocol::{ClientMessage, IceCandidate},
-    server::{config::Config, shutdown::Shutdown, signaling::outbox::Queue},
+    server::{config::Config, outbox::Queue, shutdown::Shutdown},
 };
 
 #[derive(Debug, Clone)]
@@ -208,7 +208,7 @@ fn run(steps: Vec<Step>) {
     conns.clear();
     let left: Vec<RoomName> = lock(&hub.rooms)
         .iter()
-        .filter(|(_, room)| room.lock().reservation(Instant::now()).is_none())
+        .filter(|(_, room)| !room.lock().reclaim.holds(Instant::now()))
         .map(|(name, _)| name.clone())
         .collect();
     assert!(left.is_empty(), "rooms left behind: {left:?}");

@@ -3,12 +3,10 @@
 //! - [`admission`]: the Origin check and the per-IP cap, before the upgrade.
 //! - [`socket`]: the connection's task (read, write, ping, close).
 //! - [`session`]: its protocol state (join, rate limit, rule breaks, the wrong-key delay).
-//! - [`outbox`]: its bounded queue of outgoing messages.
 //! - [`relayed`]: the fast path for offers, answers and candidates.
 //! - [`rate_limit`]: the token bucket.
 
 pub mod admission;
-pub mod outbox;
 mod rate_limit;
 pub mod relayed;
 mod session;

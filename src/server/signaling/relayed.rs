@@ -15,51 +15,43 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::outbox::Queued;
-use crate::protocol::{
-    ClientKind, PeerId, ServerKind, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SDP_MID_BYTES,
+use crate::{
+    protocol::{
+        ClientKind, PeerId, ServerKind, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SDP_MID_BYTES,
+    },
+    server::{outbox::Queued, rooms::Relay},
 };
 
-/// Which relayed message it is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Offer,
-    Answer,
-    Candidate,
+/// The relayed kind a client message kind is, if it is one: every kind is named here, so a
+/// new one does not compile until this says whether the fast path takes it.
+pub fn relay_of(kind: ClientKind) -> Option<Relay> {
+    match kind {
+        ClientKind::Offer => Some(Relay::Offer),
+        ClientKind::Answer => Some(Relay::Answer),
+        ClientKind::Candidate => Some(Relay::Candidate),
+        ClientKind::Join
+        | ClientKind::GoLive
+        | ClientKind::OffAir
+        | ClientKind::WantStream
+        | ClientKind::SpareOffer
+        | ClientKind::Hangup
+        | ClientKind::Audio => None,
+    }
 }
 
-impl Kind {
-    /// The relayed kind a client message kind is, if it is one: every kind is named here, so a
-    /// new one does not compile until this says whether the fast path takes it.
-    pub fn of(kind: ClientKind) -> Option<Self> {
-        match kind {
-            ClientKind::Offer => Some(Self::Offer),
-            ClientKind::Answer => Some(Self::Answer),
-            ClientKind::Candidate => Some(Self::Candidate),
-            ClientKind::Join
-            | ClientKind::GoLive
-            | ClientKind::OffAir
-            | ClientKind::WantStream
-            | ClientKind::SpareOffer
-            | ClientKind::Hangup
-            | ClientKind::Audio => None,
-        }
-    }
-
-    /// The server message its recipient gets, and the field that holds the payload.
-    fn sent_as(self) -> (ServerKind, &'static str) {
-        match self {
-            Self::Offer => (ServerKind::Offer, "sdp"),
-            Self::Answer => (ServerKind::Answer, "sdp"),
-            Self::Candidate => (ServerKind::Candidate, "candidate"),
-        }
+/// The server message a relayed one becomes for its recipient, and the field of its payload.
+fn sent_as(kind: Relay) -> (ServerKind, &'static str) {
+    match kind {
+        Relay::Offer => (ServerKind::Offer, "sdp"),
+        Relay::Answer => (ServerKind::Answer, "sdp"),
+        Relay::Candidate => (ServerKind::Candidate, "candidate"),
     }
 }
 
 /// A relayed message: its kind, its recipient and its payload as JSON text.
 #[derive(Debug)]
 pub struct Relayed<'a> {
-    pub kind: Kind,
+    pub kind: Relay,
     pub to: PeerId,
     payload: &'a str,
 }
@@ -92,18 +84,18 @@ struct CandidateFields<'a> {
 /// `text` as a relayed message, if it is a plain one; `None` leaves it to the full parser.
 pub fn parse(text: &str) -> Option<Relayed<'_>> {
     let envelope: Envelope = serde_json::from_str(text).ok()?;
-    let kind = Kind::of(envelope.kind.parse().ok()?)?;
+    let kind = relay_of(envelope.kind.parse().ok()?)?;
     let payload = match (kind, envelope.sdp, envelope.candidate) {
-        (Kind::Offer | Kind::Answer, Some(sdp), None) => sdp.get(),
-        (Kind::Candidate, None, Some(candidate)) => candidate.get(),
+        (Relay::Offer | Relay::Answer, Some(sdp), None) => sdp.get(),
+        (Relay::Candidate, None, Some(candidate)) => candidate.get(),
         _ => return None,
     };
     let plain = match kind {
         // A JSON string; its text is never shorter than the SDP it holds.
-        Kind::Offer | Kind::Answer => {
+        Relay::Offer | Relay::Answer => {
             payload.starts_with('"') && payload.len() - 2 <= MAX_SDP_BYTES
         }
-        Kind::Candidate => serde_json::from_str::<CandidateFields>(payload).is_ok_and(|c| {
+        Relay::Candidate => serde_json::from_str::<CandidateFields>(payload).is_ok_and(|c| {
             c.candidate.len() <= MAX_CANDIDATE_BYTES
                 && c.sdp_mid.as_ref().map_or(0, |mid| mid.len()) <= MAX_SDP_MID_BYTES
         }),
@@ -118,7 +110,7 @@ pub fn parse(text: &str) -> Option<Relayed<'_>> {
 impl Relayed<'_> {
     /// The message as its recipient gets it, from `from`: what `ServerMessage` would encode.
     pub fn encode(&self, from: PeerId) -> Queued {
-        let (kind, field) = self.kind.sent_as();
+        let (kind, field) = sent_as(self.kind);
         let tag = kind.tag();
         // Sized exactly up front: no regrowth while writing, and none when it becomes a box.
         let mut digits = [0u8; 20];
@@ -217,12 +209,12 @@ mod tests {
     }
 
     /// Every kind of client message, in each of its samples, is taken by the fast path
-    /// exactly when [`Kind::of`] says so, and then goes out as the full path sends it.
+    /// exactly when [`relay_of`] says so, and then goes out as the full path sends it.
     #[test]
     fn the_fast_path_knows_every_kind_of_message() {
         for msg in onair_protocol::samples::every_client_message() {
             let text = serde_json::to_string(&msg).unwrap();
-            let expected = Kind::of(ClientKind::from(&msg));
+            let expected = relay_of(ClientKind::from(&msg));
             assert_eq!(parse(&text).map(|fast| fast.kind), expected, "{text}");
             if expected.is_some() {
                 same_as_full_path(&text, 42);

@@ -5,13 +5,16 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use super::{outbox::Outbox, rate_limit::TokenBucket, relayed};
+use super::{rate_limit::TokenBucket, relayed};
 use crate::{
     protocol::{
         close_code, ClientMessage, ErrorCode, Role, RoomName, ServerMessage, MAX_CANDIDATE_BYTES,
         MAX_KEY_BYTES, MAX_SDP_BYTES, MAX_SDP_MID_BYTES,
     },
-    server::rooms::{Hub, JoinError, Membership, Refusal},
+    server::{
+        outbox::Outbox,
+        rooms::{Hub, JoinError, Membership, Refusal},
+    },
 };
 
 /// Protocol violations (bad JSON, wrong role, …) a connection may make before it is closed.
@@ -91,7 +94,8 @@ impl Session {
         }
         self.over_limit = 0;
         if let (Some(membership), Some(relayed)) = (&self.membership, relayed::parse(text)) {
-            return match membership.handle_relayed(&relayed) {
+            let text = relayed.encode(membership.id());
+            return match membership.handle_relayed(relayed.kind, relayed.to, text) {
                 Ok(()) => Flow::Continue,
                 Err(refusal) => self.refused(refusal),
             };

@@ -8,11 +8,13 @@ use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{
-    outbox::{encode, Outbox, Queue, Queued},
     session::{Flow, Session},
     Signaling,
 };
-use crate::protocol::{close_code, ErrorCode, RoomName, ServerMessage};
+use crate::{
+    protocol::{close_code, ErrorCode, RoomName, ServerMessage},
+    server::outbox::{encode, Outbox, Queue, Queued},
+};
 
 /// Queued messages written before one flush. Bounded so one busy connection cannot hold its
 /// worker thread for long.
