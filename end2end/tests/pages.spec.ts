@@ -68,6 +68,12 @@ test("an invalid room name gets a 404 page", async ({ page, request }) => {
   expect((await page.request.get("/no/such/page")).status()).toBe(404);
 });
 
+test("static files come from public/: robots.txt keeps crawlers off the rooms", async ({ request }) => {
+  const robots = await request.get("/robots.txt");
+  expect(robots.status()).toBe(200);
+  expect(await robots.text()).toContain("Disallow: /");
+});
+
 test("health endpoints answer", async ({ request }) => {
   expect(await (await request.get("/healthz")).text()).toBe("ok");
   expect((await request.get("/readyz")).status()).toBe(200);

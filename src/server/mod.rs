@@ -65,9 +65,9 @@ pub async fn serve(
     let hub = Hub::new(rooms, keys, ice.ice_servers(), shutdown.clone());
     let signaling = Signaling::new(hub.clone(), signaling, shutdown.clone());
     let app = http::router(&http_settings, hub, signaling, shutdown.clone());
-    // Sockets read in bursts (see burst.rs), and signaling is many small messages: send each
+    // Sockets read in bursts (see signaling::burst), and signaling is many small messages: send each
     // at once instead of waiting on Nagle.
-    let listener = http::burst::BurstListener(listener).tap_io(|socket| {
+    let listener = signaling::burst::BurstListener(listener).tap_io(|socket| {
         let _ = socket.get_ref().set_nodelay(true);
     });
     axum::serve(

@@ -2,12 +2,10 @@
 //! room list stream. The signaling socket is routed here and served by `signaling`.
 //!
 //! - [`assets`]: the browser bundle, compressed once and served from memory.
-//! - [`burst`]: the listener whose sockets are read in bursts.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`room_events`]: the live room list as server-sent events.
 
 pub mod assets;
-pub mod burst;
 mod health;
 mod room_events;
 

@@ -57,7 +57,7 @@ impl Membership {
         self.role
     }
 
-    /// Whether this viewer joined with the offer its page came with (see `Hub::page_offer`).
+    /// Whether this viewer joined with the offer its page came with (see `RoomDirectory::page_offer`).
     pub fn has_offer(&self) -> bool {
         self.has_offer
     }

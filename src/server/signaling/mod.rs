@@ -1,5 +1,6 @@
 //! The signaling sessions: `GET /ws/<room>` upgraded to a WebSocket, one task per connection.
 //!
+//! - [`burst`]: the server's listener, whose sockets are read in bursts.
 //! - [`admission`]: the Origin check and the per-IP cap, before the upgrade.
 //! - [`socket`]: the connection's task (read, write, ping, close).
 //! - [`session`]: its protocol state (join, rate limit, rule breaks, the wrong-key delay).
@@ -7,6 +8,7 @@
 //! - [`rate_limit`]: the token bucket.
 
 pub mod admission;
+pub mod burst;
 mod rate_limit;
 pub mod relayed;
 mod session;
@@ -27,7 +29,7 @@ use crate::protocol::{paths, RoomName, MAX_MESSAGE_BYTES};
 
 /// Socket read buffer to start with: most signaling messages are a few hundred bytes, and each
 /// connection's buffer is a large part of its memory. (It grows to fit a big SDP and stays so.)
-/// A busy connection still gets one `recv` per burst, not per 512 bytes: see `http::burst`.
+/// A busy connection still gets one `recv` per burst, not per 512 bytes: see [`burst`].
 const READ_BUFFER_BYTES: usize = 512;
 /// Bytes tungstenite collects before it writes: a batch of queued messages leaves in one
 /// `write` call instead of one call (and one loopback/NIC round of the kernel) per message.

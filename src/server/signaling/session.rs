@@ -257,3 +257,84 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
         | ClientMessage::Audio { .. } => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::server::{config::Config, outbox::Queue, shutdown::Shutdown};
+
+    fn session(flags: &[&str], room: &str, key: Option<&str>) -> (Session, Queue) {
+        let config = Config::parse_from(std::iter::once("onair").chain(flags.iter().copied()));
+        let hub = Hub::new(config.rooms, config.keys, vec![], Shutdown::default());
+        let (outbox, queue) = Outbox::new(16);
+        let room = RoomName::parse(room).unwrap();
+        let session = Session::new(hub, room, key.map(str::to_owned), outbox, 50);
+        (session, queue)
+    }
+
+    fn next(queue: &mut Queue) -> Option<ServerMessage> {
+        queue
+            .try_recv()
+            .flatten()
+            .map(|text| serde_json::from_str(&text).unwrap())
+    }
+
+    fn text(msg: &ClientMessage) -> String {
+        serde_json::to_string(msg).unwrap()
+    }
+
+    /// The wrong key's answer waits in the session, not in a sleep of the connection's task:
+    /// the task goes on writing and pinging meanwhile, and sends it on `release`.
+    #[tokio::test]
+    async fn a_wrong_publish_key_is_answered_on_release() {
+        let (mut session, mut queue) = session(&["--publish-key", "k"], "hall", None);
+        let join = text(&ClientMessage::join(Role::Broadcaster));
+        assert!(matches!(session.on_text(&join), Flow::Continue));
+        assert!(matches!(
+            next(&mut queue),
+            Some(ServerMessage::Welcome { .. })
+        ));
+        let go_live = text(&ClientMessage::GoLive {
+            key: Some("guess".into()),
+            reclaim: None,
+        });
+        let Flow::Hold(until) = session.on_text(&go_live) else {
+            panic!("a wrong key is answered later");
+        };
+        assert!(until > Instant::now());
+        assert_eq!(next(&mut queue), None, "nothing before the delay");
+        assert!(matches!(session.release(), Flow::Continue));
+        assert!(matches!(
+            next(&mut queue),
+            Some(ServerMessage::Error {
+                code: ErrorCode::WrongKey,
+                ..
+            })
+        ));
+        assert!(matches!(session.release(), Flow::Continue), "released once");
+        assert_eq!(next(&mut queue), None);
+    }
+
+    #[tokio::test]
+    async fn a_private_room_without_its_key_closes_with_4003_after_the_delay() {
+        let flags = ["--room-key", "board=b0ard", "--private-room", "board"];
+        let (mut session, mut queue) = session(&flags, "board", Some("guess"));
+        let join = text(&ClientMessage::join(Role::Viewer));
+        assert!(matches!(session.on_text(&join), Flow::Hold(_)));
+        assert_eq!(next(&mut queue), None);
+        assert!(matches!(
+            session.release(),
+            Flow::Close(close_code::PRIVATE, _)
+        ));
+        assert!(matches!(
+            next(&mut queue),
+            Some(ServerMessage::Error {
+                code: ErrorCode::WrongKey,
+                ..
+            })
+        ));
+        assert!(session.membership.is_none());
+    }
+}

@@ -1,7 +1,7 @@
 //! Reading each socket in bursts.
 //!
 //! The WebSocket layer reads at most 512 bytes at a time: its buffer stays allocated for the
-//! life of a connection, and most connections are idle (see `READ_BUFFER_BYTES` in ws.rs). A
+//! life of a connection, and most connections are idle (see `READ_BUFFER_BYTES` in `signaling`). A
 //! busy connection then costs one `recv` per 512 bytes. [`BurstReader`] sits under it: a
 //! small read is served by one `recv` of up to [`BURST`] bytes into a buffer on the stack, and
 //! what the caller could not take yet waits in `pending` until it asks again. `pending` is
