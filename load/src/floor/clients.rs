@@ -11,9 +11,9 @@ use std::{
 
 use mio::{net::TcpStream, Events, Interest, Poll, Token};
 
+use super::wire::{sent_at, take_messages, Conn, DRAINING, HEADER, MEASURING, READ_CHUNK, WARMING};
 use crate::{
     cli::Args,
-    floor_wire::{sent_at, take_messages, Conn, DRAINING, HEADER, MEASURING, READ_CHUNK, WARMING},
     pace,
     stats::{Histogram, LatencySummary},
 };

@@ -13,9 +13,9 @@
 //! kernel's share of a `recv` and a loopback `send` (which also runs the recipient's TCP
 //! receive) plus the wake-ups. Read the server's figure against it.
 //!
-//! The parts: `floor_wire.rs` (the message layout, the phases, the non-blocking connection both
-//! sides use), `floor_relay.rs` (the relay thread), `floor_clients.rs` (the paced clients); this
-//! module runs them and reports.
+//! The parts: [`wire`] (the message layout, the phases, the non-blocking connection both sides
+//! use), [`relay`] (the relay thread), [`clients`] (the paced clients); this module runs them
+//! and reports.
 
 use std::{
     net::SocketAddr,
@@ -29,13 +29,13 @@ use std::{
 use mio::net::TcpListener;
 use serde::Serialize;
 
-use crate::{
-    cli::Args,
-    floor_clients, floor_relay,
-    floor_wire::{HEADER, STOP, WARMING},
-    stats::LatencySummary,
-    sys,
-};
+mod clients;
+mod relay;
+mod wire;
+
+use wire::{HEADER, STOP, WARMING};
+
+use crate::{cli::Args, stats::LatencySummary, sys};
 
 #[derive(Serialize, Debug, Default)]
 pub struct FloorReport {
@@ -127,10 +127,10 @@ pub fn run(args: &Args) -> Result<FloorReport, String> {
         let (phase, accepted) = (phase.clone(), accepted.clone());
         thread::Builder::new()
             .name("floor-relay".into())
-            .spawn(move || floor_relay::relay(listener, size, &phase, &accepted))
+            .spawn(move || relay::relay(listener, size, &phase, &accepted))
             .map_err(|err| format!("cannot start the relay thread: {err}"))?
     };
-    let outcome = floor_clients::drive(args, &layout, size, addr, &phase, &accepted);
+    let outcome = clients::drive(args, &layout, size, addr, &phase, &accepted);
     // Whatever happened, let the relay thread end.
     phase.store(STOP, Ordering::Release);
     let figures = match relay_thread.join() {

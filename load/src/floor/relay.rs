@@ -10,10 +10,8 @@ use std::{
 
 use mio::{net::TcpListener, Events, Interest, Poll, Token};
 
-use crate::{
-    floor_wire::{recipient, take_messages, Conn, DRAINING, MEASURING, READ_CHUNK, STOP},
-    sys,
-};
+use super::wire::{recipient, take_messages, Conn, DRAINING, MEASURING, READ_CHUNK, STOP};
+use crate::sys;
 
 const LISTENER: Token = Token(usize::MAX);
 
