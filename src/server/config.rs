@@ -61,7 +61,7 @@ pub struct RoomSettings {
 #[command(next_help_heading = "Keys and private rooms")]
 pub struct KeySettings {
     /// Publish key every broadcaster must give to go live (none: anyone may go live).
-    #[arg(long, env = "ONAIR_PUBLISH_KEY")]
+    #[arg(long, env = "ONAIR_PUBLISH_KEY", value_parser = parse_key)]
     pub publish_key: Option<String>,
     /// Publish key for one room, as ROOM=KEY (repeat, or comma-separate in the env var).
     /// It replaces --publish-key for that room.
@@ -149,6 +149,13 @@ fn parse_ice_url(url: &str) -> Result<String, String> {
             "{url:?} is not a STUN/TURN URL (expected stun:host:port or turn:host:port)"
         ))
     }
+}
+
+fn parse_key(key: &str) -> Result<String, String> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(format!("a key must be 1-{MAX_KEY_BYTES} bytes"));
+    }
+    Ok(key.to_owned())
 }
 
 fn parse_room_key(spec: &str) -> Result<(String, String), String> {
@@ -323,6 +330,10 @@ mod tests {
         assert!(parse(&["--room-key", "no key"]).is_err());
         assert!(parse(&["--room-key", "bad room=k"]).is_err());
         assert!(parse(&["--room-key", "room="]).is_err());
+        assert!(
+            parse(&["--publish-key", ""]).is_err(),
+            "an empty key would lock everyone out"
+        );
     }
 
     #[test]

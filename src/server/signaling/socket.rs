@@ -114,10 +114,15 @@ where
                     break None;
                 }
             }
-            _ = &mut join_deadline, if session.membership.is_none() => {
+            // A join that is being refused late (a private room's wrong key) came in time.
+            _ = &mut join_deadline, if session.membership.is_none() && !holding => {
                 break Some((close_code::POLICY, "no join message in time"));
             }
             _ = &mut shutdown => {
+                if holding {
+                    // Queue the held answer: it goes out before the close, with the rest.
+                    let _ = session.release();
+                }
                 let _ = timeout(timing.write_within, sink.send(text_message(encode(&ServerMessage::ShuttingDown)))).await;
                 break Some((close_code::GOING_AWAY, "server restarting; reconnect shortly"));
             }
