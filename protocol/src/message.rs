@@ -16,8 +16,9 @@ use strum::{EnumDiscriminants, EnumIter, EnumString, IntoStaticStr};
 /// A connection's id, assigned by the server, unique for the life of the process.
 pub type PeerId = u64;
 
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// A talk page: may go on air, sends offers to viewers.
     Broadcaster,
@@ -142,8 +143,9 @@ impl ClientMessage {
 }
 
 /// Why a broadcast ended, for the viewer's status line.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, EnumIter, EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum OffAirReason {
     /// The broadcaster pressed stop.
     Stopped,
@@ -246,8 +248,9 @@ pub enum ServerMessage {
 }
 
 /// Machine-readable reason of an [`ServerMessage::Error`].
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, EnumIter)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, EnumIter, EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     /// Not JSON, unknown type, wrong field types, or a field too long.
     BadMessage,

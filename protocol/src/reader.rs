@@ -92,12 +92,13 @@ fn boolean<V: JsonValue>(v: &V, name: &str) -> Result<bool> {
         .ok_or_else(|| missing(name))
 }
 
-/// A unit enum (`Role`, `ErrorCode`, …) by its serde name, so the names live in one place.
-fn named<V: JsonValue, T: serde::de::DeserializeOwned>(v: &V, name: &str) -> Result<T> {
-    use serde::de::IntoDeserializer;
+/// A unit enum (`Role`, `ErrorCode`, …) by its wire name. Read with its `FromStr` (strum), a
+/// plain string match: serde's reader for the same enum is several times its size in the
+/// wasm. The tests check that both agree on every value.
+fn named<V: JsonValue, T: std::str::FromStr>(v: &V, name: &str) -> Result<T> {
     let text = string(v, name)?;
-    T::deserialize(text.as_str().into_deserializer())
-        .map_err(|_: serde::de::value::Error| ReadError(format!("unknown `{name}`: {text}")))
+    text.parse()
+        .map_err(|_| ReadError(format!("unknown `{name}`: {text}")))
 }
 
 fn candidate<V: JsonValue>(v: &V) -> Result<IceCandidate> {

@@ -47,15 +47,12 @@ fn socket_url(room: &RoomName, key: Option<&str>) -> String {
     let secure = location.protocol().map(|p| p == "https:").unwrap_or(false);
     let host = location.host().unwrap_or_default();
     let scheme = if secure { "wss" } else { "ws" };
-    let path = paths::SOCKET_PREFIX;
-    match key {
-        Some(key) => format!(
-            "{scheme}://{host}{path}{room}?{}={}",
-            paths::ROOM_KEY_PARAM,
-            js_sys::encode_uri_component(key)
-        ),
-        None => format!("{scheme}://{host}{path}{room}"),
+    let mut url = format!("{scheme}://{host}{}{}", paths::SOCKET_PREFIX, room.as_str());
+    if let Some(key) = key {
+        let key = String::from(js_sys::encode_uri_component(key));
+        url.extend(["?", paths::ROOM_KEY_PARAM, "=", &key]);
     }
+    url
 }
 
 impl Signaling {

@@ -5,7 +5,7 @@ use leptos_meta::Title;
 
 use crate::{
     protocol::RoomName,
-    ui::watch::{WatchState, WatchUi, OVERLAY_ID, VIDEO_ID},
+    ui::watch::{WatchState, WatchUi, STAGE_ID},
 };
 
 #[component]
@@ -79,10 +79,9 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 </span>
             </div>
         </section>
-        <div class="stage">
+        <div class="stage" id=STAGE_ID>
             <video
                 node_ref=video
-                id=VIDEO_ID
                 class="video"
                 data-testid="remote-video"
                 data-page-offer=page_offer
@@ -91,7 +90,6 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 playsinline
             ></video>
             <div
-                id=OVERLAY_ID
                 class="stage-overlay"
                 data-testid="stage-overlay"
                 hidden=move || ui.state.get() == WatchState::Live

@@ -2,10 +2,10 @@
 
 use leptos::prelude::*;
 
-/// The `id` of the watch page's `<video>`, where the viewer engine starts before hydration.
-pub const VIDEO_ID: &str = "watch-video";
-/// The `id` of the overlay over it, which the engine hides once the picture plays.
-pub const OVERLAY_ID: &str = "watch-overlay";
+/// The `id` of the watch page's stage, where the viewer engine starts before hydration: its
+/// first child is the `<video>`, the next the overlay over it, which the engine hides once
+/// the picture plays. (One id, not one per element: each attribute the view adds costs wasm.)
+pub const STAGE_ID: &str = "watch-stage";
 
 /// The viewer's state, as `data-state` on the status line shows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

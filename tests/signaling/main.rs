@@ -13,6 +13,7 @@ mod bad_input;
 mod broadcast;
 mod keys;
 mod limits;
+mod pages;
 mod routing;
 mod server;
 mod spare_offers;

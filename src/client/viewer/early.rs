@@ -10,7 +10,7 @@ use super::Viewer;
 use crate::{
     client::{json, timer::Timeout},
     protocol::{paths, reader, RoomName},
-    ui::watch::{WatchUi, OVERLAY_ID, VIDEO_ID},
+    ui::watch::{WatchUi, STAGE_ID},
 };
 
 /// Longest a watch page waits for the picture before it hydrates anyway.
@@ -34,11 +34,16 @@ pub fn start_then(hydrate: impl FnOnce() + 'static) {
         .ok()
         .and_then(|path| path.strip_prefix("/watch/").map(str::to_owned))
         .and_then(|room| RoomName::parse(&room).ok());
-    let document = window.document();
-    let video = document
+    // The stage's first child is the video, the next one the overlay (see `STAGE_ID`).
+    let video = window
+        .document()
+        .and_then(|doc| doc.get_element_by_id(STAGE_ID))
+        .and_then(|stage| stage.first_element_child());
+    let overlay = video
         .as_ref()
-        .and_then(|doc| doc.get_element_by_id(VIDEO_ID))
-        .and_then(|element| element.dyn_into::<HtmlVideoElement>().ok());
+        .and_then(|video| video.next_element_sibling())
+        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+    let video = video.and_then(|element| element.dyn_into::<HtmlVideoElement>().ok());
     let (Some(room), Some(video)) = (room, video) else {
         hydrate();
         return;
@@ -51,9 +56,6 @@ pub fn start_then(hydrate: impl FnOnce() + 'static) {
             .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
             .and_then(|params| params.get(paths::ROOM_KEY_PARAM)),
     );
-    let overlay = document
-        .and_then(|doc| doc.get_element_by_id(OVERLAY_ID))
-        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
     // Taken off before hydrating: the page's own view does not have it.
     let page_offer = video.get_attribute("data-page-offer").and_then(|json| {
         let _ = video.remove_attribute("data-page-offer");
