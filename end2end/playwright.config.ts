@@ -17,6 +17,8 @@ const chromium =
 const chromiumFlags: string[] = JSON.parse(readFileSync(resolve(__dirname, "chromium.json"), "utf8")).args;
 
 export const baseURL = `http://127.0.0.1:${port}`;
+/** How the test server carries media: `sfu` (the default, the server relays) or `p2p`. */
+export const MEDIA = process.env.ONAIR_E2E_MEDIA === "p2p" ? "p2p" : "sfu";
 /** For tests that run a server of their own. */
 export const serverBin = bin;
 export const serverSiteRoot = siteRoot;
@@ -48,7 +50,7 @@ export default defineConfig({
   },
   webServer: {
     command:
-      `"${bin}" --addr 127.0.0.1:${port} --max-viewers ${MAX_VIEWERS} --site-root "${siteRoot}"` +
+      `"${bin}" --addr 127.0.0.1:${port} --media ${MEDIA} --max-viewers ${MAX_VIEWERS} --site-root "${siteRoot}"` +
       ` --room-key ${PRIVATE_ROOM}=${PRIVATE_KEY} --private-room ${PRIVATE_ROOM}`,
     url: `${baseURL}/healthz`,
     reuseExistingServer: false,

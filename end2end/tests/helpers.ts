@@ -1,6 +1,6 @@
 import { expect, type BrowserContext, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { serverBin, serverSiteRoot } from "../playwright.config";
+import { MEDIA, serverBin, serverSiteRoot } from "../playwright.config";
 
 /** A room name of its own for each test, so tests never see each other's rooms. */
 export function roomName(prefix: string): string {
@@ -73,7 +73,8 @@ export async function expectNotReloaded(page: Page): Promise<void> {
 
 /** A server of the test's own on `port` (for tests that restart it or configure it). */
 export async function startServer(port: number, args: string[] = []): Promise<ChildProcess> {
-  const server = spawn(serverBin, ["--addr", `127.0.0.1:${port}`, "--site-root", serverSiteRoot, ...args], {
+  const flags = ["--addr", `127.0.0.1:${port}`, "--media", MEDIA, "--site-root", serverSiteRoot, ...args];
+  const server = spawn(serverBin, flags, {
     stdio: "inherit",
   });
   await expect

@@ -16,6 +16,25 @@ use strum::{EnumDiscriminants, EnumIter, EnumString, IntoStaticStr};
 /// A connection's id, assigned by the server, unique for the life of the process.
 pub type PeerId = u64;
 
+/// The `from` of the server's media relay: with [`MediaMode::Sfu`] it is the broadcaster
+/// side for every viewer, and the one viewer of the broadcaster. No connection has this id.
+pub const RELAY_ID: PeerId = 0;
+
+/// How a room's media travels, as the welcome tells every page.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, EnumIter, EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum MediaMode {
+    /// The server relays it: the broadcaster sends one stream to the server ([`RELAY_ID`]),
+    /// which forwards it to each viewer.
+    #[default]
+    Sfu,
+    /// The broadcaster's page sends it to each viewer itself.
+    P2p,
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, EnumString)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
@@ -174,6 +193,9 @@ pub enum ServerMessage {
         ice_servers: Vec<IceServer>,
         /// Whether going live here needs a publish key.
         needs_key: bool,
+        /// How the media travels: through the server's relay or peer to peer.
+        #[serde(default)]
+        media: MediaMode,
         /// The join's ticket was good: the offer the page came with is `on_air`'s, for this
         /// connection. Send the answer to it; no other offer comes.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -10,8 +10,8 @@
 //! The browser's side of [`JsonValue`] (for `wasm_bindgen::JsValue`) is in the app's `client`.
 
 use crate::{
-    ErrorCode, IceCandidate, IceServer, OffAirReason, PageOffer, Role, RoomSummary, ServerKind,
-    ServerMessage,
+    ErrorCode, IceCandidate, IceServer, MediaMode, OffAirReason, PageOffer, Role, RoomSummary,
+    ServerKind, ServerMessage,
 };
 
 /// What the reader needs from a parsed JSON value. `field` is `None` for a missing or `null`
@@ -148,6 +148,11 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
             max_viewers: count(v, "max_viewers")?,
             ice_servers: ice_servers(v)?,
             needs_key: boolean(v, "needs_key")?,
+            media: v
+                .field("media")
+                .map(|_| named::<_, MediaMode>(v, "media"))
+                .transpose()?
+                .unwrap_or_default(),
             page_offer: v
                 .field("page_offer")
                 .map(|_| boolean(v, "page_offer"))

@@ -5,8 +5,8 @@
 use strum::IntoEnumIterator;
 
 use crate::{
-    ClientKind, ClientMessage, ErrorCode, IceCandidate, IceServer, OffAirReason, Role, ServerKind,
-    ServerMessage,
+    ClientKind, ClientMessage, ErrorCode, IceCandidate, IceServer, MediaMode, OffAirReason, Role,
+    ServerKind, ServerMessage,
 };
 
 fn candidate(mid: Option<&str>, index: Option<u16>) -> IceCandidate {
@@ -104,6 +104,7 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 max_viewers: 10,
                 ice_servers: ice_servers(),
                 needs_key: true,
+                media: MediaMode::P2p,
                 page_offer: true,
             },
             ServerMessage::Welcome {
@@ -114,6 +115,7 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 max_viewers: u32::MAX,
                 ice_servers: vec![],
                 needs_key: false,
+                media: MediaMode::Sfu,
                 page_offer: false,
             },
         ],

@@ -4,7 +4,7 @@ use leptos::{html::Video, prelude::*};
 use leptos_meta::Title;
 
 use crate::{
-    protocol::RoomName,
+    protocol::{MediaMode, RoomName},
     ui::talk::{Source, TalkUi},
 };
 
@@ -106,6 +106,15 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
             {move || ui.error.get()}
         </p>
         <p class="hint" hidden=move || ui.connected.get()>"Connecting to the server…"</p>
+        <p class="hint" data-testid="media-mode"
+            data-state=move || match ui.media.get() {
+                Some(MediaMode::Sfu) => "sfu",
+                Some(MediaMode::P2p) => "p2p",
+                None => "unknown",
+            }
+            hidden=move || ui.media.get().is_none()>
+            {move || ui.media_line()}
+        </p>
         <p class="hint">
             "Viewers watch at " <a href=watch_path.clone() target="_blank">{watch_path.clone()}</a>
         </p>

@@ -1,18 +1,31 @@
 //! Server settings: command-line flags, each with an environment variable, in one group per
 //! part of the server. Each part is handed its own group only.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use clap::{Args, Parser};
 
 use super::secrets;
-use crate::protocol::{IceServer, RoomName, MAX_KEY_BYTES};
+use crate::protocol::{IceServer, MediaMode, RoomName, MAX_KEY_BYTES};
+
+/// Viewers one room takes by default when the server relays the media: what this machine
+/// was measured to carry (see BENCHMARKS.md, "Media relay").
+pub const SFU_MAX_VIEWERS: u32 = 500;
+/// Viewers one room takes by default peer to peer: the broadcaster's browser encodes once
+/// per viewer, and a laptop stops at 10-20.
+pub const P2P_MAX_VIEWERS: u32 = 10;
 
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "onair",
     version,
-    about = "Self-hosted live broadcasting over WebRTC"
+    about = "Self-hosted live broadcasting over WebRTC",
+    // A later flag replaces an earlier one (and the environment's value).
+    args_override_self = true
 )]
 pub struct Config {
     #[command(flatten)]
@@ -25,6 +38,26 @@ pub struct Config {
     pub ice: IceSettings,
     #[command(flatten)]
     pub signaling: SignalingSettings,
+    #[command(flatten)]
+    pub media: MediaSettings,
+}
+
+/// Media: whether the server relays it, and on which UDP port (`relay`).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Media")]
+pub struct MediaSettings {
+    /// sfu: the server relays the broadcast, the broadcaster uploads it once. p2p: the
+    /// broadcaster's browser sends it to each viewer (for a host that cannot take UDP).
+    #[arg(long = "media", env = "ONAIR_MEDIA", default_value = "sfu", value_parser = parse_media)]
+    pub mode: MediaMode,
+    /// UDP port for all media (default: the same number as the HTTP port). Open it in the
+    /// firewall.
+    #[arg(long, env = "ONAIR_UDP_PORT")]
+    pub udp_port: Option<u16>,
+    /// The public address that reaches this machine through a 1:1 NAT (a cloud VM): the
+    /// relay announces it to browsers besides its own addresses.
+    #[arg(long, env = "ONAIR_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
 }
 
 /// HTTP: where the server listens and what it serves (`http`).
@@ -43,10 +76,11 @@ pub struct HttpSettings {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Rooms")]
 pub struct RoomSettings {
-    /// Most viewers one room takes at once; the next one is told "room is full".
-    #[arg(long, env = "ONAIR_MAX_VIEWERS", default_value_t = 10,
+    /// Most viewers one room takes at once; the next one is told "room is full" [default:
+    /// 500 with the relay, 10 peer to peer].
+    #[arg(long, env = "ONAIR_MAX_VIEWERS",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub max_viewers: u32,
+    pub max_viewers: Option<u32>,
     /// Most rooms the server holds at once.
     #[arg(long, env = "ONAIR_MAX_ROOMS", default_value_t = 1000,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -151,6 +185,11 @@ fn parse_ice_url(url: &str) -> Result<String, String> {
     }
 }
 
+fn parse_media(mode: &str) -> Result<MediaMode, String> {
+    mode.parse()
+        .map_err(|_| format!("{mode:?} is not a media mode (expected sfu or p2p)"))
+}
+
 fn parse_key(key: &str) -> Result<String, String> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return Err(format!("a key must be 1-{MAX_KEY_BYTES} bytes"));
@@ -175,6 +214,16 @@ impl Config {
     /// Checks that need more than one flag.
     pub fn validate(&self) -> Result<(), String> {
         self.keys.validate()
+    }
+}
+
+impl RoomSettings {
+    /// The viewer cap: the flag's, or the default for how the media travels.
+    pub fn max_viewers(&self, media: MediaMode) -> u32 {
+        self.max_viewers.unwrap_or(match media {
+            MediaMode::Sfu => SFU_MAX_VIEWERS,
+            MediaMode::P2p => P2P_MAX_VIEWERS,
+        })
     }
 }
 
@@ -269,9 +318,32 @@ mod tests {
     fn defaults_suit_a_single_machine() {
         let config = parse(&[]).unwrap();
         assert_eq!(config.http.addr, "127.0.0.1:3000".parse().unwrap());
-        assert_eq!(config.rooms.max_viewers, 10);
+        assert_eq!(config.media.mode, MediaMode::Sfu);
+        assert_eq!(config.media.udp_port, None, "the HTTP port's number");
+        assert_eq!(config.rooms.max_viewers(MediaMode::Sfu), SFU_MAX_VIEWERS);
+        assert_eq!(config.rooms.max_viewers(MediaMode::P2p), P2P_MAX_VIEWERS);
         assert!(config.ice.ice_servers().is_empty());
         assert_eq!(config.keys.publish_key, None);
+    }
+
+    #[test]
+    fn media_flags_and_a_clear_error_for_a_wrong_mode() {
+        let config = parse(&[
+            "--media",
+            "p2p",
+            "--udp-port",
+            "4000",
+            "--public-ip",
+            "203.0.113.9",
+            "--media",
+            "p2p",
+        ])
+        .unwrap();
+        assert_eq!(config.media.mode, MediaMode::P2p);
+        assert_eq!(config.media.udp_port, Some(4000));
+        assert_eq!(config.media.public_ip, Some("203.0.113.9".parse().unwrap()));
+        let err = parse(&["--media", "mesh"]).unwrap_err().to_string();
+        assert!(err.contains("expected sfu or p2p"), "{err}");
     }
 
     #[test]
@@ -292,7 +364,8 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(config.http.addr.port(), 8080);
-        assert_eq!(config.rooms.max_viewers, 25);
+        assert_eq!(config.rooms.max_viewers(MediaMode::Sfu), 25);
+        assert_eq!(config.rooms.max_viewers(MediaMode::P2p), 25);
         let ice = config.ice.ice_servers();
         assert_eq!(ice.len(), 2);
         assert_eq!(ice[0].username, None, "STUN gets no credentials");

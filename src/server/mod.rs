@@ -3,6 +3,7 @@
 //! - [`http`]: the router, the pages, the browser bundle, health checks, the room list stream.
 //! - [`signaling`]: one task per signaling socket: admission, rate limit, deadlines.
 //! - [`rooms`]: the rooms, who is in them, and the routing rules between them.
+//! - [`relay`]: the media relay (SFU), which forwards each broadcast to its viewers.
 //! - [`secrets`]: keys, tickets and tokens, compared in constant time.
 //!
 //! [`config`] reads the command line; [`shutdown`] is the stop every part sees; [`outbox`] is a
@@ -11,6 +12,7 @@
 pub mod config;
 pub mod http;
 pub mod outbox;
+pub mod relay;
 pub mod rooms;
 pub mod secrets;
 pub mod shutdown;
@@ -21,7 +23,10 @@ use std::{io, net::SocketAddr};
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use crate::protocol::MediaMode;
+
 pub use config::Config;
+use relay::MediaRelay;
 pub use rooms::Hub;
 use shutdown::Shutdown;
 use signaling::Signaling;
@@ -34,6 +39,8 @@ pub enum ServerError {
     Listen(SocketAddr, io::Error),
     #[error("server stopped with an error: {0}")]
     Serve(io::Error),
+    #[error(transparent)]
+    Relay(#[from] relay::RelayError),
 }
 
 /// Bind the configured address; a taken port gets its own clear error.
@@ -61,8 +68,16 @@ pub async fn serve(
         keys,
         ice,
         signaling,
+        media,
     } = config;
-    let hub = Hub::new(rooms, keys, ice.ice_servers(), shutdown.clone());
+    let relay = match media.mode {
+        MediaMode::Sfu => {
+            let http_addr = listener.local_addr().map_err(ServerError::Serve)?;
+            Some(MediaRelay::start(&media, http_addr)?)
+        }
+        MediaMode::P2p => None,
+    };
+    let hub = Hub::new(rooms, keys, ice.ice_servers(), shutdown.clone(), relay);
     let signaling = Signaling::new(hub.clone(), signaling, shutdown.clone());
     let app = http::router(&http_settings, hub, signaling, shutdown.clone());
     // Sockets read in bursts (see signaling::burst), and signaling is many small messages: send each

@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use crate::protocol::MediaMode;
+
 /// What is being sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -20,6 +22,23 @@ pub struct TalkUi {
     pub connected: RwSignal<bool>,
     pub needs_key: RwSignal<bool>,
     pub key: RwSignal<String>,
+    /// How the stream reaches viewers, once the server said (its welcome).
+    pub media: RwSignal<Option<MediaMode>>,
+}
+
+impl TalkUi {
+    /// The line that says how the stream reaches viewers.
+    pub fn media_line(&self) -> &'static str {
+        match self.media.get() {
+            Some(MediaMode::Sfu) => {
+                "The server relays your stream: you upload it once, however many people watch."
+            }
+            Some(MediaMode::P2p) => {
+                "Peer to peer: your browser sends the stream to each viewer itself."
+            }
+            None => "",
+        }
+    }
 }
 
 impl Default for TalkUi {
@@ -34,6 +53,7 @@ impl Default for TalkUi {
             connected: RwSignal::new(false),
             needs_key: RwSignal::new(false),
             key: RwSignal::new(String::new()),
+            media: RwSignal::new(None),
         }
     }
 }

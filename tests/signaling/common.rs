@@ -42,7 +42,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Start a server with the default settings plus `flags` (as on the command line).
+    /// Start a server with the default settings plus `flags` (as on the command line). The
+    /// media goes peer to peer unless `flags` say `--media sfu`: most of these tests are about
+    /// signaling between pages.
     pub async fn start(flags: &[&str]) -> Self {
         // No browser bundle: signaling tests need none, and compressing one costs CPU.
         let config = Config::try_parse_from(
@@ -52,6 +54,8 @@ impl TestServer {
                 "127.0.0.1:0",
                 "--site-root",
                 "target/no-site-for-tests",
+                "--media",
+                "p2p",
             ]
             .into_iter()
             .chain(flags.iter().copied()),

@@ -21,7 +21,9 @@ use super::{
     timer::Timeout,
 };
 use crate::{
-    protocol::{ClientMessage, ErrorCode, IceServer, PeerId, Role, RoomName, ServerMessage},
+    protocol::{
+        ClientMessage, ErrorCode, IceServer, MediaMode, PeerId, Role, RoomName, ServerMessage,
+    },
     ui::talk::{Source, TalkUi},
 };
 
@@ -45,6 +47,8 @@ struct State {
     /// Makes the next spare ([`NEXT_SPARE_MS`]).
     next_spare_timer: Option<Timeout>,
     capturing: bool,
+    /// The server relays the stream: its relay is the one viewer, and no spares are made.
+    relayed: bool,
 }
 
 pub struct Broadcaster {
@@ -261,13 +265,16 @@ impl Broadcaster {
                 ice_servers,
                 viewers,
                 needs_key,
+                media,
                 ..
             } => {
                 self.ui.viewers.set(viewers);
                 self.ui.needs_key.set(needs_key);
+                self.ui.media.set(Some(media));
                 let resume = {
                     let mut state = self.state.borrow_mut();
                     state.ice_servers = ice_servers;
+                    state.relayed = media == MediaMode::Sfu;
                     state.want_live && state.stream.is_some()
                 };
                 if resume {

@@ -85,9 +85,12 @@ impl Broadcaster {
     /// serves it to the next viewer without waiting for this page at all. Until a viewer takes
     /// it, it sends nothing: no remote side, no media.
     pub(super) fn prepare_spare(self: &Rc<Self>) {
-        if !self.state.borrow().live || self.state.borrow().spare.is_some() {
+        let state = self.state.borrow();
+        // With the relay, the server is the one viewer and asks for its stream itself.
+        if !state.live || state.spare.is_some() || state.relayed {
             return;
         }
+        drop(state);
         let early_candidates = Rc::new(RefCell::new(Vec::new()));
         let Some(link) = self.open_link(early_candidates.clone()) else {
             return;
@@ -125,7 +128,7 @@ impl Broadcaster {
 
     /// Make the next spare in [`NEXT_SPARE_MS`], unless that is under way.
     pub(super) fn prepare_spare_later(self: &Rc<Self>) {
-        if self.state.borrow().next_spare_timer.is_some() {
+        if self.state.borrow().next_spare_timer.is_some() || self.state.borrow().relayed {
             return;
         }
         let weak = Rc::downgrade(self);

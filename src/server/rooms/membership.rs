@@ -13,13 +13,16 @@ use std::{
 use super::{
     reclaim::Claim,
     refusal::{no_such_peer, refuse, Refusal},
-    room::{Room, RoomState},
+    room::{Room, RoomState, Upstream},
     spares::Spare,
-    Hub,
+    to_relay, Hub,
 };
 use crate::{
     protocol::{ClientMessage, ErrorCode, OffAirReason, PeerId, Role, ServerMessage},
-    server::outbox::{encode, Queued},
+    server::{
+        outbox::{encode, Queued},
+        relay::Command,
+    },
 };
 
 /// The messages the signaling fast path relays as their sender wrote them (see
@@ -64,6 +67,9 @@ impl Membership {
 
     /// Act on one message from this member; the `Err` goes back to it as an `error`.
     pub fn handle(&self, msg: ClientMessage) -> Result<(), Refusal> {
+        if self.hub.relay.is_some() && to_relay::is_for_relay(&msg) {
+            return self.to_relay(msg);
+        }
         match msg {
             ClientMessage::Join { .. } => Err(refuse(
                 ErrorCode::AlreadyJoined,
@@ -167,6 +173,13 @@ impl Membership {
         state.spares.forget();
         state.on_air = Some(self.id);
         state.send(self.id, &ServerMessage::Live { reclaim: token });
+        if let Some(outbox) = state.members.get(&self.id).map(|m| m.outbox.clone()) {
+            self.hub.tell_relay(Command::OnAir {
+                room: self.room.name.clone(),
+                broadcaster: self.id,
+                outbox,
+            });
+        }
         state.send_to_role(
             Role::Viewer,
             &ServerMessage::OnAir {
@@ -188,6 +201,9 @@ impl Membership {
         state.reclaim.end();
         state.spares.forget();
         state.forget_offers();
+        self.hub.tell_relay(Command::EndRoom {
+            room: self.room.name.clone(),
+        });
         state.send_to_role(
             Role::Viewer,
             &ServerMessage::OffAir {
@@ -213,9 +229,12 @@ impl Membership {
                 "nobody is on air in this room",
             ));
         };
+        if upstream == Upstream::Relay {
+            return self.subscribe(&mut state);
+        }
         // The spare offer is ready: the viewer gets it now, without the broadcaster's turn.
         if !state.give_spare_to(self.id, upstream.id()) {
-            state.to_upstream(
+            state.to_page_upstream(
                 upstream,
                 encode(&ServerMessage::WantStream { from: self.id }),
             );
@@ -272,7 +291,7 @@ impl Membership {
                 format!("peer {to} has sent you no offer to answer"),
             ));
         }
-        state.to_upstream(upstream, text);
+        state.to_page_upstream(upstream, text);
         Ok(())
     }
 
@@ -285,7 +304,7 @@ impl Membership {
                     .upstream()
                     .filter(|up| up.id() == to)
                     .ok_or_else(|| no_such_peer(to))?;
-                state.to_upstream(upstream, text);
+                state.to_page_upstream(upstream, text);
             }
             Role::Broadcaster => {
                 let allowed = state.on_air == Some(self.id)

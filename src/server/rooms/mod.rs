@@ -5,6 +5,7 @@
 //! - [`reclaim`]: a dropped broadcaster's hold on its room.
 //! - [`spares`]: the broadcaster's spare offers and the tickets of watch pages.
 //! - [`room_list`]: the live room list, kept current for the home page.
+//! - [`to_relay`]: what members send the media relay, when the server relays.
 //!
 //! Locks: `Hub::rooms` before any room's state, never the other way round. Each member's
 //! outbound queue is bounded (see `server::outbox`); a member whose queue is full is cut off
@@ -18,6 +19,7 @@ mod room_list;
 pub mod spares;
 #[cfg(test)]
 mod tests;
+mod to_relay;
 
 use std::{
     collections::HashMap,
@@ -38,12 +40,14 @@ use room_list::RoomList;
 use super::{
     config::{KeySettings, RoomSettings},
     outbox::Outbox,
+    relay::{Command, MediaRelay},
     shutdown::Shutdown,
 };
 use crate::{
     directory::RoomDirectory,
     protocol::{
-        IceServer, OffAirReason, PageOffer, PeerId, Role, RoomName, RoomSummary, ServerMessage,
+        IceServer, MediaMode, OffAirReason, PageOffer, PeerId, Role, RoomName, RoomSummary,
+        ServerMessage,
     },
 };
 
@@ -68,7 +72,11 @@ pub enum JoinError {
 pub struct Hub {
     me: Weak<Hub>,
     settings: RoomSettings,
+    /// The viewer cap, for how the media travels.
+    max_viewers: u32,
     keys: KeySettings,
+    /// The media relay; `None` peer to peer.
+    relay: Option<MediaRelay>,
     ice_servers: Vec<IceServer>,
     shutdown: Shutdown,
     rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
@@ -83,17 +91,26 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
-    /// A new hub; spawns the task that keeps the room list current (call inside tokio).
+    /// A new hub; spawns the task that keeps the room list current (call inside tokio). With
+    /// a `relay`, the rooms' media goes through it; without, peer to peer.
     pub fn new(
         settings: RoomSettings,
         keys: KeySettings,
         ice_servers: Vec<IceServer>,
         shutdown: Shutdown,
+        relay: Option<MediaRelay>,
     ) -> Arc<Self> {
+        let media = if relay.is_some() {
+            MediaMode::Sfu
+        } else {
+            MediaMode::P2p
+        };
         let hub = Arc::new_cyclic(|me| Self {
             me: me.clone(),
+            max_viewers: settings.max_viewers(media),
             settings,
             keys,
+            relay,
             ice_servers,
             shutdown,
             rooms: Mutex::default(),
@@ -106,7 +123,23 @@ impl Hub {
 
     /// The queue size a member needs: see [`OUTBOX_CAPACITY`].
     pub fn outbox_capacity(&self) -> usize {
-        OUTBOX_CAPACITY + 2 * self.settings.max_viewers as usize
+        OUTBOX_CAPACITY + 2 * self.max_viewers as usize
+    }
+
+    /// How the rooms' media travels.
+    pub fn media(&self) -> MediaMode {
+        if self.relay.is_some() {
+            MediaMode::Sfu
+        } else {
+            MediaMode::P2p
+        }
+    }
+
+    /// Hand `command` to the relay, if there is one; a busy relay is logged (it says so).
+    fn tell_relay(&self, command: Command) {
+        if let Some(relay) = &self.relay {
+            let _ = relay.send(command);
+        }
     }
 
     /// The live rooms, by name, as of at most a few hundred milliseconds ago.
@@ -138,14 +171,14 @@ impl Hub {
                 if rooms.len() >= self.settings.max_rooms as usize {
                     return Err(JoinError::TooManyRooms(self.settings.max_rooms));
                 }
-                let room = Arc::new(Room::new(name.clone()));
+                let room = Arc::new(Room::new(name.clone(), self.relay.is_some()));
                 rooms.insert(name.clone(), room.clone());
                 room
             }
         };
         let mut state = room.lock();
         drop(rooms);
-        let max_viewers = self.settings.max_viewers;
+        let max_viewers = self.max_viewers;
         // A full room has viewers (the cap is at least 1), so refusing leaves nothing empty.
         if role == Role::Viewer && state.viewers >= max_viewers {
             return Err(JoinError::RoomFull(max_viewers));
@@ -175,6 +208,7 @@ impl Hub {
             max_viewers,
             ice_servers: self.ice_servers.clone(),
             needs_key: self.keys.publish_key_for(name.as_str()).is_some(),
+            media: self.media(),
             page_offer: ticket.is_some(),
         });
         if let Some(ticket) = &ticket {
@@ -210,7 +244,10 @@ impl Hub {
             Role::Viewer => {
                 state.viewers = state.viewers.saturating_sub(1);
                 state.announce_viewer_count();
-                if let Some(broadcaster) = state.on_air {
+                if state.relayed {
+                    self.tell_relay(Command::Left { member: id });
+                    list_changed = state.on_air.is_some();
+                } else if let Some(broadcaster) = state.on_air {
                     state.send(broadcaster, &ServerMessage::PeerLeft { peer: id });
                     list_changed = true;
                 }
@@ -226,6 +263,9 @@ impl Hub {
                         reason: OffAirReason::Disconnected,
                     },
                 );
+                self.tell_relay(Command::EndRoom {
+                    room: room.name.clone(),
+                });
                 list_changed = true;
             }
             Role::Broadcaster => {}

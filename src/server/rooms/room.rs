@@ -8,7 +8,7 @@ use std::{
 
 use super::{reclaim::Reclaim, spares::Spares};
 use crate::{
-    protocol::{PeerId, Role, RoomName, ServerMessage},
+    protocol::{PeerId, Role, RoomName, ServerMessage, RELAY_ID},
     server::outbox::{encode, Outbox, Queued},
 };
 
@@ -21,13 +21,14 @@ pub(super) struct Member {
 }
 
 /// The room's "broadcaster side" for its viewers: what serves them the stream, and so gets
-/// their `want_stream`, answers, candidates, hang-ups and requests for sound. Today it is the
-/// broadcaster's page itself, peer to peer. The server's relay (SFU) becomes a second variant
-/// here, and the viewers' messages reach it through the same [`RoomState::to_upstream`].
+/// their `want_stream`, answers, candidates, hang-ups and requests for sound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Upstream {
-    /// The live broadcaster's page, by its connection's id.
+    /// The live broadcaster's page, by its connection's id: peer to peer.
     Page(PeerId),
+    /// The server's media relay, which the live broadcaster sends its stream to. Messages for
+    /// it go as relay commands (see `Membership::to_relay`), not as text.
+    Relay,
 }
 
 impl Upstream {
@@ -35,6 +36,7 @@ impl Upstream {
     pub(super) fn id(self) -> PeerId {
         match self {
             Self::Page(id) => id,
+            Self::Relay => RELAY_ID,
         }
     }
 }
@@ -49,18 +51,25 @@ pub(super) struct RoomState {
     pub(super) spares: Spares,
     /// Set once the room is taken out of the hub; nobody joins it after that.
     pub(super) removed: bool,
+    /// The server's relay carries this room's media.
+    pub(super) relayed: bool,
 }
 
 impl RoomState {
     /// What serves this room's viewers now, if it is live.
     pub(super) fn upstream(&self) -> Option<Upstream> {
-        self.on_air.map(Upstream::Page)
+        match self.on_air {
+            Some(_) if self.relayed => Some(Upstream::Relay),
+            on_air => on_air.map(Upstream::Page),
+        }
     }
 
-    /// A viewer's message for the upstream.
-    pub(super) fn to_upstream(&self, upstream: Upstream, text: Queued) {
+    /// A viewer's message for its upstream, when that is a page.
+    pub(super) fn to_page_upstream(&self, upstream: Upstream, text: Queued) {
         match upstream {
             Upstream::Page(id) => self.push(id, text),
+            // Relayed rooms route before encoding (`Membership::to_relay`).
+            Upstream::Relay => {}
         }
     }
 
@@ -135,10 +144,13 @@ pub struct Room {
 }
 
 impl Room {
-    pub(super) fn new(name: RoomName) -> Self {
+    pub(super) fn new(name: RoomName, relayed: bool) -> Self {
         Self {
             name,
-            state: Mutex::default(),
+            state: Mutex::new(RoomState {
+                relayed,
+                ..RoomState::default()
+            }),
         }
     }
 

@@ -18,6 +18,7 @@ use serde_json::value::RawValue;
 use crate::{
     protocol::{
         ClientKind, PeerId, ServerKind, MAX_CANDIDATE_BYTES, MAX_SDP_BYTES, MAX_SDP_MID_BYTES,
+        RELAY_ID,
     },
     server::{outbox::Queued, rooms::Relay},
 };
@@ -84,6 +85,10 @@ struct CandidateFields<'a> {
 /// `text` as a relayed message, if it is a plain one; `None` leaves it to the full parser.
 pub fn parse(text: &str) -> Option<Relayed<'_>> {
     let envelope: Envelope = serde_json::from_str(text).ok()?;
+    // What the media relay gets is read in full: it needs the SDP itself, not its JSON text.
+    if envelope.to == RELAY_ID {
+        return None;
+    }
     let kind = relay_of(envelope.kind.parse().ok()?)?;
     let payload = match (kind, envelope.sdp, envelope.candidate) {
         (Relay::Offer | Relay::Answer, Some(sdp), None) => sdp.get(),

@@ -267,7 +267,7 @@ mod tests {
 
     fn session(flags: &[&str], room: &str, key: Option<&str>) -> (Session, Queue) {
         let config = Config::parse_from(std::iter::once("onair").chain(flags.iter().copied()));
-        let hub = Hub::new(config.rooms, config.keys, vec![], Shutdown::default());
+        let hub = Hub::new(config.rooms, config.keys, vec![], Shutdown::default(), None);
         let (outbox, queue) = Outbox::new(16);
         let room = RoomName::parse(room).unwrap();
         let session = Session::new(hub, room, key.map(str::to_owned), outbox, 50);

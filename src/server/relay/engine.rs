@@ -1,0 +1,382 @@
+//! The relay's loop: one task owns every peer, every room's media state and the socket.
+//! Commands, datagrams and timers come in; packets go out on the socket and messages go to
+//! the pages' outboxes. Time is an input: each peer says when it next wants it.
+
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
+use str0m::{media::MediaKind, Candidate, Event};
+use tokio::sync::mpsc;
+
+use super::{
+    demux::Demux,
+    media_room::MediaRoom,
+    peer::{Peer, PeerError, Side},
+    udp::{Datagram, RecvBuffers, UdpPort},
+    Command,
+};
+use crate::protocol::{ErrorCode, PeerId, RoomName, ServerMessage, RELAY_ID};
+
+/// Batches read per wake-up before timers and commands get their turn.
+const BATCHES_PER_WAKE: usize = 16;
+/// The longest the loop sleeps when nothing asked for time.
+const IDLE_WAKE: Duration = Duration::from_secs(1);
+
+pub(super) struct Engine {
+    udp: UdpPort,
+    candidates: Vec<Candidate>,
+    peers: HashMap<PeerId, Peer>,
+    rooms: HashMap<RoomName, MediaRoom>,
+    demux: Demux,
+    /// Peers that got input and must be polled.
+    touched: Vec<PeerId>,
+    events: Vec<Event>,
+}
+
+enum Wake {
+    Command(Option<Command>),
+    Readable,
+    Timer,
+}
+
+impl Engine {
+    pub(super) fn new(udp: UdpPort, candidates: Vec<Candidate>) -> Self {
+        Self {
+            udp,
+            candidates,
+            peers: HashMap::new(),
+            rooms: HashMap::new(),
+            demux: Demux::default(),
+            touched: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Run until every handle to the relay is gone.
+    pub(super) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut buffers = self.udp.buffers();
+        loop {
+            let wake_at = self.wake_at();
+            let wake = tokio::select! {
+                command = commands.recv() => Wake::Command(command),
+                readable = self.udp.readable() => match readable {
+                    Ok(()) => Wake::Readable,
+                    Err(_) => Wake::Timer,
+                },
+                () = tokio::time::sleep_until(wake_at.into()) => Wake::Timer,
+            };
+            match wake {
+                Wake::Command(None) => break,
+                Wake::Command(Some(command)) => self.command(command, Instant::now()),
+                Wake::Readable => self.read(&mut buffers),
+                Wake::Timer => self.timers(Instant::now()),
+            }
+            self.settle(Instant::now());
+        }
+        tracing::debug!("media relay stopped");
+    }
+
+    fn wake_at(&self) -> Instant {
+        let peers = self.peers.values().map(|peer| peer.wake_at);
+        let rooms = self.rooms.values().filter_map(MediaRoom::wake_at);
+        peers
+            .chain(rooms)
+            .min()
+            .unwrap_or_else(|| Instant::now() + IDLE_WAKE)
+    }
+
+    fn read(&mut self, buffers: &mut RecvBuffers) {
+        let port = self.udp.port();
+        for _ in 0..BATCHES_PER_WAKE {
+            match self.udp.try_recv(buffers) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(err) => {
+                    tracing::debug!("media relay: read failed: {err}");
+                    return;
+                }
+            }
+            let now = Instant::now();
+            for datagram in buffers.datagrams(port) {
+                self.datagram(now, &datagram);
+            }
+            // Forward what came in before reading more, so a burst does not pile up.
+            self.settle(now);
+        }
+    }
+
+    fn datagram(&mut self, now: Instant, datagram: &Datagram<'_>) {
+        let Some(member) = self.demux.route(datagram.source, datagram.contents) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&member) else {
+            return;
+        };
+        if peer.receive(now, datagram) {
+            self.demux.learn(datagram.source, member);
+            self.touched.push(member);
+        }
+    }
+
+    fn timers(&mut self, now: Instant) {
+        for (member, peer) in &mut self.peers {
+            if peer.wake_at <= now {
+                peer.timeout(now);
+                self.touched.push(*member);
+            }
+        }
+        for room in self.rooms.values_mut() {
+            if room.ask_due(now) {
+                room.ask_broadcaster();
+            }
+        }
+    }
+
+    /// Poll every touched peer, act on its events (which may touch more), send key-frame
+    /// requests that are due, and drop the peers that ended.
+    fn settle(&mut self, now: Instant) {
+        while let Some(member) = self.touched.pop() {
+            let Some(peer) = self.peers.get_mut(&member) else {
+                continue;
+            };
+            let mut events = std::mem::take(&mut self.events);
+            peer.poll(&mut self.udp, &mut events);
+            let alive = peer.is_alive();
+            for event in events.drain(..) {
+                self.event(member, event);
+            }
+            self.events = events;
+            if !alive {
+                self.peer_ended(member, now);
+            }
+            if self.touched.is_empty() {
+                self.request_keyframes(now);
+            }
+        }
+    }
+
+    fn event(&mut self, member: PeerId, event: Event) {
+        let Some(peer) = self.peers.get_mut(&member) else {
+            return;
+        };
+        let room_name = peer.room.clone();
+        let is_ingest = matches!(peer.side, Side::Ingest);
+        match event {
+            Event::MediaAdded(added) if is_ingest => {
+                if added.kind == MediaKind::Video {
+                    if let Some(room) = self.rooms.get_mut(&room_name) {
+                        room.ingest_video.push(added.mid);
+                        room.want_keyframe();
+                    }
+                }
+            }
+            Event::MediaData(data) if is_ingest => {
+                let Some(kind) = peer.kind_of(data.mid) else {
+                    return;
+                };
+                let Some(room) = self.rooms.get_mut(&room_name) else {
+                    return;
+                };
+                let mut keyframe_wanted = !data.contiguous;
+                for viewer in &room.viewers {
+                    let Some(peer) = self.peers.get_mut(viewer) else {
+                        continue;
+                    };
+                    if peer.forward(kind, &data) {
+                        self.touched.push(*viewer);
+                    } else if kind == MediaKind::Video && peer.waits_for_picture() {
+                        keyframe_wanted = true;
+                    }
+                }
+                if keyframe_wanted {
+                    room.want_keyframe();
+                }
+            }
+            Event::Connected => {
+                tracing::debug!("relay: member {member} of {room_name} connected");
+                if !is_ingest {
+                    if let Some(room) = self.rooms.get_mut(&room_name) {
+                        room.want_keyframe();
+                    }
+                }
+            }
+            Event::KeyframeRequest(_) if !is_ingest => {
+                if let Some(room) = self.rooms.get_mut(&room_name) {
+                    room.want_keyframe();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn request_keyframes(&mut self, now: Instant) {
+        for room in self.rooms.values_mut() {
+            if !room.keyframe_due(now) {
+                continue;
+            }
+            let Some(ingest) = room.ingest else { continue };
+            if let Some(peer) = self.peers.get_mut(&ingest) {
+                peer.request_keyframe(&room.ingest_video);
+                self.touched.push(ingest);
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command, now: Instant) {
+        match command {
+            Command::OnAir {
+                room,
+                broadcaster,
+                outbox,
+            } => {
+                let media_room = self.rooms.entry(room).or_default();
+                let old_ingest = media_room
+                    .ingest
+                    .filter(|_| media_room.broadcaster_id() != Some(broadcaster));
+                media_room.broadcaster = Some((broadcaster, outbox));
+                media_room.ask_broadcaster();
+                if let Some(old) = old_ingest {
+                    self.remove_peer(old);
+                }
+            }
+            Command::Publish { member, sdp } => self.publish(member, &sdp, now),
+            Command::Subscribe {
+                room,
+                member,
+                outbox,
+            } => {
+                self.remove_peer(member);
+                match Peer::viewer(member, room.clone(), outbox.clone(), &self.candidates, now) {
+                    Ok(peer) => {
+                        self.add_peer(peer);
+                        self.rooms.entry(room).or_default().viewers.push(member);
+                    }
+                    Err(err) => refuse(&outbox, &err),
+                }
+            }
+            Command::Answer { member, sdp } => {
+                if let Some(peer) = self.peers.get_mut(&member) {
+                    if let Err(err) = peer.accept_answer(&sdp) {
+                        refuse(&peer.outbox, &err);
+                    }
+                    self.touched.push(member);
+                }
+            }
+            Command::Candidate { member, candidate } => {
+                if let Some(peer) = self.peers.get_mut(&member) {
+                    peer.add_candidate(&candidate);
+                    self.touched.push(member);
+                }
+            }
+            Command::Audio { member, on } => {
+                if let Some(Peer {
+                    side: Side::Viewer(viewer),
+                    ..
+                }) = self.peers.get_mut(&member)
+                {
+                    viewer.sound = on;
+                }
+            }
+            Command::Hangup { member } => {
+                if let Some(room) = self.remove_peer(member) {
+                    self.ask_again_if_broadcaster(&room, member, now);
+                }
+            }
+            Command::Left { member } => {
+                self.remove_peer(member);
+            }
+            Command::EndRoom { room } => {
+                if let Some(media_room) = self.rooms.remove(&room) {
+                    for member in media_room.ingest.iter().chain(&media_room.viewers) {
+                        self.remove_peer(*member);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The broadcaster's offer: its ingest replaces any earlier one.
+    fn publish(&mut self, member: PeerId, sdp: &str, now: Instant) {
+        let Some((room_name, outbox)) = self.rooms.iter().find_map(|(name, room)| {
+            room.broadcaster
+                .as_ref()
+                .filter(|(id, _)| *id == member)
+                .map(|(_, outbox)| (name.clone(), outbox.clone()))
+        }) else {
+            return;
+        };
+        if let Some(old) = self.rooms.get(&room_name).and_then(|room| room.ingest) {
+            self.remove_peer(old);
+        }
+        match Peer::ingest(
+            member,
+            room_name.clone(),
+            outbox.clone(),
+            sdp,
+            &self.candidates,
+            now,
+        ) {
+            Ok(peer) => {
+                self.add_peer(peer);
+                if let Some(room) = self.rooms.get_mut(&room_name) {
+                    room.ingest = Some(member);
+                    room.ingest_video.clear();
+                }
+            }
+            Err(err) => refuse(&outbox, &err),
+        }
+    }
+
+    fn add_peer(&mut self, peer: Peer) {
+        let member = peer.member;
+        self.demux.add_ufrag(peer.ufrag.clone(), member);
+        self.peers.insert(member, peer);
+        self.touched.push(member);
+    }
+
+    /// A peer ended by itself (ICE timed out, DTLS failed): its page hears of it.
+    fn peer_ended(&mut self, member: PeerId, now: Instant) {
+        let Some(peer) = self.peers.get(&member) else {
+            return;
+        };
+        peer.outbox.send(&ServerMessage::Hangup { from: RELAY_ID });
+        if let Some(room) = self.remove_peer(member) {
+            self.ask_again_if_broadcaster(&room, member, now);
+        }
+    }
+
+    fn ask_again_if_broadcaster(&mut self, room: &RoomName, member: PeerId, now: Instant) {
+        if let Some(media_room) = self.rooms.get_mut(room) {
+            if media_room.broadcaster_id() == Some(member) {
+                media_room.ask_again_later(now);
+            }
+        }
+    }
+
+    /// Drop `member`'s peer, if it has one; its room, if that leaves it empty.
+    fn remove_peer(&mut self, member: PeerId) -> Option<RoomName> {
+        let peer = self.peers.remove(&member)?;
+        self.demux.forget(member, &peer.ufrag, &peer.sources);
+        let name = peer.room;
+        if let Some(room) = self.rooms.get_mut(&name) {
+            if room.ingest == Some(member) {
+                room.ingest = None;
+                room.ingest_video.clear();
+            }
+            room.viewers.retain(|viewer| *viewer != member);
+            if room.is_empty() {
+                self.rooms.remove(&name);
+            }
+        }
+        Some(name)
+    }
+}
+
+fn refuse(outbox: &crate::server::outbox::Outbox, err: &PeerError) {
+    outbox.send(&ServerMessage::error(
+        ErrorCode::BadMessage,
+        err.to_string(),
+    ));
+}

@@ -1,0 +1,130 @@
+//! The media relay (SFU): the broadcaster sends its stream to the server once, and the server
+//! forwards it to each viewer over that viewer's own WebRTC connection.
+//!
+//! One task owns every peer connection (a `str0m` [`Rtc`](str0m::Rtc)) and the UDP socket; the
+//! rooms talk to it over a bounded channel of [`Command`]s and it answers the pages through
+//! their outboxes, as [`RELAY_ID`](crate::protocol::RELAY_ID). No lock is held around media.
+//!
+//! - [`engine`]: the loop: commands, datagrams and timers in, packets and messages out.
+//! - [`peer`]: one peer connection (the broadcaster's ingest or one viewer's).
+//! - [`media_room`]: one room's ingest, viewers and key-frame requests.
+//! - [`demux`]: which peer a datagram is for, by ICE username or source address.
+//! - [`udp`]: the socket, read and written in batches.
+//! - [`addresses`]: the addresses the relay announces to browsers.
+
+mod addresses;
+mod demux;
+mod engine;
+mod media_room;
+mod peer;
+mod udp;
+
+use std::{io, net::SocketAddr};
+
+use tokio::sync::mpsc;
+
+use super::{config::MediaSettings, outbox::Outbox};
+use crate::protocol::{IceCandidate, PeerId, RoomName};
+
+/// Commands waiting for the relay before signaling is told it is busy.
+const COMMAND_QUEUE: usize = 4096;
+
+/// What signaling asks of the relay. `member` is a signaling connection's id: the relay keeps
+/// at most one peer per member.
+#[derive(Debug)]
+pub enum Command {
+    /// `broadcaster` went on air in `room`: ask it for its stream.
+    OnAir {
+        room: RoomName,
+        broadcaster: PeerId,
+        outbox: Outbox,
+    },
+    /// The broadcaster's offer: answer it and take its media.
+    Publish { member: PeerId, sdp: String },
+    /// A viewer of `room` wants the stream: offer it one.
+    Subscribe {
+        room: RoomName,
+        member: PeerId,
+        outbox: Outbox,
+    },
+    /// A viewer's answer to the relay's offer.
+    Answer { member: PeerId, sdp: String },
+    /// A trickled candidate of the member's browser.
+    Candidate {
+        member: PeerId,
+        candidate: IceCandidate,
+    },
+    /// A viewer wants sound, or no more.
+    Audio { member: PeerId, on: bool },
+    /// The member closed its peer connection; a broadcaster still on air is asked again.
+    Hangup { member: PeerId },
+    /// The member left the room.
+    Left { member: PeerId },
+    /// The broadcast in `room` ended: all its peers end.
+    EndRoom { room: RoomName },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("UDP port {0} is already in use: stop the program using it, or pick another with --udp-port (or ONAIR_UDP_PORT)")]
+    PortTaken(u16),
+    #[error("cannot open the media port {0}: {1}")]
+    Bind(SocketAddr, io::Error),
+    #[error("the relay has no address to announce to browsers: give --addr a specific address")]
+    NoAddress,
+}
+
+/// The relay is busy: its command queue is full.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the media relay is busy; try again in a moment")]
+pub struct Busy;
+
+/// The handle signaling holds; the relay's task ends when the last one is dropped.
+#[derive(Debug, Clone)]
+pub struct MediaRelay {
+    commands: mpsc::Sender<Command>,
+    udp_port: u16,
+}
+
+impl MediaRelay {
+    /// Open the media port and start the relay's task (call inside tokio). `http` is where
+    /// the HTTP server listens: its port is the default UDP port, and a specific address on it
+    /// is the only one announced.
+    pub fn start(settings: &MediaSettings, http: SocketAddr) -> Result<Self, RelayError> {
+        let udp_port = settings.udp_port.unwrap_or(http.port());
+        let candidates = addresses::candidates(http.ip(), udp_port, settings.public_ip)?;
+        let bind = SocketAddr::new(addresses::bind_ip(http.ip()), udp_port);
+        let socket = udp::UdpPort::bind(bind).map_err(|err| {
+            if err.kind() == io::ErrorKind::AddrInUse {
+                RelayError::PortTaken(udp_port)
+            } else {
+                RelayError::Bind(bind, err)
+            }
+        })?;
+        let udp_port = socket.port();
+        tracing::info!(
+            "media relay on UDP port {udp_port}, announcing {}",
+            candidates
+                .iter()
+                .map(|c| c.addr().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
+        tokio::spawn(engine::Engine::new(socket, candidates).run(queue));
+        Ok(Self { commands, udp_port })
+    }
+
+    /// The UDP port the media uses.
+    pub fn udp_port(&self) -> u16 {
+        self.udp_port
+    }
+
+    /// Queue `command` without waiting (signaling holds a room's lock while it sends).
+    pub fn send(&self, command: Command) -> Result<(), Busy> {
+        self.commands.try_send(command).map_err(|err| {
+            tracing::warn!("media relay: {err}");
+            Busy
+        })
+    }
+}

@@ -1,0 +1,309 @@
+//! One peer connection of the relay: the broadcaster's ingest, or one viewer's stream.
+
+use std::{net::SocketAddr, time::Instant};
+
+use str0m::{
+    change::{SdpAnswer, SdpOffer, SdpPendingOffer},
+    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid},
+    net::{Protocol, Receive},
+    Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcError,
+};
+
+use super::udp::{Datagram, UdpPort};
+use crate::{
+    protocol::{IceCandidate, PeerId, RoomName, ServerMessage, RELAY_ID},
+    server::outbox::Outbox,
+};
+
+/// Why a peer could not be made or changed; its text goes to the page.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PeerError {
+    #[error("the relay cannot read this SDP: {0}")]
+    BadSdp(String),
+    #[error("the relay refused the session: {0}")]
+    Refused(#[from] RtcError),
+    #[error("an answer came, but the relay has no offer waiting for one")]
+    NoOfferPending,
+}
+
+/// What the peer carries.
+pub(super) enum Side {
+    /// The broadcaster's stream, into the relay.
+    Ingest,
+    /// The stream out to one viewer.
+    Viewer(ViewerSide),
+}
+
+pub(super) struct ViewerSide {
+    audio: Mid,
+    video: Mid,
+    /// The relay's offer, until the viewer's answer comes.
+    pending: Option<SdpPendingOffer>,
+    /// The viewer asked for sound; a muted page gets no audio packets.
+    pub(super) sound: bool,
+    /// A key frame has been sent: before it, a viewer's decoder could only wait.
+    picture_started: bool,
+}
+
+pub(super) struct Peer {
+    pub(super) member: PeerId,
+    pub(super) room: RoomName,
+    pub(super) outbox: Outbox,
+    pub(super) side: Side,
+    rtc: Rtc,
+    /// The relay's ICE ufrag for this peer (its key in the demux).
+    pub(super) ufrag: String,
+    /// The browser addresses datagrams of this peer came from.
+    pub(super) sources: Vec<SocketAddr>,
+    /// When the peer next wants [`Peer::timeout`].
+    pub(super) wake_at: Instant,
+}
+
+/// A peer's connection: ICE lite (the browser checks, the relay answers), fresh credentials,
+/// the relay's candidates, and the codecs a browser sends: Opus, H.264, VP8.
+fn new_rtc(now: Instant, candidates: &[Candidate]) -> (Rtc, String) {
+    let creds = IceCreds::new();
+    let ufrag = creds.ufrag.clone();
+    let mut rtc = Rtc::builder()
+        .set_ice_lite(true)
+        .set_local_ice_credentials(creds)
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_h264(true)
+        .enable_vp8(true)
+        .build(now);
+    for candidate in candidates {
+        rtc.add_local_candidate(candidate.clone());
+    }
+    (rtc, ufrag)
+}
+
+impl Peer {
+    fn new(
+        member: PeerId,
+        room: RoomName,
+        outbox: Outbox,
+        side: Side,
+        rtc: Rtc,
+        ufrag: String,
+        now: Instant,
+    ) -> Self {
+        Self {
+            member,
+            room,
+            outbox,
+            side,
+            rtc,
+            ufrag,
+            sources: Vec::new(),
+            wake_at: now,
+        }
+    }
+
+    /// The broadcaster's ingest, from its offer; the answer goes back to it.
+    pub(super) fn ingest(
+        member: PeerId,
+        room: RoomName,
+        outbox: Outbox,
+        offer: &str,
+        candidates: &[Candidate],
+        now: Instant,
+    ) -> Result<Self, PeerError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
+        let (mut rtc, ufrag) = new_rtc(now, candidates);
+        let answer = rtc.sdp_api().accept_offer(offer)?;
+        outbox.send(&ServerMessage::Answer {
+            from: RELAY_ID,
+            sdp: answer.to_sdp_string(),
+        });
+        Ok(Self::new(
+            member,
+            room,
+            outbox,
+            Side::Ingest,
+            rtc,
+            ufrag,
+            now,
+        ))
+    }
+
+    /// A viewer's stream: the relay offers sound and picture, sent only.
+    pub(super) fn viewer(
+        member: PeerId,
+        room: RoomName,
+        outbox: Outbox,
+        candidates: &[Candidate],
+        now: Instant,
+    ) -> Result<Self, PeerError> {
+        let (mut rtc, ufrag) = new_rtc(now, candidates);
+        let mut change = rtc.sdp_api();
+        let stream = Some(format!("onair-{member}"));
+        let audio = change.add_media(
+            MediaKind::Audio,
+            Direction::SendOnly,
+            stream.clone(),
+            None,
+            None,
+        );
+        let video = change.add_media(MediaKind::Video, Direction::SendOnly, stream, None, None);
+        let (offer, pending) = change
+            .apply()
+            .ok_or_else(|| PeerError::BadSdp("nothing to offer".into()))?;
+        outbox.send(&ServerMessage::Offer {
+            from: RELAY_ID,
+            sdp: offer.to_sdp_string(),
+        });
+        let side = Side::Viewer(ViewerSide {
+            audio,
+            video,
+            pending: Some(pending),
+            sound: false,
+            picture_started: false,
+        });
+        Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
+    }
+
+    pub(super) fn accept_answer(&mut self, sdp: &str) -> Result<(), PeerError> {
+        let Side::Viewer(viewer) = &mut self.side else {
+            return Err(PeerError::NoOfferPending);
+        };
+        let pending = viewer.pending.take().ok_or(PeerError::NoOfferPending)?;
+        let answer =
+            SdpAnswer::from_sdp_string(sdp).map_err(|err| PeerError::BadSdp(err.to_string()))?;
+        self.rtc.sdp_api().accept_answer(pending, answer)?;
+        Ok(())
+    }
+
+    /// A trickled browser candidate. ICE lite needs none (the browser's checks show its
+    /// address), but a known one does no harm; ones str0m cannot read (mDNS names) are skipped.
+    pub(super) fn add_candidate(&mut self, candidate: &IceCandidate) {
+        if let Ok(candidate) = Candidate::from_sdp_string(&candidate.candidate) {
+            self.rtc.add_remote_candidate(candidate);
+        }
+    }
+
+    pub(super) fn is_alive(&self) -> bool {
+        self.rtc.is_alive()
+    }
+
+    /// Hand the peer a datagram; `false` if it is not this peer's.
+    pub(super) fn receive(&mut self, now: Instant, datagram: &Datagram<'_>) -> bool {
+        let Ok(receive) = Receive::new(
+            Protocol::Udp,
+            datagram.source,
+            datagram.destination,
+            datagram.contents,
+        ) else {
+            return false;
+        };
+        let input = Input::Receive(now, receive);
+        if !self.rtc.accepts(&input) {
+            return false;
+        }
+        if !self.sources.contains(&datagram.source) {
+            self.sources.push(datagram.source);
+        }
+        if let Err(err) = self.rtc.handle_input(input) {
+            self.fail(&err);
+        }
+        true
+    }
+
+    pub(super) fn timeout(&mut self, now: Instant) {
+        if let Err(err) = self.rtc.handle_input(Input::Timeout(now)) {
+            self.fail(&err);
+        }
+    }
+
+    fn fail(&mut self, err: &RtcError) {
+        tracing::debug!("relay: peer of member {} ends: {err}", self.member);
+        self.rtc.disconnect();
+    }
+
+    /// Send what the peer has to send, and collect its events, until it waits for time.
+    pub(super) fn poll(&mut self, udp: &mut UdpPort, events: &mut Vec<Event>) {
+        loop {
+            match self.rtc.poll_output() {
+                Ok(Output::Transmit(transmit)) => {
+                    udp.send(
+                        transmit.source.ip(),
+                        transmit.destination,
+                        &transmit.contents,
+                    );
+                }
+                Ok(Output::Timeout(at)) => {
+                    self.wake_at = at;
+                    return;
+                }
+                Ok(Output::Event(Event::IceConnectionStateChange(
+                    IceConnectionState::Disconnected,
+                ))) => {
+                    // The browser went quiet for ICE's timeout: the page is gone or its
+                    // network is; a page still there asks again.
+                    self.rtc.disconnect();
+                }
+                Ok(Output::Event(event)) => events.push(event),
+                Err(err) => {
+                    self.fail(&err);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Forward one frame of the broadcast to this viewer: sound only if it asked, picture from
+    /// the first key frame on. `false` if it was not sent.
+    pub(super) fn forward(&mut self, kind: MediaKind, data: &MediaData) -> bool {
+        let Side::Viewer(viewer) = &mut self.side else {
+            return false;
+        };
+        let mid = match kind {
+            MediaKind::Audio if !viewer.sound => return false,
+            MediaKind::Audio => viewer.audio,
+            MediaKind::Video => {
+                if !viewer.picture_started {
+                    // A codec str0m cannot tell key frames of is sent as it comes.
+                    let unknown = matches!(data.codec_extra, str0m::format::CodecExtra::None);
+                    if !data.is_keyframe() && !unknown {
+                        return false;
+                    }
+                    viewer.picture_started = true;
+                }
+                viewer.video
+            }
+        };
+        let Some(writer) = self.rtc.writer(mid) else {
+            return false;
+        };
+        let Some(pt) = writer.match_params(data.params) else {
+            return false;
+        };
+        match writer.write(pt, data.network_time, data.time, data.data.clone()) {
+            Ok(()) => true,
+            Err(err) => {
+                self.fail(&err);
+                false
+            }
+        }
+    }
+
+    /// Whether this viewer still waits for a key frame to start its picture.
+    pub(super) fn waits_for_picture(&self) -> bool {
+        matches!(&self.side, Side::Viewer(v) if !v.picture_started)
+    }
+
+    /// The ingest's media kind for `mid`.
+    pub(super) fn kind_of(&mut self, mid: Mid) -> Option<MediaKind> {
+        self.rtc.media(mid).map(|media| media.kind())
+    }
+
+    /// Ask the broadcaster's browser for a key frame on every video it sends.
+    pub(super) fn request_keyframe(&mut self, video: &[Mid]) {
+        for mid in video {
+            if let Some(mut writer) = self.rtc.writer(*mid) {
+                let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+            }
+        }
+    }
+}

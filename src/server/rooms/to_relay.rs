@@ -1,0 +1,115 @@
+//! What members send the media relay, when the server relays: the same rules as between
+//! pages (a viewer reaches its upstream only while the room is live, and answers only an
+//! offer it got; only the broadcaster on air sends its stream), but the messages go to the
+//! relay as commands instead of to a page as text.
+
+use std::sync::MutexGuard;
+
+use super::{
+    membership::Membership,
+    refusal::{no_such_peer, refuse, Refusal},
+    room::RoomState,
+};
+use crate::{
+    protocol::{ClientMessage, ErrorCode, Role, RELAY_ID},
+    server::relay::Command,
+};
+
+/// Whether `msg` is addressed to the relay.
+pub(super) fn is_for_relay(msg: &ClientMessage) -> bool {
+    match msg {
+        ClientMessage::Offer { to, .. }
+        | ClientMessage::Answer { to, .. }
+        | ClientMessage::Candidate { to, .. }
+        | ClientMessage::Hangup { to }
+        | ClientMessage::Audio { to, .. } => *to == RELAY_ID,
+        ClientMessage::Join { .. }
+        | ClientMessage::GoLive { .. }
+        | ClientMessage::OffAir
+        | ClientMessage::WantStream
+        | ClientMessage::SpareOffer { .. } => false,
+    }
+}
+
+impl Membership {
+    /// Act on a message addressed to the relay (see [`is_for_relay`]).
+    pub(super) fn to_relay(&self, msg: ClientMessage) -> Result<(), Refusal> {
+        let state = self.room.lock();
+        let member = self.id;
+        let command = match self.role {
+            Role::Viewer => {
+                if state.upstream().is_none() {
+                    return Err(no_such_peer(RELAY_ID));
+                }
+                match msg {
+                    ClientMessage::Answer { sdp, .. } => {
+                        let offered = state.members.get(&member).and_then(|m| m.offered_by);
+                        if offered != Some(RELAY_ID) {
+                            return Err(refuse(
+                                ErrorCode::OutOfOrder,
+                                "the relay has sent you no offer to answer",
+                            ));
+                        }
+                        Command::Answer { member, sdp }
+                    }
+                    ClientMessage::Candidate { candidate, .. } => {
+                        Command::Candidate { member, candidate }
+                    }
+                    ClientMessage::Hangup { .. } => Command::Hangup { member },
+                    ClientMessage::Audio { on, .. } => Command::Audio { member, on },
+                    _ => return Err(refuse(
+                        ErrorCode::NotAllowed,
+                        "viewers send the relay answers, candidates, hang-ups and sound requests",
+                    )),
+                }
+            }
+            Role::Broadcaster => {
+                if state.on_air != Some(member) {
+                    return Err(refuse(
+                        ErrorCode::NotAllowed,
+                        "go live before sending your stream",
+                    ));
+                }
+                match msg {
+                    ClientMessage::Offer { sdp, .. } => Command::Publish { member, sdp },
+                    ClientMessage::Candidate { candidate, .. } => {
+                        Command::Candidate { member, candidate }
+                    }
+                    ClientMessage::Hangup { .. } => Command::Hangup { member },
+                    _ => {
+                        return Err(refuse(
+                            ErrorCode::NotAllowed,
+                            "the broadcaster sends the relay offers, candidates and hang-ups",
+                        ))
+                    }
+                }
+            }
+        };
+        // Sent under the room's lock: the relay sees the room's commands in their order.
+        self.send_to_relay(&state, command)
+    }
+
+    /// A viewer of a relayed room asked for the stream: the relay offers it one.
+    pub(super) fn subscribe(&self, state: &mut MutexGuard<'_, RoomState>) -> Result<(), Refusal> {
+        let Some(member) = state.members.get_mut(&self.id) else {
+            return Ok(());
+        };
+        member.offered_by = Some(RELAY_ID);
+        let outbox = member.outbox.clone();
+        let command = Command::Subscribe {
+            room: self.room.name.clone(),
+            member: self.id,
+            outbox,
+        };
+        self.send_to_relay(state, command)
+    }
+
+    fn send_to_relay(&self, _locked: &RoomState, command: Command) -> Result<(), Refusal> {
+        let Some(relay) = &self.hub.relay else {
+            return Err(no_such_peer(RELAY_ID));
+        };
+        relay
+            .send(command)
+            .map_err(|busy| refuse(ErrorCode::ServerFull, busy.to_string()))
+    }
+}
