@@ -22,7 +22,7 @@ build-dev: setup
 run: build
 	$(ENV) ONAIR_SITE_ROOT=target/site ./target/release/onair $(ARGS)
 
-## Every test: Rust (protocol, unit + signaling over loopback, load tool), then Playwright in real Chromium.
+## Every test: Rust (protocol, unit + signaling and relay over loopback, load tool), then Playwright in real Chromium.
 test: build-dev
 	$(MAKE) --no-print-directory test-rust test-e2e
 
@@ -32,8 +32,10 @@ test-rust:
 	$(ENV) cargo test --features ssr
 	$(ENV) cargo test -p onair-load
 
+## The whole suite with the relay (the default), then the broadcast tests peer to peer.
 test-e2e:
 	$(ENV) cd end2end && npx playwright test
+	$(ENV) cd end2end && ONAIR_E2E_MEDIA=p2p npx playwright test broadcast.spec.ts relay.spec.ts reconnect.spec.ts
 
 lint:
 	python3 scripts/check-layout

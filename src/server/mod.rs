@@ -5,12 +5,14 @@
 //! - [`rooms`]: the rooms, who is in them, and the routing rules between them.
 //! - [`relay`]: the media relay (SFU), which forwards each broadcast to its viewers.
 //! - [`secrets`]: keys, tickets and tokens, compared in constant time.
+//! - [`metrics`]: `/metrics`, each part's figures in one registry.
 //!
 //! [`config`] reads the command line; [`shutdown`] is the stop every part sees; [`outbox`] is a
 //! member's queue, which `rooms` fills and `signaling` drains.
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod outbox;
 pub mod relay;
 pub mod rooms;

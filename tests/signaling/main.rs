@@ -1,5 +1,6 @@
-//! The signaling server end to end: a real server on loopback per test, real WebSocket
-//! clients. One test binary, one file per topic.
+//! The signaling server and the media relay end to end: a real server on loopback per test,
+//! real WebSocket clients, and str0m WebRTC clients for the relay. One test binary, one file
+//! per topic.
 //!
 //! Run with `cargo test --features ssr --test signaling`.
 
@@ -7,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod media_peer;
 mod rooms;
 
 mod bad_input;
@@ -14,6 +16,7 @@ mod broadcast;
 mod keys;
 mod limits;
 mod pages;
+mod relay;
 mod routing;
 mod server;
 mod spare_offers;

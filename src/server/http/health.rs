@@ -1,7 +1,9 @@
-//! Health checks for whoever runs the server: alive, and ready for new rooms.
+//! Health checks and figures for whoever runs the server: alive, ready for new rooms, and
+//! `/metrics`.
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse};
 
+use super::AppState;
 use crate::server::shutdown::Shutdown;
 
 /// `GET /healthz`: the process answers.
@@ -16,4 +18,15 @@ pub async fn readyz(State(shutdown): State<Shutdown>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down")
     }
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.scrape(&state.hub),
+    )
 }

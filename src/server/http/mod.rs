@@ -2,7 +2,7 @@
 //! room list stream. The signaling socket is routed here and served by `signaling`.
 //!
 //! - [`assets`]: the browser bundle, compressed once and served from memory.
-//! - [`health`]: `/healthz` and `/readyz`.
+//! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`room_events`]: the live room list as server-sent events.
 
 pub mod assets;
@@ -23,7 +23,8 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{compression::CompressionLayer, trace::TraceLayer};
 
 use super::{
-    config::HttpSettings, rooms::Hub, shutdown::Shutdown, signaling, signaling::Signaling,
+    config::HttpSettings, metrics::Metrics, rooms::Hub, shutdown::Shutdown, signaling,
+    signaling::Signaling,
 };
 use crate::{
     app::{shell, App},
@@ -37,6 +38,7 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<Hub>,
     pub signaling: Arc<Signaling>,
+    pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
     pub assets: assets::Assets,
 }
@@ -89,10 +91,12 @@ pub fn router(
         PathBuf::from(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir),
     );
     let directory = Directory(hub.clone() as Arc<dyn RoomDirectory>);
+    let metrics = Metrics::new(hub.relay_metrics());
     let state = AppState {
         leptos_options: leptos_options.clone(),
         hub,
         signaling,
+        metrics,
         shutdown,
         assets,
     };
@@ -103,6 +107,7 @@ pub fn router(
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .route(paths::ROOM_EVENTS, get(room_events::room_events))
         .route("/talk", get(talk_redirect))
         .route("/pkg/{file}", get(assets::serve))

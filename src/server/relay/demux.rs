@@ -8,6 +8,7 @@
 
 use std::{collections::HashMap, net::SocketAddr};
 
+use prometheus_client::metrics::counter::Counter;
 use str0m::ice::StunMessage;
 
 use crate::protocol::PeerId;
@@ -17,10 +18,17 @@ pub(super) struct Demux {
     by_ufrag: HashMap<String, PeerId>,
     by_source: HashMap<SocketAddr, PeerId>,
     /// Datagrams from sources nobody knows.
-    pub(super) unknown: u64,
+    unknown: Counter,
 }
 
 impl Demux {
+    pub(super) fn new(unknown: Counter) -> Self {
+        Self {
+            unknown,
+            ..Self::default()
+        }
+    }
+
     pub(super) fn add_ufrag(&mut self, ufrag: String, member: PeerId) {
         self.by_ufrag.insert(ufrag, member);
     }
@@ -32,7 +40,7 @@ impl Demux {
         }
         let member = self.stun_member(contents);
         if member.is_none() {
-            self.unknown += 1;
+            self.unknown.inc();
         }
         member
     }
@@ -83,13 +91,14 @@ mod tests {
 
     #[test]
     fn junk_is_unknown() {
-        let mut demux = Demux::default();
+        let unknown = Counter::default();
+        let mut demux = Demux::new(unknown.clone());
         demux.add_ufrag("abcd".into(), 7);
         let source: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         assert_eq!(demux.route(source, b""), None);
         assert_eq!(demux.route(source, &[0x80; 40]), None);
         assert_eq!(demux.route(source, &[0x00; 40]), None);
-        assert_eq!(demux.unknown, 3);
+        assert_eq!(unknown.get(), 3);
         demux.learn(source, 7);
         assert_eq!(demux.route(source, b"anything"), Some(7));
         demux.forget(7, "abcd", &[source]);

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::{
     demux::Demux,
     media_room::MediaRoom,
+    metrics::RelayMetrics,
     peer::{Peer, PeerError, Side},
     udp::{Datagram, RecvBuffers, UdpPort},
     Command,
@@ -33,6 +34,7 @@ pub(super) struct Engine {
     /// Peers that got input and must be polled.
     touched: Vec<PeerId>,
     events: Vec<Event>,
+    metrics: RelayMetrics,
 }
 
 enum Wake {
@@ -42,15 +44,16 @@ enum Wake {
 }
 
 impl Engine {
-    pub(super) fn new(udp: UdpPort, candidates: Vec<Candidate>) -> Self {
+    pub(super) fn new(udp: UdpPort, candidates: Vec<Candidate>, metrics: RelayMetrics) -> Self {
         Self {
             udp,
             candidates,
             peers: HashMap::new(),
             rooms: HashMap::new(),
-            demux: Demux::default(),
+            demux: Demux::new(metrics.unknown_datagrams.clone()),
             touched: Vec::new(),
             events: Vec::new(),
+            metrics,
         }
     }
 
@@ -74,6 +77,9 @@ impl Engine {
                 Wake::Timer => self.timers(Instant::now()),
             }
             self.settle(Instant::now());
+            self.metrics.peers.set(self.peers.len() as i64);
+            self.metrics.rooms.set(self.rooms.len() as i64);
+            self.metrics.sources.set(self.demux.sources() as i64);
         }
         tracing::debug!("media relay stopped");
     }
@@ -185,6 +191,7 @@ impl Engine {
                         continue;
                     };
                     if peer.forward(kind, &data) {
+                        self.metrics.forwarded_frames.inc();
                         self.touched.push(*viewer);
                     } else if kind == MediaKind::Video && peer.waits_for_picture() {
                         keyframe_wanted = true;
@@ -219,6 +226,7 @@ impl Engine {
             let Some(ingest) = room.ingest else { continue };
             if let Some(peer) = self.peers.get_mut(&ingest) {
                 peer.request_keyframe(&room.ingest_video);
+                self.metrics.keyframe_requests.inc();
                 self.touched.push(ingest);
             }
         }

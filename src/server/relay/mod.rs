@@ -11,11 +11,13 @@
 //! - [`demux`]: which peer a datagram is for, by ICE username or source address.
 //! - [`udp`]: the socket, read and written in batches.
 //! - [`addresses`]: the addresses the relay announces to browsers.
+//! - [`metrics`]: the relay's figures for `/metrics`.
 
 mod addresses;
 mod demux;
 mod engine;
 mod media_room;
+mod metrics;
 mod peer;
 mod udp;
 
@@ -24,6 +26,8 @@ use std::{io, net::SocketAddr};
 use tokio::sync::mpsc;
 
 use super::{config::MediaSettings, outbox::Outbox};
+pub use metrics::RelayMetrics;
+
 use crate::protocol::{IceCandidate, PeerId, RoomName};
 
 /// Commands waiting for the relay before signaling is told it is busy.
@@ -84,6 +88,7 @@ pub struct Busy;
 pub struct MediaRelay {
     commands: mpsc::Sender<Command>,
     udp_port: u16,
+    metrics: RelayMetrics,
 }
 
 impl MediaRelay {
@@ -94,13 +99,15 @@ impl MediaRelay {
         let udp_port = settings.udp_port.unwrap_or(http.port());
         let candidates = addresses::candidates(http.ip(), udp_port, settings.public_ip)?;
         let bind = SocketAddr::new(addresses::bind_ip(http.ip()), udp_port);
-        let socket = udp::UdpPort::bind(bind).map_err(|err| {
-            if err.kind() == io::ErrorKind::AddrInUse {
-                RelayError::PortTaken(udp_port)
-            } else {
-                RelayError::Bind(bind, err)
-            }
-        })?;
+        let metrics = RelayMetrics::default();
+        let socket =
+            udp::UdpPort::bind(bind, metrics.dropped_datagrams.clone()).map_err(|err| {
+                if err.kind() == io::ErrorKind::AddrInUse {
+                    RelayError::PortTaken(udp_port)
+                } else {
+                    RelayError::Bind(bind, err)
+                }
+            })?;
         let udp_port = socket.port();
         tracing::info!(
             "media relay on UDP port {udp_port}, announcing {}",
@@ -111,8 +118,16 @@ impl MediaRelay {
                 .join(", ")
         );
         let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
-        tokio::spawn(engine::Engine::new(socket, candidates).run(queue));
-        Ok(Self { commands, udp_port })
+        tokio::spawn(engine::Engine::new(socket, candidates, metrics.clone()).run(queue));
+        Ok(Self {
+            commands,
+            udp_port,
+            metrics,
+        })
+    }
+
+    pub fn metrics(&self) -> &RelayMetrics {
+        &self.metrics
     }
 
     /// The UDP port the media uses.

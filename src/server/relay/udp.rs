@@ -6,6 +6,7 @@ use std::{
     net::{IpAddr, SocketAddr},
 };
 
+use prometheus_client::metrics::counter::Counter;
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
 use tokio::{io::Interest, net::UdpSocket};
 
@@ -19,7 +20,7 @@ pub(super) struct UdpPort {
     state: UdpSocketState,
     port: u16,
     /// Datagrams the kernel would not take at once, dropped rather than queued.
-    pub(super) dropped: u64,
+    dropped: Counter,
 }
 
 /// One datagram read: where from, to which of our addresses, and its bytes.
@@ -38,7 +39,7 @@ pub(super) struct RecvBuffers {
 }
 
 impl UdpPort {
-    pub(super) fn bind(addr: SocketAddr) -> io::Result<Self> {
+    pub(super) fn bind(addr: SocketAddr, dropped: Counter) -> io::Result<Self> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&std_socket).into())?;
@@ -50,7 +51,7 @@ impl UdpPort {
             socket: UdpSocket::from_std(std_socket)?,
             state,
             port,
-            dropped: 0,
+            dropped,
         })
     }
 
@@ -111,7 +112,7 @@ impl UdpPort {
             .try_send((&self.socket).into(), &transmit)
             .is_err()
         {
-            self.dropped += 1;
+            self.dropped.inc();
         }
     }
 }

@@ -56,6 +56,14 @@ use crate::{
 /// want_stream, or viewer count and peer_left), so a whole room joining at once fits.
 pub const OUTBOX_CAPACITY: usize = 100;
 
+/// How many rooms, live rooms and viewers there are, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    pub rooms: usize,
+    pub live_rooms: usize,
+    pub viewers: u64,
+}
+
 /// Why a connection could not join.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
@@ -124,6 +132,26 @@ impl Hub {
     /// The queue size a member needs: see [`OUTBOX_CAPACITY`].
     pub fn outbox_capacity(&self) -> usize {
         OUTBOX_CAPACITY + 2 * self.max_viewers as usize
+    }
+
+    /// Rooms, live rooms and viewers, now.
+    pub fn census(&self) -> Census {
+        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
+        let mut census = Census {
+            rooms: rooms.len(),
+            ..Census::default()
+        };
+        for room in rooms {
+            let state = room.lock();
+            census.live_rooms += usize::from(state.on_air.is_some());
+            census.viewers += u64::from(state.viewers);
+        }
+        census
+    }
+
+    /// The relay's figures, when the server relays.
+    pub fn relay_metrics(&self) -> Option<&super::relay::RelayMetrics> {
+        self.relay.as_ref().map(MediaRelay::metrics)
     }
 
     /// How the rooms' media travels.

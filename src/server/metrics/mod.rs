@@ -1,0 +1,56 @@
+//! `/metrics`: what the server is doing, in the Prometheus text format.
+//!
+//! Each part owns its figures (the relay its counters, the hub its census) and registers them
+//! here once; a scrape reads the hub's census and encodes the registry.
+
+use std::sync::Arc;
+
+use prometheus_client::{encoding::text::encode, metrics::gauge::Gauge, registry::Registry};
+
+use super::{relay::RelayMetrics, rooms::Hub};
+
+/// The registry and the figures read at scrape time.
+pub struct Metrics {
+    registry: Registry,
+    rooms: Gauge,
+    live_rooms: Gauge,
+    viewers: Gauge,
+}
+
+impl Metrics {
+    /// The server's metrics, the relay's among them when it runs.
+    pub fn new(relay: Option<&RelayMetrics>) -> Arc<Self> {
+        let mut registry = Registry::with_prefix("onair");
+        let rooms = Gauge::default();
+        let live_rooms = Gauge::default();
+        let viewers = Gauge::default();
+        registry.register("rooms", "Rooms open (live or waiting)", rooms.clone());
+        registry.register(
+            "live_rooms",
+            "Rooms with a broadcaster on air",
+            live_rooms.clone(),
+        );
+        registry.register("viewers", "Watch pages connected", viewers.clone());
+        if let Some(relay) = relay {
+            relay.register(registry.sub_registry_with_prefix("relay"));
+        }
+        Arc::new(Self {
+            registry,
+            rooms,
+            live_rooms,
+            viewers,
+        })
+    }
+
+    /// The text a scrape gets.
+    pub fn scrape(&self, hub: &Hub) -> String {
+        let census = hub.census();
+        self.rooms.set(census.rooms as i64);
+        self.live_rooms.set(census.live_rooms as i64);
+        self.viewers.set(census.viewers as i64);
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}

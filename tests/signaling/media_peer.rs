@@ -1,0 +1,231 @@
+//! A WebRTC client for the relay's tests: a str0m `Rtc` on its own loopback UDP socket,
+//! driven by its own task, reporting what it receives. A publisher sends synthetic Opus and
+//! VP8 frames (VP8's key-frame bit is real: the relay reads it).
+
+use std::{net::SocketAddr, time::Duration};
+
+use str0m::{
+    change::{SdpAnswer, SdpOffer},
+    media::{Direction, Frequency, MediaKind, MediaTime, Mid},
+    net::{Protocol, Receive},
+    Candidate, Event, Input, Output, Rtc,
+};
+use tokio::{
+    net::UdpSocket,
+    sync::mpsc,
+    task::JoinHandle,
+    time::{timeout, Instant},
+};
+
+use crate::common::STEP;
+
+/// What a media peer saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Connected,
+    Frame {
+        kind: MediaKind,
+        keyframe: bool,
+    },
+    /// The remote side asked this (sending) peer for a key frame.
+    KeyframeRequest,
+}
+
+pub struct MediaPeer {
+    seen: mpsc::UnboundedReceiver<Seen>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for MediaPeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The sending half of a publisher: its two media lines.
+#[derive(Clone, Copy)]
+struct Sending {
+    audio: Mid,
+    video: Mid,
+}
+
+async fn socket() -> (UdpSocket, SocketAddr) {
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
+fn rtc(addr: SocketAddr) -> Rtc {
+    let mut rtc = Rtc::builder()
+        .clear_codecs()
+        .enable_opus(true, false)
+        .enable_vp8(true)
+        .build(std::time::Instant::now());
+    rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+    rtc
+}
+
+impl MediaPeer {
+    /// A publisher's offer (sound and picture, sent only) and the peer, once `answer` comes.
+    pub async fn publish() -> (String, impl FnOnce(String) -> MediaPeer) {
+        let (socket, addr) = socket().await;
+        let mut rtc = rtc(addr);
+        let mut change = rtc.sdp_api();
+        let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+        let finish = move |answer: String| {
+            let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+            rtc.sdp_api().accept_answer(pending, answer).unwrap();
+            Self::spawn(rtc, socket, addr, Some(Sending { audio, video }))
+        };
+        (offer.to_sdp_string(), finish)
+    }
+
+    /// A viewer answering the relay's `offer`; returns the answer too.
+    pub async fn answer(offer: &str) -> (String, MediaPeer) {
+        let (socket, addr) = socket().await;
+        let mut rtc = rtc(addr);
+        let offer = SdpOffer::from_sdp_string(offer).unwrap();
+        let answer = rtc.sdp_api().accept_offer(offer).unwrap();
+        (answer.to_sdp_string(), Self::spawn(rtc, socket, addr, None))
+    }
+
+    fn spawn(rtc: Rtc, socket: UdpSocket, addr: SocketAddr, sending: Option<Sending>) -> Self {
+        let (tx, seen) = mpsc::unbounded_channel();
+        let task = tokio::spawn(drive(rtc, socket, addr, sending, tx));
+        Self { seen, task }
+    }
+
+    /// The next thing seen, within [`STEP`].
+    pub async fn next(&mut self, who: &str) -> Seen {
+        timeout(STEP, self.seen.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{who}: nothing within {STEP:?}"))
+            .unwrap_or_else(|| panic!("{who}: the media peer stopped"))
+    }
+
+    /// Wait for something `want` accepts; what comes before it is passed over.
+    pub async fn wait_for(&mut self, who: &str, want: impl Fn(&Seen) -> bool) -> Seen {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match timeout(left, self.seen.recv()).await {
+                Ok(Some(seen)) if want(&seen) => return seen,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("{who}: the media peer stopped"),
+                Err(_) => panic!("{who}: not seen within {STEP:?}"),
+            }
+        }
+    }
+
+    /// Everything seen so far, without waiting.
+    pub fn drain(&mut self) -> Vec<Seen> {
+        let mut all = Vec::new();
+        while let Ok(seen) = self.seen.try_recv() {
+            all.push(seen);
+        }
+        all
+    }
+}
+
+const AUDIO_EVERY: Duration = Duration::from_millis(20);
+const VIDEO_EVERY: Duration = Duration::from_millis(33);
+/// A publisher sends a key frame this often, and whenever it is asked.
+const KEYFRAME_EVERY_FRAMES: u64 = 90;
+
+async fn drive(
+    mut rtc: Rtc,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    sending: Option<Sending>,
+    seen: mpsc::UnboundedSender<Seen>,
+) {
+    let mut buf = vec![0u8; 2000];
+    let mut connected = false;
+    let mut keyframe_asked = true;
+    let mut next_audio = Instant::now();
+    let mut next_video = Instant::now();
+    let mut frames = 0u64;
+    loop {
+        let wake = loop {
+            match rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    let _ = socket.send_to(&t.contents, t.destination).await;
+                }
+                Ok(Output::Timeout(at)) => break Instant::from_std(at),
+                Ok(Output::Event(event)) => match event {
+                    Event::Connected => {
+                        connected = true;
+                        let _ = seen.send(Seen::Connected);
+                    }
+                    Event::MediaData(data) => {
+                        let kind = rtc.media(data.mid).map(|m| m.kind());
+                        if let Some(kind) = kind {
+                            let keyframe = data.is_keyframe();
+                            let _ = seen.send(Seen::Frame { kind, keyframe });
+                        }
+                    }
+                    Event::KeyframeRequest(_) => {
+                        keyframe_asked = true;
+                        let _ = seen.send(Seen::KeyframeRequest);
+                    }
+                    _ => {}
+                },
+                Err(_) => return,
+            }
+        };
+        let wake = match (sending, connected) {
+            (Some(_), true) => wake.min(next_audio).min(next_video),
+            _ => wake,
+        };
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                let Ok((n, source)) = received else { return };
+                if let Ok(receive) = Receive::new(Protocol::Udp, source, addr, &buf[..n]) {
+                    let _ = rtc.handle_input(Input::Receive(std::time::Instant::now(), receive));
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {
+                let _ = rtc.handle_input(Input::Timeout(std::time::Instant::now()));
+            }
+        }
+        let (Some(sending), true) = (sending, connected) else {
+            continue;
+        };
+        let now = Instant::now();
+        if now >= next_audio {
+            next_audio += AUDIO_EVERY;
+            write(
+                &mut rtc,
+                sending.audio,
+                Frequency::FORTY_EIGHT_KHZ,
+                vec![0xf8; 60],
+            );
+        }
+        if now >= next_video {
+            next_video += VIDEO_EVERY;
+            frames += 1;
+            let keyframe = keyframe_asked || frames % KEYFRAME_EVERY_FRAMES == 0;
+            keyframe_asked = false;
+            // VP8: bit 0 of the first byte is 0 on a key frame.
+            let mut frame = vec![0x55; 3000];
+            frame[0] = if keyframe { 0x10 } else { 0x11 };
+            write(&mut rtc, sending.video, Frequency::NINETY_KHZ, frame);
+        }
+    }
+}
+
+fn write(rtc: &mut Rtc, mid: Mid, clock: Frequency, data: Vec<u8>) {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(std::time::Instant::now);
+    let Some(writer) = rtc.writer(mid) else {
+        return;
+    };
+    let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else {
+        return;
+    };
+    let now = std::time::Instant::now();
+    let ticks = (now - start).as_micros() as u64 * u64::from(clock.get()) / 1_000_000;
+    let _ = writer.write(pt, now, MediaTime::new(ticks, clock), data);
+}
