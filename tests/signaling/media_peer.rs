@@ -97,14 +97,6 @@ impl MediaPeer {
         Self { seen, task }
     }
 
-    /// The next thing seen, within [`STEP`].
-    pub async fn next(&mut self, who: &str) -> Seen {
-        timeout(STEP, self.seen.recv())
-            .await
-            .unwrap_or_else(|_| panic!("{who}: nothing within {STEP:?}"))
-            .unwrap_or_else(|| panic!("{who}: the media peer stopped"))
-    }
-
     /// Wait for something `want` accepts; what comes before it is passed over.
     pub async fn wait_for(&mut self, who: &str, want: impl Fn(&Seen) -> bool) -> Seen {
         let deadline = Instant::now() + STEP;
@@ -206,7 +198,7 @@ async fn drive(
         if now >= next_video {
             next_video += VIDEO_EVERY;
             frames += 1;
-            let keyframe = keyframe_asked || frames % KEYFRAME_EVERY_FRAMES == 0;
+            let keyframe = keyframe_asked || frames.is_multiple_of(KEYFRAME_EVERY_FRAMES);
             keyframe_asked = false;
             // VP8: bit 0 of the first byte is 0 on a key frame.
             let mut frame = vec![0x55; 3000];

@@ -47,9 +47,7 @@ impl Demux {
 
     /// `member`'s peer accepted a datagram from `source`: later ones go straight to it.
     pub(super) fn learn(&mut self, source: SocketAddr, member: PeerId) {
-        if !self.by_source.contains_key(&source) {
-            self.by_source.insert(source, member);
-        }
+        self.by_source.entry(source).or_insert(member);
     }
 
     /// Forget everything that leads to `member` (its peer ended).

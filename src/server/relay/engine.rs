@@ -170,12 +170,10 @@ impl Engine {
         let room_name = peer.room.clone();
         let is_ingest = matches!(peer.side, Side::Ingest);
         match event {
-            Event::MediaAdded(added) if is_ingest => {
-                if added.kind == MediaKind::Video {
-                    if let Some(room) = self.rooms.get_mut(&room_name) {
-                        room.ingest_video.push(added.mid);
-                        room.want_keyframe();
-                    }
+            Event::MediaAdded(added) if is_ingest && added.kind == MediaKind::Video => {
+                if let Some(room) = self.rooms.get_mut(&room_name) {
+                    room.ingest_video.push(added.mid);
+                    room.want_keyframe();
                 }
             }
             Event::MediaData(data) if is_ingest => {

@@ -15,7 +15,7 @@ use super::{
     refusal::{no_such_peer, refuse, Refusal},
     room::{Room, RoomState, Upstream},
     spares::Spare,
-    to_relay, Hub,
+    Hub,
 };
 use crate::{
     protocol::{ClientMessage, ErrorCode, OffAirReason, PeerId, Role, ServerMessage},
@@ -67,7 +67,7 @@ impl Membership {
 
     /// Act on one message from this member; the `Err` goes back to it as an `error`.
     pub fn handle(&self, msg: ClientMessage) -> Result<(), Refusal> {
-        if self.hub.relay.is_some() && to_relay::is_for_relay(&msg) {
+        if self.is_for_relay(&msg) {
             return self.to_relay(msg);
         }
         match msg {

@@ -15,8 +15,14 @@ use crate::{
     server::relay::Command,
 };
 
-/// Whether `msg` is addressed to the relay.
-pub(super) fn is_for_relay(msg: &ClientMessage) -> bool {
+impl Membership {
+    /// Whether `msg` is addressed to the relay (of a server that relays).
+    pub(super) fn is_for_relay(&self, msg: &ClientMessage) -> bool {
+        self.hub.relay.is_some() && addresses_relay(msg)
+    }
+}
+
+fn addresses_relay(msg: &ClientMessage) -> bool {
     match msg {
         ClientMessage::Offer { to, .. }
         | ClientMessage::Answer { to, .. }
@@ -32,7 +38,7 @@ pub(super) fn is_for_relay(msg: &ClientMessage) -> bool {
 }
 
 impl Membership {
-    /// Act on a message addressed to the relay (see [`is_for_relay`]).
+    /// Act on a message addressed to the relay (see [`Membership::is_for_relay`]).
     pub(super) fn to_relay(&self, msg: ClientMessage) -> Result<(), Refusal> {
         let state = self.room.lock();
         let member = self.id;
