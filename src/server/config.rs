@@ -133,10 +133,15 @@ pub struct IceSettings {
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Signaling connections")]
 pub struct SignalingSettings {
-    /// Most signaling connections from one IP address.
-    #[arg(long, env = "ONAIR_MAX_CONNECTIONS_PER_IP", default_value_t = 200,
+    /// Most signaling connections from one IP address (a whole office behind one NAT address
+    /// may watch) [default: 1000 with the relay, 200 peer to peer].
+    #[arg(long, env = "ONAIR_MAX_CONNECTIONS_PER_IP",
           value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections_per_ip: u32,
+    pub max_connections_per_ip: Option<u32>,
+    /// Most signaling connections from one IP address that have not joined a room yet.
+    #[arg(long, env = "ONAIR_MAX_PENDING_PER_IP", default_value_t = 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_pending_per_ip: u32,
     /// Messages per second one connection may send (sustained; bursts up to twice this).
     #[arg(long, env = "ONAIR_MESSAGES_PER_SECOND", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -290,6 +295,14 @@ impl IceSettings {
 }
 
 impl SignalingSettings {
+    /// The per-address cap: the flag's, or one sized to what the rooms can take.
+    pub fn max_connections_per_ip(&self, media: MediaMode) -> u32 {
+        self.max_connections_per_ip.unwrap_or(match media {
+            MediaMode::Sfu => 2 * SFU_MAX_VIEWERS,
+            MediaMode::P2p => 200,
+        })
+    }
+
     pub fn timing(&self) -> Timing {
         Timing {
             join_within: Duration::from_millis(self.join_timeout_ms),

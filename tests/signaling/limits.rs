@@ -301,6 +301,51 @@ async fn connections_per_ip_are_capped_with_429() {
     }
 }
 
+/// A whole office behind one address may watch, but one address cannot hold open a pile of
+/// sockets that never join: those have a tighter cap of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_waiting_to_join_have_a_tighter_cap_than_joined_ones() {
+    let server =
+        TestServer::start(&["--max-connections-per-ip", "5", "--max-pending-per-ip", "2"]).await;
+    let idle = [
+        server.connect("office").await,
+        server.connect("office").await,
+    ];
+    let refused = |result: Result<Ws, tungstenite::Error>| match result {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16() == 429,
+        _ => false,
+    };
+    assert!(
+        refused(server.try_connect("office", &[]).await),
+        "a third idle connection was accepted"
+    );
+    // Joined connections do not count as waiting: the crowd grows to the address's cap.
+    drop(idle);
+    let mut joined = Vec::new();
+    for _ in 0..5 {
+        let mut attempts = 0;
+        loop {
+            match server.try_connect("office", &[]).await {
+                Ok(ws) => {
+                    joined.push(Peer::join(ws, "office", Role::Viewer).await);
+                    break;
+                }
+                // The two idle sockets are freed once the server has noticed they closed.
+                Err(tungstenite::Error::Http(response)) if response.status().as_u16() == 429 => {
+                    attempts += 1;
+                    assert!(attempts < 100, "a slot was never freed");
+                    sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => panic!("unexpected handshake error: {err}"),
+            }
+        }
+    }
+    assert!(
+        refused(server.try_connect("office", &[]).await),
+        "a sixth connection from one address was accepted"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_room_cap_refuses_a_new_room_with_server_full() {
     let server = TestServer::start(&["--max-rooms", "1"]).await;

@@ -45,9 +45,13 @@ pub struct Signaling {
 
 impl Signaling {
     pub fn new(hub: Arc<Hub>, settings: SignalingSettings, shutdown: Shutdown) -> Arc<Self> {
+        let media = hub.media();
         Arc::new(Self {
             hub,
-            admission: Admission::new(settings.max_connections_per_ip),
+            admission: Admission::new(
+                settings.max_connections_per_ip(media),
+                settings.max_pending_per_ip,
+            ),
             settings,
             shutdown,
         })
@@ -101,7 +105,6 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
-            socket::serve(socket, signaling, room, key).await;
-            drop(ip_slot);
+            socket::serve(socket, signaling, room, key, ip_slot).await;
         })
 }

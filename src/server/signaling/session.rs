@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use super::{rate_limit::TokenBucket, relayed};
+use super::{admission::IpSlot, rate_limit::TokenBucket, relayed};
 use crate::{
     protocol::{
         close_code, ClientMessage, ErrorCode, Role, RoomName, ServerMessage, MAX_CANDIDATE_BYTES,
@@ -50,6 +50,8 @@ pub struct Session {
     over_limit: u32,
     violations: u32,
     held: Option<Held>,
+    /// This connection's place in its address's count, told when it joins.
+    ip_slot: Option<IpSlot>,
 }
 
 impl Session {
@@ -59,6 +61,7 @@ impl Session {
         key: Option<String>,
         outbox: Outbox,
         messages_per_second: u32,
+        ip_slot: Option<IpSlot>,
     ) -> Self {
         let rate = f64::from(messages_per_second);
         Self {
@@ -72,6 +75,7 @@ impl Session {
             over_limit: 0,
             violations: 0,
             held: None,
+            ip_slot,
         }
     }
 
@@ -173,6 +177,9 @@ impl Session {
             ticket.as_deref(),
         ) {
             Ok(membership) => {
+                if let Some(slot) = &mut self.ip_slot {
+                    slot.joined();
+                }
                 if want_stream && role == Role::Viewer && !membership.has_offer() {
                     // Only refused when nobody is on air, which the welcome already said.
                     let _ = membership.handle(ClientMessage::WantStream);
@@ -270,7 +277,7 @@ mod tests {
         let hub = Hub::new(config.rooms, config.keys, vec![], Shutdown::default(), None);
         let (outbox, queue) = Outbox::new(16);
         let room = RoomName::parse(room).unwrap();
-        let session = Session::new(hub, room, key.map(str::to_owned), outbox, 50);
+        let session = Session::new(hub, room, key.map(str::to_owned), outbox, 50, None);
         (session, queue)
     }
 

@@ -8,6 +8,7 @@ use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{sleep, timeout, Instant};
 
 use super::{
+    admission::IpSlot,
     session::{Flow, Session},
     Signaling,
 };
@@ -22,8 +23,13 @@ const MAX_BATCH: usize = 64;
 
 /// Serve one connection until it closes, breaks a rule, or the server shuts down.
 /// Generic over the socket so tests can drive it with any Sink/Stream pair.
-pub async fn serve<S, E>(socket: S, signaling: Arc<Signaling>, room: RoomName, key: Option<String>)
-where
+pub async fn serve<S, E>(
+    socket: S,
+    signaling: Arc<Signaling>,
+    room: RoomName,
+    key: Option<String>,
+    ip_slot: IpSlot,
+) where
     S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
     E: std::error::Error + 'static,
 {
@@ -36,6 +42,7 @@ where
         key,
         outbox,
         signaling.settings.messages_per_second,
+        Some(ip_slot),
     );
     // Lives across loop turns: re-creating it on every message costs a lock and a waiter
     // registration each time. (It also fires for a connection that arrives as shutdown begins.)
