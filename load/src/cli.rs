@@ -79,6 +79,28 @@ pub struct Args {
     #[arg(long, conflicts_with = "idle")]
     pub floor: bool,
 
+    /// Media mode: one synthetic broadcaster sends video and audio over real WebRTC to the
+    /// server's relay, and `--viewers` synthetic viewers receive it, in steps (see below).
+    #[arg(long, conflicts_with_all = ["idle", "floor"])]
+    pub media: bool,
+
+    /// Media mode: the viewer counts to measure, one step each (`--duration` seconds).
+    #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
+    pub viewers: Vec<u32>,
+
+    /// Media mode: the broadcast's video bitrate, kbit/s (30 frames/s, a key frame every 2 s).
+    #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u32).range(10..=20_000))]
+    pub video_kbps: u32,
+
+    /// Media mode: the broadcast's audio bitrate, kbit/s (50 frames/s).
+    #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(8..=510))]
+    pub audio_kbps: u32,
+
+    /// Media floor: no server; the same packets fanned out by a bare UDP loop in this process
+    /// (sendmmsg, no SRTP) to `--viewers` sockets, and SRTP's own cost per packet.
+    #[arg(long, conflicts_with_all = ["idle", "floor", "media"])]
+    pub media_floor: bool,
+
     /// Connections per room in idle mode (one broadcaster + viewers).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub room_size: u32,
@@ -162,6 +184,9 @@ impl Args {
         }
         if self.addr.contains('/') {
             return Err(format!("--addr {:?}: give host:port, not a URL", self.addr));
+        }
+        if (self.media || self.media_floor) && self.viewers.iter().any(|n| *n == 0) {
+            return Err("--viewers: every step needs at least one viewer".into());
         }
         self.layout().map(|_| ())
     }

@@ -28,6 +28,7 @@ mod cli;
 mod client;
 mod connection;
 mod floor;
+mod media;
 mod pace;
 mod payload;
 mod reader;
@@ -67,6 +68,9 @@ fn main() -> ExitCode {
     if args.floor {
         return run_floor(&args);
     }
+    if args.media_floor {
+        return run_media_floor(&args);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,6 +81,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.media {
+        let code = runtime.block_on(run_media(&args));
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        return code;
+    }
     let report = runtime.block_on(run(&args));
     // Tasks still stuck somewhere must not keep the process alive.
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -109,6 +118,42 @@ fn run_floor(args: &Args) -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// `--media`: a synthetic broadcast through the server's relay (see `media`).
+async fn run_media(args: &Args) -> ExitCode {
+    match media::run(args).await {
+        Ok(report) => {
+            report.print();
+            if write_json(args, &report) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("onair-load: media: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--media-floor`: the same fan-out by a bare UDP loop, no server (see `media::floor`).
+fn run_media_floor(args: &Args) -> ExitCode {
+    match media::floor::run(args) {
+        Ok(report) => {
+            report.print();
+            if write_json(args, &report) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("onair-load: media floor: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// With `--json`: write the figures there; false if that failed (and said why).

@@ -1,0 +1,388 @@
+//! `--media`: a synthetic broadcaster sends video and audio to the server's relay over real
+//! WebRTC, and synthetic viewers receive it, in steps of `--viewers`. Each step reports loss,
+//! one-way delay and jitter from the stamps in the frames, the server's CPU per viewer and per
+//! forwarded packet, its memory per viewer, and this tool's own CPU (it shares the machine).
+//!
+//! - [`stamp`]: the stamp in every frame, and the measurement window.
+//! - [`peer`]: one synthetic peer (str0m) and its task.
+//! - [`signal`]: joining and trading SDP with the relay.
+//! - [`floor`]: `--media-floor`, the same fan-out by a bare UDP loop, and SRTP's cost.
+
+pub mod floor;
+mod peer;
+mod signal;
+mod stamp;
+
+use std::{
+    sync::{atomic::Ordering::Relaxed, Arc},
+    time::Duration,
+};
+
+use onair_protocol::{ClientMessage, Role, ServerMessage, RELAY_ID};
+use serde::Serialize;
+use str0m::{
+    change::{SdpAnswer, SdpOffer},
+    media::{Direction, MediaKind},
+};
+use tokio::{
+    sync::{oneshot, watch, Semaphore},
+    task::JoinHandle,
+    time::{sleep, timeout},
+};
+
+use crate::{cli::Args, progress, sys};
+use peer::{Peer, Received, Role as PeerRole, Sending, Sent};
+use signal::Signal;
+use stamp::{Clock, Window};
+
+/// Time after the window closes for frames still in flight.
+const GRACE: Duration = Duration::from_millis(700);
+/// Time for the relay to settle after the viewers joined, before the window opens.
+const WARM_UP: Duration = Duration::from_secs(2);
+/// Viewers joining at once.
+const JOINING_AT_ONCE: usize = 16;
+
+#[derive(Serialize, Debug, Default)]
+pub struct Step {
+    pub viewers: u32,
+    /// Viewers whose WebRTC connection came up.
+    pub connected: u32,
+    pub loss_percent: f64,
+    pub delay_p50_ms: f64,
+    pub delay_p99_ms: f64,
+    pub jitter_ms: f64,
+    pub server_cpu_percent: Option<f64>,
+    pub server_cpu_us_per_viewer_second: Option<f64>,
+    pub server_cpu_us_per_packet: Option<f64>,
+    pub server_kib_per_viewer: Option<f64>,
+    pub load_cpu_percent: Option<f64>,
+    pub packets_per_second: f64,
+    pub keyframe_requests: u64,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct MediaReport {
+    pub video_kbps: u32,
+    pub audio_kbps: u32,
+    pub seconds: f64,
+    pub steps: Vec<Step>,
+}
+
+impl MediaReport {
+    pub fn print(&self) {
+        println!(
+            "media relay: one broadcast of {} kbit/s video (30 fps, key frame every 2 s) + {} kbit/s audio, {} s per step",
+            self.video_kbps, self.audio_kbps, self.seconds
+        );
+        println!(
+            "{:>8} {:>9} {:>7} {:>15} {:>9} {:>10} {:>13} {:>10} {:>11} {:>9}",
+            "viewers", "connected", "loss %", "delay p50/p99", "jitter", "server CPU",
+            "µs/viewer·s", "µs/packet", "KiB/viewer", "load CPU"
+        );
+        let opt = |v: Option<f64>, digits: usize| {
+            v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+        };
+        for s in &self.steps {
+            println!(
+                "{:>8} {:>9} {:>7.2} {:>8.1}/{:<6.1} {:>6.1} ms {:>9}% {:>13} {:>10} {:>11} {:>8}%",
+                s.viewers,
+                s.connected,
+                s.loss_percent,
+                s.delay_p50_ms,
+                s.delay_p99_ms,
+                s.jitter_ms,
+                opt(s.server_cpu_percent, 0),
+                opt(s.server_cpu_us_per_viewer_second, 0),
+                opt(s.server_cpu_us_per_packet, 2),
+                opt(s.server_kib_per_viewer, 0),
+                opt(s.load_cpu_percent, 0),
+            );
+        }
+    }
+}
+
+struct Viewer {
+    hold: JoinHandle<()>,
+    media: JoinHandle<Received>,
+}
+
+pub async fn run(args: &Args) -> Result<MediaReport, String> {
+    let clock = Clock::new();
+    let window = Arc::new(Window::closed());
+    let (stop_tx, stop) = watch::channel(false);
+    let room = format!("{}-media-{}", args.room_prefix, std::process::id());
+    let sent = Arc::new(Sent::default());
+    let broadcaster = publish(args, &room, clock, window.clone(), stop.clone(), sent.clone()).await?;
+    progress(&format!("media: broadcasting in {room}"));
+    let mut report = MediaReport {
+        video_kbps: args.video_kbps,
+        audio_kbps: args.audio_kbps,
+        seconds: args.duration,
+        steps: Vec::new(),
+    };
+    for &count in &args.viewers {
+        let step = measure(args, &room, count, clock, &window, &sent).await;
+        report.steps.push(step);
+    }
+    let _ = stop_tx.send(true);
+    broadcaster.abort();
+    Ok(report)
+}
+
+/// The broadcaster: live, asked by the relay for its stream, connected.
+async fn publish(
+    args: &Args,
+    room: &str,
+    clock: Clock,
+    window: Arc<Window>,
+    stop: watch::Receiver<bool>,
+    sent: Arc<Sent>,
+) -> Result<JoinHandle<()>, String> {
+    let mut signal = Signal::connect(&args.addr, room).await?;
+    signal.send(&ClientMessage::join(Role::Broadcaster)).await?;
+    signal
+        .send(&ClientMessage::GoLive {
+            key: None,
+            reclaim: None,
+        })
+        .await?;
+    signal
+        .wait_for("want_stream from the relay", |msg| {
+            matches!(msg, ServerMessage::WantStream { from: RELAY_ID }).then_some(())
+        })
+        .await
+        .map_err(|err| format!("{err} (is the server running with --media sfu?)"))?;
+    let mut peer = Peer::new().await.map_err(|err| err.to_string())?;
+    let mut change = peer.rtc.sdp_api();
+    let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, pending) = change.apply().ok_or("nothing to offer")?;
+    signal
+        .send(&ClientMessage::Offer {
+            to: RELAY_ID,
+            sdp: offer.to_sdp_string(),
+        })
+        .await?;
+    let answer = signal
+        .wait_for("the relay's answer", |msg| match msg {
+            ServerMessage::Answer { from: RELAY_ID, sdp } => Some(sdp),
+            _ => None,
+        })
+        .await?;
+    let answer = SdpAnswer::from_sdp_string(&answer).map_err(|err| err.to_string())?;
+    peer.rtc
+        .sdp_api()
+        .accept_answer(pending, answer)
+        .map_err(|err| err.to_string())?;
+    let sending = Sending {
+        audio,
+        video,
+        video_kbps: args.video_kbps,
+        audio_kbps: args.audio_kbps,
+        sent,
+    };
+    let (connected_tx, connected) = oneshot::channel();
+    let media = tokio::spawn(peer.drive(PeerRole::Send(sending), clock, window, connected_tx, stop));
+    timeout(Duration::from_secs(20), connected)
+        .await
+        .map_err(|_| "the broadcaster's connection to the relay did not come up".to_string())?
+        .map_err(|_| "the broadcaster's peer stopped".to_string())?;
+    let hold = signal.hold();
+    Ok(tokio::spawn(async move {
+        let _ = media.await;
+        hold.abort();
+    }))
+}
+
+/// A viewer: joined wanting the stream, answered the relay's offer, asked for sound.
+async fn watch_stream(
+    addr: &str,
+    room: &str,
+    clock: Clock,
+    window: Arc<Window>,
+    stop: watch::Receiver<bool>,
+) -> Result<(Viewer, oneshot::Receiver<()>), String> {
+    let mut signal = Signal::connect(addr, room).await?;
+    signal
+        .send(&ClientMessage::Join {
+            role: Role::Viewer,
+            want_stream: true,
+            ticket: None,
+        })
+        .await?;
+    let offer = signal
+        .wait_for("the relay's offer", |msg| match msg {
+            ServerMessage::Offer { from: RELAY_ID, sdp } => Some(sdp),
+            _ => None,
+        })
+        .await?;
+    let mut peer = Peer::new().await.map_err(|err| err.to_string())?;
+    let offer = SdpOffer::from_sdp_string(&offer).map_err(|err| err.to_string())?;
+    let answer = peer
+        .rtc
+        .sdp_api()
+        .accept_offer(offer)
+        .map_err(|err| err.to_string())?;
+    signal
+        .send(&ClientMessage::Answer {
+            to: RELAY_ID,
+            sdp: answer.to_sdp_string(),
+        })
+        .await?;
+    // Unmuted: the heavier case, sound and picture.
+    signal
+        .send(&ClientMessage::Audio {
+            to: RELAY_ID,
+            on: true,
+        })
+        .await?;
+    let (connected_tx, connected) = oneshot::channel();
+    let media = tokio::spawn(peer.drive(PeerRole::Receive, clock, window, connected_tx, stop));
+    Ok((
+        Viewer {
+            hold: signal.hold(),
+            media,
+        },
+        connected,
+    ))
+}
+
+async fn measure(
+    args: &Args,
+    room: &str,
+    count: u32,
+    clock: Clock,
+    window: &Arc<Window>,
+    sent: &Arc<Sent>,
+) -> Step {
+    progress(&format!("media: {count} viewers joining"));
+    let memory_before = args.server_pid.and_then(sys::memory_kib).map(|(rss, _)| rss);
+    let (stop_tx, stop) = watch::channel(false);
+    let gate = Arc::new(Semaphore::new(JOINING_AT_ONCE));
+    let joins: Vec<_> = (0..count)
+        .map(|_| {
+            let (addr, room, window, stop, gate) = (
+                args.addr.clone(),
+                room.to_string(),
+                window.clone(),
+                stop.clone(),
+                gate.clone(),
+            );
+            tokio::spawn(async move {
+                let _permit = gate.acquire_owned().await.ok()?;
+                let (viewer, connected) = watch_stream(&addr, &room, clock, window, stop)
+                    .await
+                    .map_err(|err| progress(&format!("media: a viewer failed: {err}")))
+                    .ok()?;
+                let up = timeout(Duration::from_secs(30), connected).await;
+                Some((viewer, matches!(up, Ok(Ok(())))))
+            })
+        })
+        .collect();
+    let mut viewers = Vec::new();
+    let mut connected = 0;
+    for join in joins {
+        if let Ok(Some((viewer, up))) = join.await {
+            connected += u32::from(up);
+            viewers.push(viewer);
+        }
+    }
+    sleep(WARM_UP).await;
+    let memory_joined = args.server_pid.and_then(sys::memory_kib).map(|(rss, _)| rss);
+    let cpu_before = args.server_pid.and_then(sys::cpu_micros);
+    let own_before = sys::cpu_micros(sys::own_pid());
+    sent.video.store(0, Relaxed);
+    sent.audio.store(0, Relaxed);
+    let requests_before = sent.keyframe_requests.load(Relaxed);
+    window.open(clock.micros());
+    sleep(Duration::from_secs_f64(args.duration)).await;
+    window.close(clock.micros());
+    let cpu_after = args.server_pid.and_then(sys::cpu_micros);
+    let own_after = sys::cpu_micros(sys::own_pid());
+    sleep(GRACE).await;
+    let _ = stop_tx.send(true);
+    let mut received = Vec::new();
+    for viewer in viewers {
+        viewer.hold.abort();
+        if let Ok(r) = viewer.media.await {
+            received.push(r);
+        }
+    }
+    window.reset();
+    let step = figures(FigureInputs {
+        count,
+        connected,
+        seconds: args.duration,
+        expected_video: sent.video.load(Relaxed),
+        expected_audio: sent.audio.load(Relaxed),
+        received: &received,
+        server_cpu: cpu_before.zip(cpu_after).map(|(a, b)| b.saturating_sub(a)),
+        own_cpu: own_before.zip(own_after).map(|(a, b)| b.saturating_sub(a)),
+        memory: memory_before.zip(memory_joined),
+        keyframe_requests: sent.keyframe_requests.load(Relaxed) - requests_before,
+    });
+    // Let the server see the viewers leave before the next step.
+    sleep(Duration::from_secs(1)).await;
+    step
+}
+
+struct FigureInputs<'a> {
+    count: u32,
+    connected: u32,
+    seconds: f64,
+    expected_video: u64,
+    expected_audio: u64,
+    received: &'a [Received],
+    server_cpu: Option<u64>,
+    own_cpu: Option<u64>,
+    memory: Option<(u64, u64)>,
+    keyframe_requests: u64,
+}
+
+fn figures(input: FigureInputs<'_>) -> Step {
+    let n = f64::from(input.count);
+    let expected = (input.expected_video + input.expected_audio) as f64 * n;
+    let got: u64 = input.received.iter().map(|r| r.video + r.audio).sum();
+    let packets: u64 = input.received.iter().map(|r| r.packets).sum();
+    let mut delays: Vec<u32> = input
+        .received
+        .iter()
+        .flat_map(|r| r.delays.iter().copied())
+        .collect();
+    delays.sort_unstable();
+    let quantile = |q: f64| {
+        delays
+            .get(((delays.len() as f64 - 1.0) * q).round().max(0.0) as usize)
+            .map_or(0.0, |us| f64::from(*us) / 1000.0)
+    };
+    let jitter = if input.received.is_empty() {
+        0.0
+    } else {
+        input.received.iter().map(|r| r.jitter).sum::<f64>() / input.received.len() as f64 / 1000.0
+    };
+    let seconds = input.seconds.max(0.001);
+    Step {
+        viewers: input.count,
+        connected: input.connected,
+        loss_percent: if expected > 0.0 {
+            (1.0 - got as f64 / expected).max(0.0) * 100.0
+        } else {
+            100.0
+        },
+        delay_p50_ms: quantile(0.5),
+        delay_p99_ms: quantile(0.99),
+        jitter_ms: jitter,
+        server_cpu_percent: input.server_cpu.map(|us| us as f64 / seconds / 1e4),
+        server_cpu_us_per_viewer_second: input.server_cpu.map(|us| us as f64 / n / seconds),
+        server_cpu_us_per_packet: input
+            .server_cpu
+            .filter(|_| packets > 0)
+            .map(|us| us as f64 / packets as f64),
+        server_kib_per_viewer: input
+            .memory
+            .map(|(before, after)| after.saturating_sub(before) as f64 / n),
+        load_cpu_percent: input.own_cpu.map(|us| us as f64 / seconds / 1e4),
+        packets_per_second: packets as f64 / seconds,
+        keyframe_requests: input.keyframe_requests,
+    }
+}
