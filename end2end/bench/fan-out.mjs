@@ -25,7 +25,7 @@ import { chromium } from "@playwright/test";
 import { cpus } from "node:os";
 import { resolve } from "node:path";
 import {
-  BASELINE_HELP, BASELINES, liveBroadcaster, startServerAndPages,
+  BASELINE_HELP, BASELINES, MEDIA_HELP, liveBroadcaster, startServerAndPages,
   PROBE,
   CHROMIUM, CLK_TCK, CONTEXT_OPTIONS, REPO, chromiumArgs, machineTicks, onExit, parseArgs, percentile,
   round, roomName, sleep, table, treeTicks, usage, withTimeout, writeJson,
@@ -48,6 +48,7 @@ const SPEC = {
     help: "each viewer in a browser context (window) of its own; by default all viewers are tabs of one window, and the browser draws only the front tab",
   },
   baseline: { type: "string", default: "", help: BASELINE_HELP },
+  media: { type: "string", default: "sfu", help: MEDIA_HELP },
   json: { type: "path", help: "write the figures as JSON here" },
 };
 
@@ -171,7 +172,7 @@ async function measure(talk, viewers, bcPid, vPid, serverPid) {
 async function main() {
   // The pages under test: the app's, or with --baseline the plain-JavaScript reference pages.
   served = await startServerAndPages({
-    baseline: args.baseline, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
+    baseline: args.baseline, media: args.media, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
   });
   const { server, pagesUrl } = served;
   const launch = (fakeDevice) =>

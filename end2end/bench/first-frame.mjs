@@ -14,7 +14,7 @@
 import { chromium } from "@playwright/test";
 import { resolve } from "node:path";
 import {
-  BASELINE_HELP, BASELINES, liveBroadcaster, startServerAndPages,
+  BASELINE_HELP, BASELINES, MEDIA_HELP, liveBroadcaster, startServerAndPages,
   PROBE,
   CHROMIUM, CONTEXT_OPTIONS, REPO, chromiumArgs, onExit, parseArgs, percentile, round, roomName,
   sleep, summary, table, usage, withTimeout, writeJson, RTT_HELP,
@@ -33,6 +33,7 @@ const SPEC = {
   json: { type: "path", help: "write the figures as JSON here" },
   quiet: { type: "bool", default: false, help: "no per-viewer lines" },
   baseline: { type: "string", default: "", help: BASELINE_HELP },
+  media: { type: "string", default: "sfu", help: MEDIA_HELP },
   rtt: { type: "number", default: 0, help: RTT_HELP },
 };
 
@@ -160,7 +161,7 @@ async function joinOne(context, url, broadcaster, index) {
 
 async function main() {
   served = await startServerAndPages({
-    baseline: args.baseline, rtt: args.rtt, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
+    baseline: args.baseline, media: args.media, rtt: args.rtt, baseUrl: args.baseUrl, port: args.port, maxViewers: 1000, bin: args.bin, siteRoot: args.siteRoot,
   });
   const { server, pagesUrl } = served;
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: chromiumArgs() });

@@ -90,10 +90,13 @@ async function baselinePages(port, signaling, config) {
  * `baseline` (a key of BASELINES) the reference pages on `port` + 1, signaling through it.
  * `stop()` stops both.
  */
-export async function startServerAndPages({ baseline, rtt = 0, ...options }) {
+export async function startServerAndPages({ baseline, rtt = 0, media = "sfu", ...options }) {
   if (baseline && rtt) throw new Error("--rtt applies to the app's pages only, not with --baseline");
   const pagesOrigin = `http://127.0.0.1:${options.port + 1}`;
-  const server = await startServer({ ...options, extraArgs: baseline ? ["--allow-origin", pagesOrigin] : [] });
+  // The reference pages are peer to peer by design: their server relays signaling only.
+  const mode = baseline ? "p2p" : media;
+  const extraArgs = ["--media", mode, ...(baseline ? ["--allow-origin", pagesOrigin] : [])];
+  const server = await startServer({ ...options, extraArgs });
   let pages;
   try {
     if (baseline) pages = await baselinePages(options.port + 1, server.url.replace(/^http/, "ws"), BASELINES[baseline]);
@@ -111,6 +114,8 @@ export async function startServerAndPages({ baseline, rtt = 0, ...options }) {
     },
   };
 }
+
+export const MEDIA_HELP = "sfu: the server relays the media (the default); p2p: the broadcaster's browser sends it to each viewer";
 
 export const RTT_HELP =
   "ms of round trip added between the browser and the server (HTTP and signaling; not the media, which goes " +

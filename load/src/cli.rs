@@ -185,7 +185,7 @@ impl Args {
         if self.addr.contains('/') {
             return Err(format!("--addr {:?}: give host:port, not a URL", self.addr));
         }
-        if (self.media || self.media_floor) && self.viewers.iter().any(|n| *n == 0) {
+        if (self.media || self.media_floor) && self.viewers.contains(&0) {
             return Err("--viewers: every step needs at least one viewer".into());
         }
         self.layout().map(|_| ())

@@ -55,7 +55,13 @@ impl FloorReport {
         );
         println!(
             "{:>8} {:>12} {:>13} {:>11} {:>13} {:>10} {:>9}",
-            "viewers", "packets in/s", "forwarded/s", "relay CPU", "µs/viewer·s", "µs/packet", "received"
+            "viewers",
+            "packets in/s",
+            "forwarded/s",
+            "relay CPU",
+            "µs/viewer·s",
+            "µs/packet",
+            "received"
         );
         for s in &self.steps {
             println!(
@@ -81,7 +87,9 @@ pub fn run(args: &Args) -> Result<FloorReport, String> {
     };
     for &viewers in &args.viewers {
         crate::progress(&format!("media floor: {viewers} receivers"));
-        report.steps.push(step(args, viewers).map_err(|e| e.to_string())?);
+        report
+            .steps
+            .push(step(args, viewers).map_err(|e| e.to_string())?);
     }
     Ok(report)
 }
@@ -131,7 +139,11 @@ fn step(args: &Args, viewers: u32) -> std::io::Result<FloorStep> {
             let _ = sender.send_to(&packet[..160], relay_addr);
             sent += 1;
         }
-        thread::sleep(next_video.min(next_audio).saturating_duration_since(Instant::now()));
+        thread::sleep(
+            next_video
+                .min(next_audio)
+                .saturating_duration_since(Instant::now()),
+        );
     }
     thread::sleep(Duration::from_millis(200));
     stop.store(true, Relaxed);

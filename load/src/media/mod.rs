@@ -58,6 +58,8 @@ pub struct Step {
     pub load_cpu_percent: Option<f64>,
     pub packets_per_second: f64,
     pub keyframe_requests: u64,
+    /// The server's resident memory once this step's viewers left, KiB.
+    pub server_rss_after_kib: Option<u64>,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -75,16 +77,24 @@ impl MediaReport {
             self.video_kbps, self.audio_kbps, self.seconds
         );
         println!(
-            "{:>8} {:>9} {:>7} {:>15} {:>9} {:>10} {:>13} {:>10} {:>11} {:>9}",
-            "viewers", "connected", "loss %", "delay p50/p99", "jitter", "server CPU",
-            "µs/viewer·s", "µs/packet", "KiB/viewer", "load CPU"
+            "{:>8} {:>9} {:>7} {:>15} {:>9} {:>10} {:>13} {:>10} {:>11} {:>9} {:>12}",
+            "viewers",
+            "connected",
+            "loss %",
+            "delay p50/p99",
+            "jitter",
+            "server CPU",
+            "µs/viewer·s",
+            "µs/packet",
+            "KiB/viewer",
+            "load CPU",
+            "RSS after"
         );
-        let opt = |v: Option<f64>, digits: usize| {
-            v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
-        };
+        let opt =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
         for s in &self.steps {
             println!(
-                "{:>8} {:>9} {:>7.2} {:>8.1}/{:<6.1} {:>6.1} ms {:>9}% {:>13} {:>10} {:>11} {:>8}%",
+                "{:>8} {:>9} {:>7.2} {:>8.1}/{:<6.1} {:>6.1} ms {:>9}% {:>13} {:>10} {:>11} {:>8}% {:>8} KiB",
                 s.viewers,
                 s.connected,
                 s.loss_percent,
@@ -96,6 +106,7 @@ impl MediaReport {
                 opt(s.server_cpu_us_per_packet, 2),
                 opt(s.server_kib_per_viewer, 0),
                 opt(s.load_cpu_percent, 0),
+                s.server_rss_after_kib.map_or("-".to_string(), |k| k.to_string()),
             );
         }
     }
@@ -112,7 +123,15 @@ pub async fn run(args: &Args) -> Result<MediaReport, String> {
     let (stop_tx, stop) = watch::channel(false);
     let room = format!("{}-media-{}", args.room_prefix, std::process::id());
     let sent = Arc::new(Sent::default());
-    let broadcaster = publish(args, &room, clock, window.clone(), stop.clone(), sent.clone()).await?;
+    let broadcaster = publish(
+        args,
+        &room,
+        clock,
+        window.clone(),
+        stop.clone(),
+        sent.clone(),
+    )
+    .await?;
     progress(&format!("media: broadcasting in {room}"));
     let mut report = MediaReport {
         video_kbps: args.video_kbps,
@@ -165,7 +184,10 @@ async fn publish(
         .await?;
     let answer = signal
         .wait_for("the relay's answer", |msg| match msg {
-            ServerMessage::Answer { from: RELAY_ID, sdp } => Some(sdp),
+            ServerMessage::Answer {
+                from: RELAY_ID,
+                sdp,
+            } => Some(sdp),
             _ => None,
         })
         .await?;
@@ -182,7 +204,8 @@ async fn publish(
         sent,
     };
     let (connected_tx, connected) = oneshot::channel();
-    let media = tokio::spawn(peer.drive(PeerRole::Send(sending), clock, window, connected_tx, stop));
+    let media =
+        tokio::spawn(peer.drive(PeerRole::Send(sending), clock, window, connected_tx, stop));
     timeout(Duration::from_secs(20), connected)
         .await
         .map_err(|_| "the broadcaster's connection to the relay did not come up".to_string())?
@@ -212,7 +235,10 @@ async fn watch_stream(
         .await?;
     let offer = signal
         .wait_for("the relay's offer", |msg| match msg {
-            ServerMessage::Offer { from: RELAY_ID, sdp } => Some(sdp),
+            ServerMessage::Offer {
+                from: RELAY_ID,
+                sdp,
+            } => Some(sdp),
             _ => None,
         })
         .await?;
@@ -256,7 +282,10 @@ async fn measure(
     sent: &Arc<Sent>,
 ) -> Step {
     progress(&format!("media: {count} viewers joining"));
-    let memory_before = args.server_pid.and_then(sys::memory_kib).map(|(rss, _)| rss);
+    let memory_before = args
+        .server_pid
+        .and_then(sys::memory_kib)
+        .map(|(rss, _)| rss);
     let (stop_tx, stop) = watch::channel(false);
     let gate = Arc::new(Semaphore::new(JOINING_AT_ONCE));
     let joins: Vec<_> = (0..count)
@@ -288,7 +317,10 @@ async fn measure(
         }
     }
     sleep(WARM_UP).await;
-    let memory_joined = args.server_pid.and_then(sys::memory_kib).map(|(rss, _)| rss);
+    let memory_joined = args
+        .server_pid
+        .and_then(sys::memory_kib)
+        .map(|(rss, _)| rss);
     let cpu_before = args.server_pid.and_then(sys::cpu_micros);
     let own_before = sys::cpu_micros(sys::own_pid());
     sent.video.store(0, Relaxed);
@@ -323,7 +355,13 @@ async fn measure(
     });
     // Let the server see the viewers leave before the next step.
     sleep(Duration::from_secs(1)).await;
-    step
+    Step {
+        server_rss_after_kib: args
+            .server_pid
+            .and_then(sys::memory_kib)
+            .map(|(rss, _)| rss),
+        ..step
+    }
 }
 
 struct FigureInputs<'a> {
@@ -384,5 +422,6 @@ fn figures(input: FigureInputs<'_>) -> Step {
         load_cpu_percent: input.own_cpu.map(|us| us as f64 / seconds / 1e4),
         packets_per_second: packets as f64 / seconds,
         keyframe_requests: input.keyframe_requests,
+        server_rss_after_kib: None,
     }
 }

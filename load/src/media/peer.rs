@@ -183,7 +183,11 @@ impl Peer {
                 keyframe_asked = false;
                 let average = u64::from(sending.video_kbps) * 1000 / 8 / VIDEO_FPS;
                 let delta = average * GOP_FRAMES / (GOP_FRAMES + KEYFRAME_SCALE - 1);
-                let size = if keyframe { delta * KEYFRAME_SCALE } else { delta };
+                let size = if keyframe {
+                    delta * KEYFRAME_SCALE
+                } else {
+                    delta
+                };
                 let mut frame = vec![0x55u8; (size as usize).max(STAMP_BYTES)];
                 frame[0] = if keyframe { 0x10 } else { 0x11 };
                 let sent = clock.micros();
@@ -213,7 +217,9 @@ impl Peer {
 fn write(rtc: &mut Rtc, mid: Mid, clock: Frequency, frame: Vec<u8>) {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let start = *START.get_or_init(std::time::Instant::now);
-    let Some(writer) = rtc.writer(mid) else { return };
+    let Some(writer) = rtc.writer(mid) else {
+        return;
+    };
     let Some(pt) = writer.payload_params().next().map(|p| p.pt()) else {
         return;
     };

@@ -15,6 +15,7 @@ pub struct Metrics {
     rooms: Gauge,
     live_rooms: Gauge,
     viewers: Gauge,
+    tasks: Gauge,
 }
 
 impl Metrics {
@@ -24,6 +25,7 @@ impl Metrics {
         let rooms = Gauge::default();
         let live_rooms = Gauge::default();
         let viewers = Gauge::default();
+        let tasks = Gauge::default();
         registry.register("rooms", "Rooms open (live or waiting)", rooms.clone());
         registry.register(
             "live_rooms",
@@ -31,6 +33,11 @@ impl Metrics {
             live_rooms.clone(),
         );
         registry.register("viewers", "Watch pages connected", viewers.clone());
+        registry.register(
+            "tasks",
+            "Tasks alive in the server's runtime",
+            tasks.clone(),
+        );
         if let Some(relay) = relay {
             relay.register(registry.sub_registry_with_prefix("relay"));
         }
@@ -39,6 +46,7 @@ impl Metrics {
             rooms,
             live_rooms,
             viewers,
+            tasks,
         })
     }
 
@@ -48,6 +56,9 @@ impl Metrics {
         self.rooms.set(census.rooms as i64);
         self.live_rooms.set(census.live_rooms as i64);
         self.viewers.set(census.viewers as i64);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.tasks.set(runtime.metrics().num_alive_tasks() as i64);
+        }
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);

@@ -22,6 +22,8 @@ use crate::protocol::{ErrorCode, PeerId, RoomName, ServerMessage, RELAY_ID};
 
 /// Batches read per wake-up before timers and commands get their turn.
 const BATCHES_PER_WAKE: usize = 16;
+/// Commands taken after each read, so a busy socket does not hold them up.
+const COMMANDS_PER_WAKE: usize = 8;
 /// The longest the loop sleeps when nothing asked for time.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
@@ -62,19 +64,36 @@ impl Engine {
         let mut buffers = self.udp.buffers();
         loop {
             let wake_at = self.wake_at();
+            // The socket first: a busy relay that read late would overflow the kernel's buffer
+            // and lose the browsers' ICE checks, and with them the peers. Timers that are due
+            // run after any wake-up, so reading cannot starve them either.
             let wake = tokio::select! {
-                command = commands.recv() => Wake::Command(command),
+                biased;
                 readable = self.udp.readable() => match readable {
                     Ok(()) => Wake::Readable,
                     Err(_) => Wake::Timer,
                 },
+                command = commands.recv() => Wake::Command(command),
                 () = tokio::time::sleep_until(wake_at.into()) => Wake::Timer,
             };
             match wake {
                 Wake::Command(None) => break,
                 Wake::Command(Some(command)) => self.command(command, Instant::now()),
-                Wake::Readable => self.read(&mut buffers),
-                Wake::Timer => self.timers(Instant::now()),
+                Wake::Readable => {
+                    self.read(&mut buffers);
+                    // Nor may reading starve the rooms' commands (a joining viewer waits).
+                    for _ in 0..COMMANDS_PER_WAKE {
+                        let Ok(command) = commands.try_recv() else {
+                            break;
+                        };
+                        self.command(command, Instant::now());
+                    }
+                }
+                Wake::Timer => {}
+            }
+            let now = Instant::now();
+            if wake_at <= now {
+                self.timers(now);
             }
             self.settle(Instant::now());
             self.metrics.peers.set(self.peers.len() as i64);
