@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         return run_floor(&args);
     }
     if args.media_floor {
-        return run_media_floor(&args);
+        return media::floor_main(&args);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
         }
     };
     if args.media {
-        let code = runtime.block_on(run_media(&args));
+        let code = runtime.block_on(media::main(&args));
         runtime.shutdown_timeout(Duration::from_secs(1));
         return code;
     }
@@ -120,44 +120,8 @@ fn run_floor(args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `--media`: a synthetic broadcast through the server's relay (see `media`).
-async fn run_media(args: &Args) -> ExitCode {
-    match media::run(args).await {
-        Ok(report) => {
-            report.print();
-            if write_json(args, &report) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(err) => {
-            eprintln!("onair-load: media: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// `--media-floor`: the same fan-out by a bare UDP loop, no server (see `media::floor`).
-fn run_media_floor(args: &Args) -> ExitCode {
-    match media::floor::run(args) {
-        Ok(report) => {
-            report.print();
-            if write_json(args, &report) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(err) => {
-            eprintln!("onair-load: media floor: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// With `--json`: write the figures there; false if that failed (and said why).
-fn write_json(args: &Args, report: &impl serde::Serialize) -> bool {
+pub(crate) fn write_json(args: &Args, report: &impl serde::Serialize) -> bool {
     let Some(path) = &args.json else {
         return true;
     };

@@ -14,6 +14,7 @@ mod signal;
 mod stamp;
 
 use std::{
+    process::ExitCode,
     sync::{atomic::Ordering::Relaxed, Arc},
     time::Duration,
 };
@@ -30,7 +31,7 @@ use tokio::{
     time::{sleep, timeout},
 };
 
-use crate::{cli::Args, progress, sys};
+use crate::{cli::Args, progress, sys, write_json};
 use peer::{Peer, Received, Role as PeerRole, Sending, Sent};
 use signal::Signal;
 use stamp::{Clock, Window};
@@ -117,7 +118,43 @@ struct Viewer {
     media: JoinHandle<Received>,
 }
 
-pub async fn run(args: &Args) -> Result<MediaReport, String> {
+/// `--media`: a synthetic broadcast through the server's relay.
+pub async fn main(args: &Args) -> ExitCode {
+    match run(args).await {
+        Ok(report) => {
+            report.print();
+            if write_json(args, &report) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("onair-load: media: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--media-floor`: the same fan-out by a bare UDP loop, no server (see [`floor`]).
+pub fn floor_main(args: &Args) -> ExitCode {
+    match floor::run(args) {
+        Ok(report) => {
+            report.print();
+            if write_json(args, &report) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("onair-load: media floor: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<MediaReport, String> {
     let clock = Clock::new();
     let window = Arc::new(Window::closed());
     let (stop_tx, stop) = watch::channel(false);
