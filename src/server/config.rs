@@ -14,7 +14,7 @@ use crate::protocol::{IceServer, MediaMode, RoomName, MAX_KEY_BYTES};
 
 /// Viewers one room takes by default when the server relays the media: what this machine
 /// was measured to carry (see BENCHMARKS.md, "Media relay").
-pub const SFU_MAX_VIEWERS: u32 = 500;
+pub const SFU_MAX_VIEWERS: u32 = 300;
 /// Viewers one room takes by default peer to peer: the broadcaster's browser encodes once
 /// per viewer, and a laptop stops at 10-20.
 pub const P2P_MAX_VIEWERS: u32 = 10;
@@ -77,7 +77,7 @@ pub struct HttpSettings {
 #[command(next_help_heading = "Rooms")]
 pub struct RoomSettings {
     /// Most viewers one room takes at once; the next one is told "room is full" [default:
-    /// 500 with the relay, 10 peer to peer].
+    /// 300 with the relay, 10 peer to peer].
     #[arg(long, env = "ONAIR_MAX_VIEWERS",
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_viewers: Option<u32>,
@@ -134,7 +134,7 @@ pub struct IceSettings {
 #[command(next_help_heading = "Signaling connections")]
 pub struct SignalingSettings {
     /// Most signaling connections from one IP address (a whole office behind one NAT address
-    /// may watch) [default: 1000 with the relay, 200 peer to peer].
+    /// may watch) [default: 600 with the relay, 200 peer to peer].
     #[arg(long, env = "ONAIR_MAX_CONNECTIONS_PER_IP",
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_ip: Option<u32>,

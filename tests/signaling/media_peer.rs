@@ -29,6 +29,8 @@ pub enum Seen {
     },
     /// The remote side asked this (sending) peer for a key frame.
     KeyframeRequest,
+    /// The publisher's index of the video frame just seen (right after its `Frame`).
+    Index(u32),
 }
 
 pub struct MediaPeer {
@@ -77,23 +79,37 @@ impl MediaPeer {
         let finish = move |answer: String| {
             let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
             rtc.sdp_api().accept_answer(pending, answer).unwrap();
-            Self::spawn(rtc, socket, addr, Some(Sending { audio, video }))
+            Self::spawn(rtc, socket, addr, Some(Sending { audio, video }), None)
         };
         (offer.to_sdp_string(), finish)
     }
 
     /// A viewer answering the relay's `offer`; returns the answer too.
     pub async fn answer(offer: &str) -> (String, MediaPeer) {
+        Self::answer_dropping(offer, None).await
+    }
+
+    /// A viewer on a bad link: it drops every `drop_every`th RTP packet that reaches it.
+    pub async fn answer_dropping(offer: &str, drop_every: Option<u32>) -> (String, MediaPeer) {
         let (socket, addr) = socket().await;
         let mut rtc = rtc(addr);
         let offer = SdpOffer::from_sdp_string(offer).unwrap();
         let answer = rtc.sdp_api().accept_offer(offer).unwrap();
-        (answer.to_sdp_string(), Self::spawn(rtc, socket, addr, None))
+        (
+            answer.to_sdp_string(),
+            Self::spawn(rtc, socket, addr, None, drop_every),
+        )
     }
 
-    fn spawn(rtc: Rtc, socket: UdpSocket, addr: SocketAddr, sending: Option<Sending>) -> Self {
+    fn spawn(
+        rtc: Rtc,
+        socket: UdpSocket,
+        addr: SocketAddr,
+        sending: Option<Sending>,
+        drop_every: Option<u32>,
+    ) -> Self {
         let (tx, seen) = mpsc::unbounded_channel();
-        let task = tokio::spawn(drive(rtc, socket, addr, sending, tx));
+        let task = tokio::spawn(drive(rtc, socket, addr, sending, drop_every, tx));
         Self { seen, task }
     }
 
@@ -131,8 +147,10 @@ async fn drive(
     socket: UdpSocket,
     addr: SocketAddr,
     sending: Option<Sending>,
+    drop_every: Option<u32>,
     seen: mpsc::UnboundedSender<Seen>,
 ) {
+    let mut rtp_packets = 0u32;
     let mut buf = vec![0u8; 2000];
     let mut connected = false;
     let mut keyframe_asked = true;
@@ -156,6 +174,10 @@ async fn drive(
                         if let Some(kind) = kind {
                             let keyframe = data.is_keyframe();
                             let _ = seen.send(Seen::Frame { kind, keyframe });
+                            let index = data.data.get(1..5).and_then(|b| b.try_into().ok());
+                            if let (MediaKind::Video, Some(index)) = (kind, index) {
+                                let _ = seen.send(Seen::Index(u32::from_le_bytes(index)));
+                            }
                         }
                     }
                     Event::KeyframeRequest(_) => {
@@ -174,6 +196,14 @@ async fn drive(
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
                 let Ok((n, source)) = received else { return };
+                // RTP (not RTCP: payload types 200-206 in the second byte) on a bad link.
+                let rtp = matches!(buf[..n], [128..=191, pt, ..] if !(200..=206).contains(&pt));
+                if let (true, Some(every)) = (rtp, drop_every) {
+                    rtp_packets += 1;
+                    if rtp_packets.is_multiple_of(every) {
+                        continue;
+                    }
+                }
                 if let Ok(receive) = Receive::new(Protocol::Udp, source, addr, &buf[..n]) {
                     let _ = rtc.handle_input(Input::Receive(std::time::Instant::now(), receive));
                 }
@@ -203,6 +233,7 @@ async fn drive(
             // VP8: bit 0 of the first byte is 0 on a key frame.
             let mut frame = vec![0x55; 3000];
             frame[0] = if keyframe { 0x10 } else { 0x11 };
+            frame[1..5].copy_from_slice(&(frames as u32).to_le_bytes());
             write(&mut rtc, sending.video, Frequency::NINETY_KHZ, frame);
         }
     }

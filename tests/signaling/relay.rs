@@ -232,6 +232,51 @@ async fn a_viewer_leaving_frees_its_peer_and_the_broadcast_ending_frees_the_rest
     expect_metric(&server, "onair_relay_sources", 0.0).await;
 }
 
+/// A viewer whose link loses every 7th packet still gets every frame (the relay resends what
+/// it NACKs), and the viewer beside it on a good link notices nothing.
+#[tokio::test]
+async fn a_lossy_viewer_is_repaired_and_the_other_does_not_notice() {
+    let server = relay_server().await;
+    let (_broadcaster, _publishing) = publisher(&server, "lossy").await;
+    let mut lossy = server.join("lossy", Role::Viewer).await;
+    lossy.send(C::WantStream).await;
+    let offer = match lossy.recv().await {
+        S::Offer { from, sdp } if from == RELAY_ID => sdp,
+        other => panic!("lossy viewer: expected the relay's offer, got {other:?}"),
+    };
+    let (answer, mut lossy_media) = MediaPeer::answer_dropping(&offer, Some(7)).await;
+    lossy
+        .send(C::Answer {
+            to: RELAY_ID,
+            sdp: answer,
+        })
+        .await;
+    let (_clean, mut clean_media) = viewer(&server, "lossy").await;
+    for (media, who) in [(&mut lossy_media, "lossy"), (&mut clean_media, "clean")] {
+        expect_picture(media, who).await;
+        // 60 frames in a row (2 s), each of 2-3 packets: without repair about every third
+        // would be missing on the lossy link.
+        let first = next_index(media, who).await;
+        for expected in first + 1..first + 60 {
+            assert_eq!(
+                next_index(media, who).await,
+                expected,
+                "{who}: a frame is missing"
+            );
+        }
+    }
+}
+
+async fn next_index(media: &mut MediaPeer, who: &str) -> u32 {
+    match media
+        .wait_for(who, |seen| matches!(seen, Seen::Index(_)))
+        .await
+    {
+        Seen::Index(index) => index,
+        other => panic!("{who}: {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn unknown_udp_gets_no_reply_and_a_flood_of_it_does_not_stop_the_broadcast() {
     let server = relay_server().await;

@@ -14,7 +14,7 @@ use super::{
     demux::Demux,
     media_room::MediaRoom,
     metrics::RelayMetrics,
-    peer::{Peer, PeerError, Side},
+    peer::{Local, Peer, PeerError, Side},
     udp::{Datagram, RecvBuffers, UdpPort},
     Command,
 };
@@ -29,7 +29,7 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 pub(super) struct Engine {
     udp: UdpPort,
-    candidates: Vec<Candidate>,
+    local: Local,
     peers: HashMap<PeerId, Peer>,
     rooms: HashMap<RoomName, MediaRoom>,
     demux: Demux,
@@ -49,7 +49,7 @@ impl Engine {
     pub(super) fn new(udp: UdpPort, candidates: Vec<Candidate>, metrics: RelayMetrics) -> Self {
         Self {
             udp,
-            candidates,
+            local: Local::new(candidates),
             peers: HashMap::new(),
             rooms: HashMap::new(),
             demux: Demux::new(metrics.unknown_datagrams.clone()),
@@ -273,7 +273,7 @@ impl Engine {
                 outbox,
             } => {
                 self.remove_peer(member);
-                match Peer::viewer(member, room.clone(), outbox.clone(), &self.candidates, now) {
+                match Peer::viewer(member, room.clone(), outbox.clone(), &self.local, now) {
                     Ok(peer) => {
                         self.add_peer(peer);
                         self.rooms.entry(room).or_default().viewers.push(member);
@@ -340,7 +340,7 @@ impl Engine {
             room_name.clone(),
             outbox.clone(),
             sdp,
-            &self.candidates,
+            &self.local,
             now,
         ) {
             Ok(peer) => {

@@ -4,6 +4,7 @@ use std::{net::SocketAddr, time::Instant};
 
 use str0m::{
     change::{SdpAnswer, SdpOffer, SdpPendingOffer},
+    config::DtlsCert,
     media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid},
     net::{Protocol, Receive},
     Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcError,
@@ -59,20 +60,39 @@ pub(super) struct Peer {
     pub(super) wake_at: Instant,
 }
 
+/// What the relay shows every browser: its addresses, and one DTLS certificate (made once at
+/// start: making one per peer would cost every join a key generation).
+pub(super) struct Local {
+    pub(super) candidates: Vec<Candidate>,
+    pub(super) cert: Option<DtlsCert>,
+}
+
+impl Local {
+    pub(super) fn new(candidates: Vec<Candidate>) -> Self {
+        let cert = str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate();
+        Self { candidates, cert }
+    }
+}
+
 /// A peer's connection: ICE lite (the browser checks, the relay answers), fresh credentials,
 /// the relay's candidates, and the codecs a browser sends: Opus, H.264, VP8.
-fn new_rtc(now: Instant, candidates: &[Candidate]) -> (Rtc, String) {
+fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
     let creds = IceCreds::new();
     let ufrag = creds.ufrag.clone();
-    let mut rtc = Rtc::builder()
+    let mut config = Rtc::builder()
         .set_ice_lite(true)
         .set_local_ice_credentials(creds)
         .clear_codecs()
         .enable_opus(true, false)
         .enable_h264(true)
-        .enable_vp8(true)
-        .build(now);
-    for candidate in candidates {
+        .enable_vp8(true);
+    if let Some(cert) = &local.cert {
+        config = config.set_dtls_cert(cert.clone());
+    }
+    let mut rtc = config.build(now);
+    for candidate in &local.candidates {
         rtc.add_local_candidate(candidate.clone());
     }
     (rtc, ufrag)
@@ -106,12 +126,12 @@ impl Peer {
         room: RoomName,
         outbox: Outbox,
         offer: &str,
-        candidates: &[Candidate],
+        local: &Local,
         now: Instant,
     ) -> Result<Self, PeerError> {
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
-        let (mut rtc, ufrag) = new_rtc(now, candidates);
+        let (mut rtc, ufrag) = new_rtc(now, local);
         let answer = rtc.sdp_api().accept_offer(offer)?;
         outbox.send(&ServerMessage::Answer {
             from: RELAY_ID,
@@ -133,10 +153,10 @@ impl Peer {
         member: PeerId,
         room: RoomName,
         outbox: Outbox,
-        candidates: &[Candidate],
+        local: &Local,
         now: Instant,
     ) -> Result<Self, PeerError> {
-        let (mut rtc, ufrag) = new_rtc(now, candidates);
+        let (mut rtc, ufrag) = new_rtc(now, local);
         let mut change = rtc.sdp_api();
         let stream = Some(format!("onair-{member}"));
         let audio = change.add_media(
