@@ -4,6 +4,7 @@
 //! - [`signaling`]: one task per signaling socket: admission, rate limit, deadlines.
 //! - [`rooms`]: the rooms, who is in them, and the routing rules between them.
 //! - [`relay`]: the media relay (SFU), which forwards each broadcast to its viewers.
+//! - [`whip`]: going live over WHIP (OBS, ffmpeg), a broadcaster member like a talk page.
 //! - [`secrets`]: keys, tickets and tokens, compared in constant time.
 //! - [`metrics`]: `/metrics`, each part's figures in one registry.
 //!
@@ -19,6 +20,7 @@ pub mod rooms;
 pub mod secrets;
 pub mod shutdown;
 pub mod signaling;
+pub mod whip;
 
 use std::{io, net::SocketAddr};
 

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod http;
 mod media_peer;
 mod rooms;
 
@@ -20,3 +21,4 @@ mod relay;
 mod routing;
 mod server;
 mod spare_offers;
+mod whip;

@@ -61,7 +61,7 @@ async fn publisher(server: &TestServer, room: &str) -> (Peer, MediaPeer) {
 }
 
 /// A viewer that asked for the stream and answered the relay's offer.
-async fn viewer(server: &TestServer, room: &str) -> (Peer, MediaPeer) {
+pub async fn viewer(server: &TestServer, room: &str) -> (Peer, MediaPeer) {
     let mut viewer = server.join(room, Role::Viewer).await;
     viewer.send(C::WantStream).await;
     let offer = match viewer.recv().await {
@@ -78,7 +78,7 @@ async fn viewer(server: &TestServer, room: &str) -> (Peer, MediaPeer) {
     (viewer, media)
 }
 
-fn is_video(seen: &Seen) -> bool {
+pub fn is_video(seen: &Seen) -> bool {
     matches!(
         seen,
         Seen::Frame {
@@ -99,7 +99,7 @@ fn is_audio(seen: &Seen) -> bool {
 }
 
 /// The picture starts with a key frame, and more frames follow.
-async fn expect_picture(media: &mut MediaPeer, who: &str) {
+pub async fn expect_picture(media: &mut MediaPeer, who: &str) {
     let first = media.wait_for(who, is_video).await;
     assert_eq!(
         first,

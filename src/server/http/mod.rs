@@ -4,6 +4,8 @@
 //! - [`assets`]: the browser bundle, compressed once and served from memory.
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`room_events`]: the live room list as server-sent events.
+//!
+//! `/whip/<room>` is routed here and served by `server::whip`.
 
 pub mod assets;
 mod health;
@@ -12,10 +14,10 @@ mod room_events;
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use axum::{
-    extract::{FromRef, Query},
+    extract::{DefaultBodyLimit, FromRef, Query},
     http::StatusCode,
     response::{IntoResponse, Redirect},
-    routing::get,
+    routing::{get, patch, post},
     Router,
 };
 use leptos::prelude::*;
@@ -23,13 +25,18 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{compression::CompressionLayer, trace::TraceLayer};
 
 use super::{
-    config::HttpSettings, metrics::Metrics, rooms::Hub, shutdown::Shutdown, signaling,
+    config::HttpSettings,
+    metrics::Metrics,
+    rooms::Hub,
+    shutdown::Shutdown,
+    signaling,
     signaling::Signaling,
+    whip::{self, WhipSessions, WhipState},
 };
 use crate::{
     app::{shell, App},
     directory::{Directory, RoomDirectory},
-    protocol::{paths, RoomName},
+    protocol::{paths, RoomName, MAX_SDP_BYTES},
 };
 
 /// What every handler can reach.
@@ -39,6 +46,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub signaling: Arc<Signaling>,
     pub metrics: Arc<Metrics>,
+    /// The live WHIP sessions.
+    pub whip: Arc<WhipSessions>,
     pub shutdown: Shutdown,
     pub assets: assets::Assets,
 }
@@ -52,6 +61,15 @@ impl FromRef<AppState> for LeptosOptions {
 impl FromRef<AppState> for Arc<Signaling> {
     fn from_ref(state: &AppState) -> Self {
         state.signaling.clone()
+    }
+}
+
+impl FromRef<AppState> for WhipState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            hub: state.hub.clone(),
+            sessions: state.whip.clone(),
+        }
     }
 }
 
@@ -97,6 +115,7 @@ pub fn router(
         hub,
         signaling,
         metrics,
+        whip: Arc::default(),
         shutdown,
         assets,
     };
@@ -108,6 +127,19 @@ pub fn router(
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route(
+            "/whip/{room}",
+            post(whip::publish)
+                .options(whip::options)
+                .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
+        )
+        .route(
+            "/whip/{room}/{session}",
+            patch(whip::patch)
+                .delete(whip::delete)
+                .options(whip::options)
+                .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
+        )
         .route(paths::ROOM_EVENTS, get(room_events::room_events))
         .route("/talk", get(talk_redirect))
         .route("/pkg/{file}", get(assets::serve))

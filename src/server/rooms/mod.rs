@@ -154,6 +154,11 @@ impl Hub {
         self.relay.as_ref().map(MediaRelay::metrics)
     }
 
+    /// The STUN and TURN servers handed to clients.
+    pub fn ice_servers(&self) -> &[IceServer] {
+        &self.ice_servers
+    }
+
     /// How the rooms' media travels.
     pub fn media(&self) -> MediaMode {
         if self.relay.is_some() {

@@ -1,0 +1,211 @@
+//! The WHIP handlers: `POST /whip/<room>`, and `PATCH`, `DELETE` on the session it made;
+//! `OPTIONS` for CORS and the ICE servers.
+
+use std::time::Duration;
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use tokio::time::timeout;
+
+use super::{
+    bearer, content_type_is, cors, ice_links, sessions::end_broadcast, WhipError, WhipState,
+};
+use crate::{
+    protocol::{ClientMessage, ErrorCode, IceCandidate, Role, RoomName, ServerMessage, RELAY_ID},
+    server::{
+        outbox::{Outbox, Queue},
+        rooms::JoinError,
+        secrets,
+    },
+};
+
+/// How long the relay may take to ask for the stream and to answer the offer.
+const RELAY_WITHIN: Duration = Duration::from_secs(5);
+
+/// `POST /whip/<room>`: go live with the offer in the body.
+pub async fn publish(
+    State(state): State<WhipState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WhipError> {
+    let room = RoomName::parse(&room)?;
+    if !content_type_is(&headers, "application/sdp") {
+        return Err(WhipError::NotSdp);
+    }
+    let offer = String::from_utf8(body.to_vec()).map_err(|_| WhipError::NotText)?;
+    if state.hub.relay_metrics().is_none() {
+        return Err(WhipError::NoRelay);
+    }
+    let (outbox, mut queue) = Outbox::new(state.hub.outbox_capacity());
+    let membership = state
+        .hub
+        .join(&room, Role::Broadcaster, outbox, None, None)
+        .map_err(|err| match err {
+            JoinError::RoomFull(_) | JoinError::Private => WhipError::AlreadyLive,
+            other => WhipError::Unavailable(other.to_string()),
+        })?;
+    membership
+        .handle(ClientMessage::GoLive {
+            key: bearer(&headers),
+            reclaim: None,
+        })
+        .map_err(|refusal| match refusal.code {
+            ErrorCode::WrongKey => WhipError::Unauthorized(refusal.message),
+            ErrorCode::AlreadyLive => WhipError::AlreadyLive,
+            _ => WhipError::Unavailable(refusal.message),
+        })?;
+    let answer = async {
+        wait_for(&mut queue, |msg| {
+            matches!(msg, ServerMessage::WantStream { from: RELAY_ID }).then_some(Ok(()))
+        })
+        .await?;
+        membership
+            .handle(ClientMessage::Offer {
+                to: RELAY_ID,
+                sdp: offer,
+            })
+            .map_err(|refusal| WhipError::BadOffer(refusal.message))?;
+        wait_for(&mut queue, |msg| match msg {
+            ServerMessage::Answer {
+                from: RELAY_ID,
+                sdp,
+            } => Some(Ok(sdp)),
+            ServerMessage::Error { message, .. } => Some(Err(WhipError::BadOffer(message))),
+            _ => None,
+        })
+        .await
+    }
+    .await;
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(err) => {
+            end_broadcast(membership);
+            return Err(err);
+        }
+    };
+    let id = secrets::new_token();
+    let location = format!("/whip/{room}/{id}");
+    state.sessions.start(id.clone(), room, membership, queue);
+    let mut response = (StatusCode::CREATED, answer).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/sdp"),
+    );
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, location);
+    }
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{id}\"")) {
+        headers.insert(header::ETAG, etag);
+    }
+    headers.insert(
+        "accept-patch",
+        HeaderValue::from_static("application/trickle-ice-sdpfrag"),
+    );
+    cors(headers);
+    ice_links(headers, state.hub.ice_servers());
+    Ok(response)
+}
+
+/// The first message `pick` decides on, within [`RELAY_WITHIN`].
+async fn wait_for<T>(
+    queue: &mut Queue,
+    mut pick: impl FnMut(ServerMessage) -> Option<Result<T, WhipError>>,
+) -> Result<T, WhipError> {
+    let read = async {
+        while let Some(text) = queue.recv().await {
+            if let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) {
+                if let Some(decided) = pick(msg) {
+                    return decided;
+                }
+            }
+        }
+        Err(WhipError::Unavailable("the room closed the session".into()))
+    };
+    timeout(RELAY_WITHIN, read)
+        .await
+        .map_err(|_| WhipError::Timeout)?
+}
+
+/// `DELETE /whip/<room>/<session>`: end the broadcast.
+pub async fn delete(
+    State(state): State<WhipState>,
+    Path((room, id)): Path<(String, String)>,
+) -> Result<Response, WhipError> {
+    let room = RoomName::parse(&room)?;
+    if !state.sessions.end(&room, &id) {
+        return Err(WhipError::NoSession);
+    }
+    let mut response = StatusCode::OK.into_response();
+    cors(response.headers_mut());
+    Ok(response)
+}
+
+/// `PATCH /whip/<room>/<session>`: trickled candidates (`a=candidate:` lines). The relay's
+/// candidates are all in its answer, so there is nothing to send back.
+pub async fn patch(
+    State(state): State<WhipState>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, WhipError> {
+    let room = RoomName::parse(&room)?;
+    if !content_type_is(&headers, "application/trickle-ice-sdpfrag") {
+        return Err(WhipError::NotSdpFrag);
+    }
+    let fragment = std::str::from_utf8(&body).map_err(|_| WhipError::NotText)?;
+    // A new ufrag is an ICE restart.
+    if fragment
+        .lines()
+        .any(|line| line.starts_with("a=ice-ufrag:"))
+    {
+        return Err(WhipError::NoIceRestart);
+    }
+    let candidates: Vec<IceCandidate> = fragment
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("a="))
+        .filter(|line| line.starts_with("candidate:"))
+        .map(|candidate| IceCandidate {
+            candidate: candidate.to_owned(),
+            sdp_mid: None,
+            sdp_m_line_index: None,
+        })
+        .collect();
+    state
+        .sessions
+        .with(&room, &id, |membership| {
+            for candidate in candidates {
+                let _ = membership.handle(ClientMessage::Candidate {
+                    to: RELAY_ID,
+                    candidate,
+                });
+            }
+        })
+        .ok_or(WhipError::NoSession)?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    cors(response.headers_mut());
+    Ok(response)
+}
+
+/// `OPTIONS` on a WHIP address: the CORS preflight, with the ICE servers.
+pub async fn options(State(state): State<WhipState>) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    cors(headers);
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, PATCH, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type, If-Match"),
+    );
+    headers.insert("accept-post", HeaderValue::from_static("application/sdp"));
+    ice_links(headers, state.hub.ice_servers());
+    response
+}

@@ -1,0 +1,116 @@
+//! The live WHIP sessions: each one a broadcaster member of its room, until `DELETE`, until the
+//! relay says its peer ended (ICE timed out: the client is gone), or until the server stops.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard, Weak},
+};
+
+use tokio::task::AbortHandle;
+
+use crate::{
+    protocol::{ClientMessage, RoomName, ServerMessage, RELAY_ID},
+    server::{outbox::Queue, rooms::Membership},
+};
+
+struct Session {
+    room: RoomName,
+    membership: Membership,
+    watcher: AbortHandle,
+}
+
+#[derive(Default)]
+pub struct WhipSessions {
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl WhipSessions {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keep `membership` live as session `id` of `room`, watching what the room tells it.
+    pub(super) fn start(
+        self: &Arc<Self>,
+        id: String,
+        room: RoomName,
+        membership: Membership,
+        queue: Queue,
+    ) {
+        let watcher = tokio::spawn(watch(Arc::downgrade(self), id.clone(), queue)).abort_handle();
+        self.lock().insert(
+            id,
+            Session {
+                room,
+                membership,
+                watcher,
+            },
+        );
+    }
+
+    /// End session `id` of `room`: the broadcast stops for its viewers. `false` if none.
+    pub(super) fn end(&self, room: &RoomName, id: &str) -> bool {
+        let session = {
+            let mut sessions = self.lock();
+            match sessions.get(id) {
+                Some(session) if &session.room == room => sessions.remove(id),
+                _ => None,
+            }
+        };
+        let Some(session) = session else {
+            return false;
+        };
+        session.watcher.abort();
+        end_broadcast(session.membership);
+        true
+    }
+
+    /// Act as session `id` of `room`; `None` if there is none.
+    pub(super) fn with<T>(
+        &self,
+        room: &RoomName,
+        id: &str,
+        act: impl FnOnce(&Membership) -> T,
+    ) -> Option<T> {
+        let sessions = self.lock();
+        let session = sessions.get(id).filter(|s| &s.room == room)?;
+        Some(act(&session.membership))
+    }
+
+    fn end_by_id(&self, id: &str) {
+        let session = self.lock().remove(id);
+        if let Some(session) = session {
+            end_broadcast(session.membership);
+        }
+    }
+}
+
+/// Stop the broadcast (viewers are told it ended), then leave the room.
+pub(super) fn end_broadcast(membership: Membership) {
+    let _ = membership.handle(ClientMessage::OffAir);
+    drop(membership);
+}
+
+/// What ends a session from the inside: its peer ended (the relay hangs up, or asks for the
+/// stream again, which a WHIP client cannot give), another connection took the room over, the
+/// server stops, or the member was cut off.
+async fn watch(sessions: Weak<WhipSessions>, id: String, mut queue: Queue) {
+    while let Some(text) = queue.recv().await {
+        let Ok(msg) = serde_json::from_str::<ServerMessage>(&text) else {
+            continue;
+        };
+        let ends = match msg {
+            ServerMessage::Hangup { from } | ServerMessage::WantStream { from } => from == RELAY_ID,
+            ServerMessage::Error { .. } | ServerMessage::ShuttingDown => true,
+            _ => false,
+        };
+        if ends {
+            break;
+        }
+    }
+    if let Some(sessions) = sessions.upgrade() {
+        sessions.end_by_id(&id);
+    }
+}
