@@ -21,4 +21,5 @@ mod relay;
 mod routing;
 mod server;
 mod spare_offers;
+mod whep;
 mod whip;

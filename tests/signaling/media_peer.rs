@@ -84,6 +84,23 @@ impl MediaPeer {
         (offer.to_sdp_string(), finish)
     }
 
+    /// A player's offer (sound and picture, received only: a WHEP client) and the peer, once
+    /// `answer` comes.
+    pub async fn play() -> (String, impl FnOnce(String) -> MediaPeer) {
+        let (socket, addr) = socket().await;
+        let mut rtc = rtc(addr);
+        let mut change = rtc.sdp_api();
+        change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let (offer, pending) = change.apply().unwrap();
+        let finish = move |answer: String| {
+            let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
+            rtc.sdp_api().accept_answer(pending, answer).unwrap();
+            Self::spawn(rtc, socket, addr, None, None)
+        };
+        (offer.to_sdp_string(), finish)
+    }
+
     /// A viewer answering the relay's `offer`; returns the answer too.
     pub async fn answer(offer: &str) -> (String, MediaPeer) {
         Self::answer_dropping(offer, None).await

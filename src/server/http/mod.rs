@@ -92,6 +92,12 @@ fn leptos_options(settings: &HttpSettings) -> LeptosOptions {
             .build()
     };
     options.site_addr = settings.addr;
+    // `--site-root` holds unless cargo-leptos itself says where the site is: `.cargo/config.toml`
+    // sets LEPTOS_OUTPUT_NAME for every cargo run, and the flag must not lose to Cargo.toml's
+    // default then (the signaling tests ask for no site, so that no bundle is compressed).
+    if std::env::var_os("LEPTOS_SITE_ROOT").is_none() {
+        options.site_root = settings.site_root.to_string_lossy().into_owned().into();
+    }
     options
 }
 
@@ -130,6 +136,19 @@ pub fn router(
         .route(
             "/whip/{room}",
             post(whip::publish)
+                .options(whip::options)
+                .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
+        )
+        .route(
+            "/whep/{room}",
+            post(whip::play)
+                .options(whip::options)
+                .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
+        )
+        .route(
+            "/whep/{room}/{session}",
+            patch(whip::patch)
+                .delete(whip::delete)
                 .options(whip::options)
                 .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
         )

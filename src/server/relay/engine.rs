@@ -162,22 +162,27 @@ impl Engine {
     /// Poll every touched peer, act on its events (which may touch more), send key-frame
     /// requests that are due, and drop the peers that ended.
     fn settle(&mut self, now: Instant) {
-        while let Some(member) = self.touched.pop() {
-            let Some(peer) = self.peers.get_mut(&member) else {
-                continue;
-            };
-            let mut events = std::mem::take(&mut self.events);
-            peer.poll(&mut self.udp, &mut events);
-            let alive = peer.is_alive();
-            for event in events.drain(..) {
-                self.event(member, event);
+        loop {
+            while let Some(member) = self.touched.pop() {
+                let Some(peer) = self.peers.get_mut(&member) else {
+                    continue;
+                };
+                let mut events = std::mem::take(&mut self.events);
+                peer.poll(&mut self.udp, &mut events);
+                let alive = peer.is_alive();
+                for event in events.drain(..) {
+                    self.event(member, event);
+                }
+                self.events = events;
+                if !alive {
+                    self.peer_ended(member, now);
+                }
             }
-            self.events = events;
-            if !alive {
-                self.peer_ended(member, now);
-            }
+            // Always, not only after polling: a request that is due must go (and its time
+            // stop waking the loop) even when nothing else happened.
+            self.request_keyframes(now);
             if self.touched.is_empty() {
-                self.request_keyframes(now);
+                return;
             }
         }
     }
@@ -195,6 +200,7 @@ impl Engine {
                     room.want_keyframe();
                 }
             }
+            Event::MediaAdded(added) if !is_ingest => peer.media_added(added.kind, added.mid),
             Event::MediaData(data) if is_ingest => {
                 let Some(kind) = peer.kind_of(data.mid) else {
                     return;
@@ -220,6 +226,7 @@ impl Engine {
             }
             Event::Connected => {
                 tracing::debug!("relay: member {member} of {room_name} connected");
+                peer.connected();
                 if !is_ingest {
                     if let Some(room) = self.rooms.get_mut(&room_name) {
                         room.want_keyframe();
@@ -271,9 +278,21 @@ impl Engine {
                 room,
                 member,
                 outbox,
+                offer,
             } => {
                 self.remove_peer(member);
-                match Peer::viewer(member, room.clone(), outbox.clone(), &self.local, now) {
+                let peer = match offer {
+                    None => Peer::viewer(member, room.clone(), outbox.clone(), &self.local, now),
+                    Some(offer) => Peer::viewer_answering(
+                        member,
+                        room.clone(),
+                        outbox.clone(),
+                        &offer,
+                        &self.local,
+                        now,
+                    ),
+                };
+                match peer {
                     Ok(peer) => {
                         self.add_peer(peer);
                         self.rooms.entry(room).or_default().viewers.push(member);

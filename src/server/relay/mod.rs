@@ -45,11 +45,13 @@ pub enum Command {
     },
     /// The broadcaster's offer: answer it and take its media.
     Publish { member: PeerId, sdp: String },
-    /// A viewer of `room` wants the stream: offer it one.
+    /// A viewer of `room` wants the stream: offer it one, or answer the `offer` it brought
+    /// (a WHEP player).
     Subscribe {
         room: RoomName,
         member: PeerId,
         outbox: Outbox,
+        offer: Option<String>,
     },
     /// A viewer's answer to the relay's offer.
     Answer { member: PeerId, sdp: String },

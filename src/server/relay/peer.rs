@@ -36,14 +36,18 @@ pub(super) enum Side {
 }
 
 pub(super) struct ViewerSide {
-    audio: Mid,
-    video: Mid,
+    /// The media lines sound and picture go out on (from the viewer's offer: once str0m adds
+    /// them).
+    audio: Option<Mid>,
+    video: Option<Mid>,
     /// The relay's offer, until the viewer's answer comes.
     pending: Option<SdpPendingOffer>,
     /// The viewer asked for sound; a muted page gets no audio packets.
     pub(super) sound: bool,
     /// A key frame has been sent: before it, a viewer's decoder could only wait.
     picture_started: bool,
+    /// ICE and DTLS are through: what is written before would be lost, key frame and all.
+    connected: bool,
 }
 
 pub(super) struct Peer {
@@ -175,13 +179,60 @@ impl Peer {
             sdp: offer.to_sdp_string(),
         });
         let side = Side::Viewer(ViewerSide {
-            audio,
-            video,
+            audio: Some(audio),
+            video: Some(video),
             pending: Some(pending),
             sound: false,
             picture_started: false,
+            connected: false,
         });
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
+    }
+
+    /// A viewer that brought its own offer (a WHEP player): the relay answers it, with sound.
+    pub(super) fn viewer_answering(
+        member: PeerId,
+        room: RoomName,
+        outbox: Outbox,
+        offer: &str,
+        local: &Local,
+        now: Instant,
+    ) -> Result<Self, PeerError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
+        let (mut rtc, ufrag) = new_rtc(now, local);
+        let answer = rtc.sdp_api().accept_offer(offer)?;
+        outbox.send(&ServerMessage::Answer {
+            from: RELAY_ID,
+            sdp: answer.to_sdp_string(),
+        });
+        let side = Side::Viewer(ViewerSide {
+            audio: None,
+            video: None,
+            pending: None,
+            sound: true,
+            picture_started: false,
+            connected: false,
+        });
+        Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
+    }
+
+    /// The viewer's connection is up: frames may go out from now on.
+    pub(super) fn connected(&mut self) {
+        if let Side::Viewer(viewer) = &mut self.side {
+            viewer.connected = true;
+        }
+    }
+
+    /// A media line str0m added from the viewer's offer: the first of each kind carries it.
+    pub(super) fn media_added(&mut self, kind: MediaKind, mid: Mid) {
+        if let Side::Viewer(viewer) = &mut self.side {
+            let slot = match kind {
+                MediaKind::Audio => &mut viewer.audio,
+                MediaKind::Video => &mut viewer.video,
+            };
+            slot.get_or_insert(mid);
+        }
     }
 
     pub(super) fn accept_answer(&mut self, sdp: &str) -> Result<(), PeerError> {
@@ -278,9 +329,15 @@ impl Peer {
         let Side::Viewer(viewer) = &mut self.side else {
             return false;
         };
+        if !viewer.connected {
+            return false;
+        }
         let mid = match kind {
             MediaKind::Audio if !viewer.sound => return false,
-            MediaKind::Audio => viewer.audio,
+            MediaKind::Audio => match viewer.audio {
+                Some(mid) => mid,
+                None => return false,
+            },
             MediaKind::Video => {
                 if !viewer.picture_started {
                     // A codec str0m cannot tell key frames of is sent as it comes.
@@ -290,7 +347,10 @@ impl Peer {
                     }
                     viewer.picture_started = true;
                 }
-                viewer.video
+                match viewer.video {
+                    Some(mid) => mid,
+                    None => return false,
+                }
             }
         };
         let Some(writer) = self.rtc.writer(mid) else {

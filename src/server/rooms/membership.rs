@@ -230,7 +230,7 @@ impl Membership {
             ));
         };
         if upstream == Upstream::Relay {
-            return self.subscribe(&mut state);
+            return self.subscribe(&mut state, None);
         }
         // The spare offer is ready: the viewer gets it now, without the broadcaster's turn.
         if !state.give_spare_to(self.id, upstream.id()) {

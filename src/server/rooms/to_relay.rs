@@ -95,8 +95,29 @@ impl Membership {
         self.send_to_relay(&state, command)
     }
 
-    /// A viewer of a relayed room asked for the stream: the relay offers it one.
-    pub(super) fn subscribe(&self, state: &mut MutexGuard<'_, RoomState>) -> Result<(), Refusal> {
+    /// A viewer that brings its own offer (a WHEP player) asks a live relayed room for the
+    /// stream: the relay answers it, through this member's outbox.
+    pub fn play(&self, offer: String) -> Result<(), Refusal> {
+        if self.role != Role::Viewer || self.hub.relay.is_none() {
+            return Err(refuse(ErrorCode::NotAllowed, "only a relay's viewers play"));
+        }
+        let mut state = self.room.lock();
+        if state.upstream().is_none() {
+            return Err(refuse(
+                ErrorCode::OutOfOrder,
+                "nobody is on air in this room",
+            ));
+        }
+        self.subscribe(&mut state, Some(offer))
+    }
+
+    /// A viewer of a relayed room asked for the stream: the relay offers it one (or answers
+    /// `offer`).
+    pub(super) fn subscribe(
+        &self,
+        state: &mut MutexGuard<'_, RoomState>,
+        offer: Option<String>,
+    ) -> Result<(), Refusal> {
         let Some(member) = state.members.get_mut(&self.id) else {
             return Ok(());
         };
@@ -106,6 +127,7 @@ impl Membership {
             room: self.room.name.clone(),
             member: self.id,
             outbox,
+            offer,
         };
         self.send_to_relay(state, command)
     }

@@ -1,4 +1,5 @@
-//! WHIP (RFC 9725): going live over plain HTTP, from OBS, ffmpeg or a camera box.
+//! WHIP (RFC 9725): going live over plain HTTP, from OBS, ffmpeg or a camera box; and WHEP,
+//! playing a room in any WHEP player.
 //!
 //! `POST /whip/<room>` with an SDP offer makes the client the room's broadcaster: inside, a
 //! WHIP session is a broadcaster member of the room like a talk page (the same keys, the same
@@ -8,8 +9,10 @@
 //!
 //! - [`sessions`]: the live WHIP sessions, each ended by `DELETE`, by its peer's end, or by
 //!   the server's.
-//! - [`publish`]: the handlers.
+//! - [`publish`]: the WHIP handlers (and `PATCH`, `DELETE` for both).
+//! - [`play`]: WHEP, `POST /whep/<room>`: any WHEP player plays a live room, as a viewer.
 
+mod play;
 mod publish;
 mod sessions;
 
@@ -18,6 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+pub use play::play;
 pub use publish::{delete, options, patch, publish};
 pub use sessions::WhipSessions;
 
@@ -55,8 +59,10 @@ pub enum WhipError {
     BadOffer(String),
     #[error("the media relay did not answer in time")]
     Timeout,
-    #[error("no such WHIP session (it ended, or never was)")]
+    #[error("no such session (it ended, or never was)")]
     NoSession,
+    #[error("nobody is live in this room")]
+    NotLive,
     #[error("send candidates as Content-Type: application/trickle-ice-sdpfrag")]
     NotSdpFrag,
     #[error("ICE restarts are not supported: DELETE the session and POST a new offer")]
@@ -66,7 +72,7 @@ pub enum WhipError {
 impl WhipError {
     fn status(&self) -> StatusCode {
         match self {
-            Self::BadRoom(_) | Self::NoSession => StatusCode::NOT_FOUND,
+            Self::BadRoom(_) | Self::NoSession | Self::NotLive => StatusCode::NOT_FOUND,
             Self::NotSdp | Self::NotSdpFrag => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::NotText | Self::BadOffer(_) => StatusCode::BAD_REQUEST,
             Self::NoRelay | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

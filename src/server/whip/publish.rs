@@ -12,10 +12,12 @@ use axum::{
 use tokio::time::timeout;
 
 use super::{
-    bearer, content_type_is, cors, ice_links, sessions::end_broadcast, WhipError, WhipState,
+    bearer, content_type_is, cors, ice_links, sessions::end_session, WhipError, WhipState,
 };
 use crate::{
-    protocol::{ClientMessage, ErrorCode, IceCandidate, Role, RoomName, ServerMessage, RELAY_ID},
+    protocol::{
+        ClientMessage, ErrorCode, IceCandidate, IceServer, Role, RoomName, ServerMessage, RELAY_ID,
+    },
     server::{
         outbox::{Outbox, Queue},
         rooms::JoinError,
@@ -84,20 +86,38 @@ pub async fn publish(
     let answer = match answer {
         Ok(answer) => answer,
         Err(err) => {
-            end_broadcast(membership);
+            end_session(membership);
             return Err(err);
         }
     };
     let id = secrets::new_token();
     let location = format!("/whip/{room}/{id}");
     state.sessions.start(id.clone(), room, membership, queue);
-    let mut response = (StatusCode::CREATED, answer).into_response();
+    Ok(created(
+        StatusCode::CREATED,
+        answer,
+        &location,
+        &id,
+        state.hub.ice_servers(),
+    ))
+}
+
+/// The `201 Created` of a new session: the answer, where the session is, its tag, the ICE
+/// servers, and what other origins may read.
+pub(super) fn created(
+    status: StatusCode,
+    answer: String,
+    location: &str,
+    id: &str,
+    ice_servers: &[IceServer],
+) -> Response {
+    let mut response = (status, answer).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/sdp"),
     );
-    if let Ok(location) = HeaderValue::from_str(&location) {
+    if let Ok(location) = HeaderValue::from_str(location) {
         headers.insert(header::LOCATION, location);
     }
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{id}\"")) {
@@ -108,12 +128,12 @@ pub async fn publish(
         HeaderValue::from_static("application/trickle-ice-sdpfrag"),
     );
     cors(headers);
-    ice_links(headers, state.hub.ice_servers());
-    Ok(response)
+    ice_links(headers, ice_servers);
+    response
 }
 
 /// The first message `pick` decides on, within [`RELAY_WITHIN`].
-async fn wait_for<T>(
+pub(super) async fn wait_for<T>(
     queue: &mut Queue,
     mut pick: impl FnMut(ServerMessage) -> Option<Result<T, WhipError>>,
 ) -> Result<T, WhipError> {
@@ -132,7 +152,7 @@ async fn wait_for<T>(
         .map_err(|_| WhipError::Timeout)?
 }
 
-/// `DELETE /whip/<room>/<session>`: end the broadcast.
+/// `DELETE /whip/<room>/<session>`: end the broadcast (`/whep/…`: stop playing).
 pub async fn delete(
     State(state): State<WhipState>,
     Path((room, id)): Path<(String, String)>,
@@ -192,7 +212,7 @@ pub async fn patch(
     Ok(response)
 }
 
-/// `OPTIONS` on a WHIP address: the CORS preflight, with the ICE servers.
+/// `OPTIONS` on a WHIP or WHEP address: the CORS preflight, with the ICE servers.
 pub async fn options(State(state): State<WhipState>) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();

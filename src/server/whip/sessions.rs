@@ -1,5 +1,6 @@
-//! The live WHIP sessions: each one a broadcaster member of its room, until `DELETE`, until the
-//! relay says its peer ended (ICE timed out: the client is gone), or until the server stops.
+//! The live WHIP and WHEP sessions: each one a member of its room (a broadcaster, or a viewer),
+//! until `DELETE`, until the relay says its peer ended (ICE timed out: the client is gone), until
+//! a player's broadcast ends, or until the server stops.
 
 use std::{
     collections::HashMap,
@@ -9,7 +10,7 @@ use std::{
 use tokio::task::AbortHandle;
 
 use crate::{
-    protocol::{ClientMessage, RoomName, ServerMessage, RELAY_ID},
+    protocol::{ClientMessage, Role, RoomName, ServerMessage, RELAY_ID},
     server::{outbox::Queue, rooms::Membership},
 };
 
@@ -63,7 +64,7 @@ impl WhipSessions {
             return false;
         };
         session.watcher.abort();
-        end_broadcast(session.membership);
+        end_session(session.membership);
         true
     }
 
@@ -82,14 +83,17 @@ impl WhipSessions {
     fn end_by_id(&self, id: &str) {
         let session = self.lock().remove(id);
         if let Some(session) = session {
-            end_broadcast(session.membership);
+            end_session(session.membership);
         }
     }
 }
 
-/// Stop the broadcast (viewers are told it ended), then leave the room.
-pub(super) fn end_broadcast(membership: Membership) {
-    let _ = membership.handle(ClientMessage::OffAir);
+/// Leave the room; a broadcaster stops its broadcast first (its viewers are told it ended,
+/// and the room is free at once, not held for a reconnect).
+pub(super) fn end_session(membership: Membership) {
+    if membership.role() == Role::Broadcaster {
+        let _ = membership.handle(ClientMessage::OffAir);
+    }
     drop(membership);
 }
 
@@ -103,7 +107,10 @@ async fn watch(sessions: Weak<WhipSessions>, id: String, mut queue: Queue) {
         };
         let ends = match msg {
             ServerMessage::Hangup { from } | ServerMessage::WantStream { from } => from == RELAY_ID,
-            ServerMessage::Error { .. } | ServerMessage::ShuttingDown => true,
+            // A player cannot renegotiate: the broadcast's end is its session's.
+            ServerMessage::Error { .. }
+            | ServerMessage::ShuttingDown
+            | ServerMessage::OffAir { .. } => true,
             _ => false,
         };
         if ends {
