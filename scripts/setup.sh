@@ -12,6 +12,8 @@ CARGO_LEPTOS_VERSION="0.3.11"
 BINARYEN_VERSION="132.0.0"
 RUSTC_WEB_VERSION="1.96.0+dfsg1-1~deb12u2"
 LLVM_VERSION="1:22.1.8-1~deb12u1"
+AIORTC_VERSION="1.16.0"
+AIOHTTP_VERSION="3.14.5"
 
 step() { printf '\n==> %s\n' "$*"; }
 skip() { printf '    already there: %s\n' "$*"; }
@@ -135,6 +137,18 @@ if [ -d end2end/node_modules/@playwright/test ] && [ end2end/node_modules/.packa
 else
   (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) ||
     fail "npm ci in end2end/ failed" "check that the npm registry is reachable"
+fi
+
+# --- 7. WHIP/WHEP interop clients (aiortc from PyPI, in a venv of our own) ---------------------
+step "aiortc $AIORTC_VERSION (WHIP/WHEP interop tests)"
+venv="$ONAIR_TOOLS/interop-venv"
+if "$venv/bin/python" -c "import aiortc, aiohttp, sys; sys.exit(aiortc.__version__ != '$AIORTC_VERSION')" 2>/dev/null; then
+  skip "$venv"
+else
+  command -v python3 >/dev/null || fail "python3 is not installed" "install Python 3.9 or newer (Debian: apt-get install python3 python3-venv)"
+  python3 -m venv "$venv" || fail "python3 -m venv failed" "install the venv module (Debian: apt-get install python3-venv)"
+  "$venv/bin/pip" install -q "aiortc==$AIORTC_VERSION" "aiohttp==$AIOHTTP_VERSION" ||
+    fail "pip install aiortc failed" "check that PyPI is reachable"
 fi
 
 step "setup complete ($ONAIR_TOOLCHAIN toolchain)"

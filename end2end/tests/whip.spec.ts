@@ -1,0 +1,54 @@
+// WHIP and WHEP with a client nobody here wrote: aiortc (PyPI, installed by make setup into
+// its own venv), driven by end2end/interop/whip_whep.py. A WHIP broadcast plays on a watch
+// page like a talk page's; a talk page's broadcast plays in a WHEP player (decoded frames).
+import { expect, test } from "@playwright/test";
+import { spawn, type ChildProcess } from "node:child_process";
+import { homedir } from "node:os";
+import { resolve } from "node:path";
+import { baseURL, MEDIA } from "../playwright.config";
+import { expectPlaying, expectState, liveBroadcaster, roomName, viewer } from "./helpers";
+
+const python = resolve(process.env.ONAIR_TOOLS ?? resolve(homedir(), ".cache/onair"), "interop-venv/bin/python");
+const script = resolve(__dirname, "../interop/whip_whep.py");
+
+/** Run the aiortc client; its stdout lines as they come, and its exit. */
+function aiortc(args: string[]): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
+  const child = spawn(python, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const lines: string[] = [];
+  child.stdout!.on("data", (chunk) => lines.push(...String(chunk).split("\n").filter(Boolean)));
+  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+  return { child, lines, exited };
+}
+
+test.skip(MEDIA !== "sfu", "WHIP and WHEP need the relay");
+
+test("an aiortc WHIP broadcast plays on a watch page, and ends there when it stops", async ({ context }) => {
+  const room = roomName("whip");
+  const publisher = aiortc(["publish", `${baseURL}/whip/${room}`, "--seconds", "12"]);
+  try {
+    await expect.poll(() => publisher.lines.find((l) => l.startsWith("created"))).toBeTruthy();
+    const watch = await viewer(context, room);
+    await expectPlaying(watch);
+    // The publisher DELETEs its session after its seconds: the watch page says it ended.
+    expect(await publisher.exited).toBe(0);
+    expect(publisher.lines).toContain("deleted 200");
+    await expectState(watch, "ended");
+  } finally {
+    publisher.child.kill();
+  }
+});
+
+test("a talk page's broadcast plays in an aiortc WHEP player", async ({ context }) => {
+  const room = roomName("whep");
+  const talk = await liveBroadcaster(context, room);
+  const player = aiortc(["play", `${baseURL}/whep/${room}`, "--frames", "60", "--timeout", "30"]);
+  try {
+    // Counted as a viewer while it plays.
+    await expect(talk.getByTestId("viewer-count")).toHaveText("1");
+    expect(await player.exited).toBe(0);
+    expect(player.lines).toContain("frames 60");
+    await expect(talk.getByTestId("viewer-count")).toHaveText("0");
+  } finally {
+    player.child.kill();
+  }
+});
