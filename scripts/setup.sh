@@ -146,7 +146,15 @@ if "$venv/bin/python" -c "import aiortc, aiohttp, sys; sys.exit(aiortc.__version
   skip "$venv"
 else
   command -v python3 >/dev/null || fail "python3 is not installed" "install Python 3.9 or newer (Debian: apt-get install python3 python3-venv)"
-  python3 -m venv "$venv" || fail "python3 -m venv failed" "install the venv module (Debian: apt-get install python3-venv)"
+  # Debian ships the venv module apart (python3-venv).
+  if ! python3 -m venv "$venv" 2>/dev/null && command -v apt-get >/dev/null 2>&1; then
+    apt_update_once
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv ||
+      fail "apt-get install python3-venv failed" "install Python's venv module"
+    rm -rf "$venv"
+  fi
+  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" ||
+    fail "python3 -m venv failed" "install the venv module (Debian: apt-get install python3-venv)"
   "$venv/bin/pip" install -q "aiortc==$AIORTC_VERSION" "aiohttp==$AIOHTTP_VERSION" ||
     fail "pip install aiortc failed" "check that PyPI is reachable"
 fi
