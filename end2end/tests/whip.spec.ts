@@ -1,7 +1,9 @@
-// WHIP and WHEP with a client nobody here wrote: aiortc (PyPI, installed by make setup into
-// its own venv), driven by end2end/interop/whip_whep.py. A WHIP broadcast plays on a watch
-// page like a talk page's; a talk page's broadcast plays in a WHEP player (decoded frames).
+// WHIP and WHEP with clients nobody here wrote: aiortc (PyPI, installed by make setup into
+// its own venv), driven by end2end/interop/whip_whep.py, and Eyevinn's WebRTC player (npm, a
+// WHEP player for web pages) in Chromium. A WHIP broadcast plays on a watch page like a talk
+// page's; a talk page's broadcast plays in both WHEP players (decoded frames).
 import { expect, test } from "@playwright/test";
+import { buildSync } from "esbuild";
 import { spawn, type ChildProcess } from "node:child_process";
 import { homedir } from "node:os";
 import { resolve } from "node:path";
@@ -51,4 +53,46 @@ test("a talk page's broadcast plays in an aiortc WHEP player", async ({ context 
   } finally {
     player.child.kill();
   }
+});
+
+/** Eyevinn's player, bundled for the page (it ships as CommonJS). */
+function eyevinnPlayer(): string {
+  const built = buildSync({
+    stdin: {
+      contents: "import { WebRTCPlayer } from '@eyevinn/webrtc-player'; window.WebRTCPlayer = WebRTCPlayer;",
+      resolveDir: resolve(__dirname, ".."),
+    },
+    bundle: true,
+    write: false,
+    platform: "browser",
+    format: "iife",
+    logLevel: "silent",
+  });
+  return built.outputFiles[0].text;
+}
+
+test("a talk page's broadcast plays in Eyevinn's WHEP player, on a page of its own", async ({ context }) => {
+  const room = roomName("eyevinn");
+  const talk = await liveBroadcaster(context, room);
+  const page = await context.newPage();
+  // A page of this origin with nothing of the app in it: the player is all it runs.
+  await page.goto("/robots.txt");
+  await page.addScriptTag({ content: eyevinnPlayer() });
+  await page.evaluate(async (url) => {
+    const video = document.createElement("video");
+    video.muted = true;
+    video.autoplay = true;
+    video.playsInline = true;
+    video.id = "player";
+    document.body.append(video);
+    const player = new (window as any).WebRTCPlayer({ video, type: "whep" });
+    await player.load(new URL(url));
+  }, `${baseURL}/whep/${room}`);
+  const video = page.locator("#player");
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.videoWidth)).toBeGreaterThan(0);
+  const start = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
+  await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(start + 0.5);
+  await expect(talk.getByTestId("viewer-count")).toHaveText("1");
+  await page.close();
+  await expect(talk.getByTestId("viewer-count")).toHaveText("0");
 });
