@@ -5,19 +5,18 @@
 use axum::{
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     response::Response,
 };
 
 use super::{
-    bearer, content_type_is,
-    publish::{created, wait_for},
-    sessions::end_session,
+    bearer,
+    publish::{open_session, read_offer, wait_for},
     WhipError, WhipState,
 };
 use crate::{
-    protocol::{ErrorCode, Role, RoomName, ServerMessage, RELAY_ID},
-    server::{outbox::Outbox, rooms::JoinError, secrets},
+    protocol::{ErrorCode, Role, ServerMessage, RELAY_ID},
+    server::{outbox::Outbox, rooms::JoinError},
 };
 
 /// `POST /whep/<room>`: the player's offer in, the relay's answer out.
@@ -27,14 +26,7 @@ pub async fn play(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WhipError> {
-    let room = RoomName::parse(&room)?;
-    if !content_type_is(&headers, "application/sdp") {
-        return Err(WhipError::NotSdp);
-    }
-    let offer = String::from_utf8(body.to_vec()).map_err(|_| WhipError::NotText)?;
-    if state.hub.relay_metrics().is_none() {
-        return Err(WhipError::NoRelay);
-    }
+    let (room, offer) = read_offer(&state, &room, &headers, &body)?;
     let (outbox, mut queue) = Outbox::new(state.hub.outbox_capacity());
     let key = bearer(&headers);
     let membership = state
@@ -60,21 +52,5 @@ pub async fn play(
         _ => None,
     })
     .await;
-    let answer = match answer {
-        Ok(answer) => answer,
-        Err(err) => {
-            end_session(membership);
-            return Err(err);
-        }
-    };
-    let id = secrets::new_token();
-    let location = format!("/whep/{room}/{id}");
-    state.sessions.start(id.clone(), room, membership, queue);
-    Ok(created(
-        StatusCode::CREATED,
-        answer,
-        &location,
-        &id,
-        state.hub.ice_servers(),
-    ))
+    open_session(&state, "whep", room, membership, queue, answer)
 }

@@ -16,11 +16,12 @@ use super::{
 };
 use crate::{
     protocol::{
-        ClientMessage, ErrorCode, IceCandidate, IceServer, Role, RoomName, ServerMessage, RELAY_ID,
+        ClientMessage, ErrorCode, IceCandidate, IceServer, MediaMode, Role, RoomName,
+        ServerMessage, RELAY_ID,
     },
     server::{
         outbox::{Outbox, Queue},
-        rooms::JoinError,
+        rooms::{JoinError, Membership},
         secrets,
     },
 };
@@ -35,14 +36,7 @@ pub async fn publish(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WhipError> {
-    let room = RoomName::parse(&room)?;
-    if !content_type_is(&headers, "application/sdp") {
-        return Err(WhipError::NotSdp);
-    }
-    let offer = String::from_utf8(body.to_vec()).map_err(|_| WhipError::NotText)?;
-    if state.hub.relay_metrics().is_none() {
-        return Err(WhipError::NoRelay);
-    }
+    let (room, offer) = read_offer(&state, &room, &headers, &body)?;
     let (outbox, mut queue) = Outbox::new(state.hub.outbox_capacity());
     let membership = state
         .hub
@@ -83,6 +77,37 @@ pub async fn publish(
         .await
     }
     .await;
+    open_session(&state, "whip", room, membership, queue, answer)
+}
+
+/// The room and the offer of a `POST`, checked: a room name, an SDP body, a server that relays.
+pub(super) fn read_offer(
+    state: &WhipState,
+    room: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(RoomName, String), WhipError> {
+    let room = RoomName::parse(room)?;
+    if !content_type_is(headers, "application/sdp") {
+        return Err(WhipError::NotSdp);
+    }
+    let offer = String::from_utf8(body.to_vec()).map_err(|_| WhipError::NotText)?;
+    if state.hub.media() != MediaMode::Sfu {
+        return Err(WhipError::NoRelay);
+    }
+    Ok((room, offer))
+}
+
+/// Once the relay answered `membership`'s offer (or refused it): a session at
+/// `/<kind>/<room>/<id>` and its `201 Created`, or the refusal, the member gone.
+pub(super) fn open_session(
+    state: &WhipState,
+    kind: &str,
+    room: RoomName,
+    membership: Membership,
+    queue: Queue,
+    answer: Result<String, WhipError>,
+) -> Result<Response, WhipError> {
     let answer = match answer {
         Ok(answer) => answer,
         Err(err) => {
@@ -91,27 +116,15 @@ pub async fn publish(
         }
     };
     let id = secrets::new_token();
-    let location = format!("/whip/{room}/{id}");
+    let location = format!("/{kind}/{room}/{id}");
     state.sessions.start(id.clone(), room, membership, queue);
-    Ok(created(
-        StatusCode::CREATED,
-        answer,
-        &location,
-        &id,
-        state.hub.ice_servers(),
-    ))
+    Ok(created(answer, &location, &id, state.hub.ice_servers()))
 }
 
 /// The `201 Created` of a new session: the answer, where the session is, its tag, the ICE
 /// servers, and what other origins may read.
-pub(super) fn created(
-    status: StatusCode,
-    answer: String,
-    location: &str,
-    id: &str,
-    ice_servers: &[IceServer],
-) -> Response {
-    let mut response = (status, answer).into_response();
+fn created(answer: String, location: &str, id: &str, ice_servers: &[IceServer]) -> Response {
+    let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
