@@ -273,7 +273,7 @@ impl Engine {
                     self.remove_peer(old);
                 }
             }
-            Command::Publish { member, sdp } => self.publish(member, &sdp, now),
+            Command::Publish { room, member, sdp } => self.publish(room, member, &sdp, now),
             Command::Subscribe {
                 room,
                 member,
@@ -342,12 +342,13 @@ impl Engine {
     }
 
     /// The broadcaster's offer: its ingest replaces any earlier one.
-    fn publish(&mut self, member: PeerId, sdp: &str, now: Instant) {
-        let Some((room_name, outbox)) = self.rooms.iter().find_map(|(name, room)| {
+    fn publish(&mut self, room_name: RoomName, member: PeerId, sdp: &str, now: Instant) {
+        // Only from the broadcaster the room went on air with.
+        let Some(outbox) = self.rooms.get(&room_name).and_then(|room| {
             room.broadcaster
                 .as_ref()
                 .filter(|(id, _)| *id == member)
-                .map(|(_, outbox)| (name.clone(), outbox.clone()))
+                .map(|(_, outbox)| outbox.clone())
         }) else {
             return;
         };

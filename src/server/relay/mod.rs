@@ -44,7 +44,11 @@ pub enum Command {
         outbox: Outbox,
     },
     /// The broadcaster's offer: answer it and take its media.
-    Publish { member: PeerId, sdp: String },
+    Publish {
+        room: RoomName,
+        member: PeerId,
+        sdp: String,
+    },
     /// A viewer of `room` wants the stream: offer it one, or answer the `offer` it brought
     /// (a WHEP player).
     Subscribe {

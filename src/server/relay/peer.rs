@@ -102,6 +102,24 @@ fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
     (rtc, ufrag)
 }
 
+/// A connection from the browser's `offer`; its answer goes to `outbox`.
+fn answering(
+    offer: &str,
+    local: &Local,
+    now: Instant,
+    outbox: &Outbox,
+) -> Result<(Rtc, String), PeerError> {
+    let offer =
+        SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
+    let (mut rtc, ufrag) = new_rtc(now, local);
+    let answer = rtc.sdp_api().accept_offer(offer)?;
+    outbox.send(&ServerMessage::Answer {
+        from: RELAY_ID,
+        sdp: answer.to_sdp_string(),
+    });
+    Ok((rtc, ufrag))
+}
+
 impl Peer {
     fn new(
         member: PeerId,
@@ -133,14 +151,7 @@ impl Peer {
         local: &Local,
         now: Instant,
     ) -> Result<Self, PeerError> {
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
-        let (mut rtc, ufrag) = new_rtc(now, local);
-        let answer = rtc.sdp_api().accept_offer(offer)?;
-        outbox.send(&ServerMessage::Answer {
-            from: RELAY_ID,
-            sdp: answer.to_sdp_string(),
-        });
+        let (rtc, ufrag) = answering(offer, local, now, &outbox)?;
         Ok(Self::new(
             member,
             room,
@@ -198,14 +209,7 @@ impl Peer {
         local: &Local,
         now: Instant,
     ) -> Result<Self, PeerError> {
-        let offer =
-            SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
-        let (mut rtc, ufrag) = new_rtc(now, local);
-        let answer = rtc.sdp_api().accept_offer(offer)?;
-        outbox.send(&ServerMessage::Answer {
-            from: RELAY_ID,
-            sdp: answer.to_sdp_string(),
-        });
+        let (rtc, ufrag) = answering(offer, local, now, &outbox)?;
         let side = Side::Viewer(ViewerSide {
             audio: None,
             video: None,

@@ -77,7 +77,11 @@ impl Membership {
                     ));
                 }
                 match msg {
-                    ClientMessage::Offer { sdp, .. } => Command::Publish { member, sdp },
+                    ClientMessage::Offer { sdp, .. } => Command::Publish {
+                        room: self.room.name.clone(),
+                        member,
+                        sdp,
+                    },
                     ClientMessage::Candidate { candidate, .. } => {
                         Command::Candidate { member, candidate }
                     }
