@@ -2,6 +2,7 @@
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { MAX_VIEWERS, MEDIA } from "../playwright.config";
 import {
+  collectPeerConnections,
   expectNotReloaded,
   expectPlaying,
   expectState,
@@ -54,18 +55,6 @@ test("a viewer starts muted and gets no sound; unmute brings the broadcast's sou
   await expect(watch.getByTestId("unmute")).toBeHidden();
   await expectPlaying(watch);
 });
-
-/** Init script: every RTCPeerConnection the page makes, in `window.__pcs`. */
-function collectPeerConnections() {
-  const Native = window.RTCPeerConnection;
-  const made: RTCPeerConnection[] = ((window as any).__pcs = []);
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args: ConstructorParameters<typeof Native>) {
-      super(...args);
-      made.push(this);
-    }
-  } as typeof Native;
-}
 
 test("a live broadcaster keeps an offer ready, so a joining viewer gets it at once", async ({ context }) => {
   test.skip(MEDIA !== "p2p", "spare offers are the peer-to-peer path's");

@@ -94,3 +94,15 @@ export async function stopServer(server: ChildProcess): Promise<void> {
   server.kill("SIGTERM");
   await exited;
 }
+
+/** Init script: every RTCPeerConnection the page makes, in `window.__pcs`. */
+export function collectPeerConnections() {
+  const Native = window.RTCPeerConnection;
+  const made: RTCPeerConnection[] = ((window as any).__pcs = []);
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args: ConstructorParameters<typeof Native>) {
+      super(...args);
+      made.push(this);
+    }
+  } as typeof Native;
+}

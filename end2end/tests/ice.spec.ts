@@ -3,7 +3,7 @@
 // the offer comes), and applies them when the welcome names them. The talk page also asks its
 // connections to start their video at 1 Mbit/s (src/sdp.rs), in the answer it applies.
 import { expect, test, type Page } from "@playwright/test";
-import { expectPlaying, liveBroadcaster, roomName, startServer, stopServer, viewer } from "./helpers";
+import { collectPeerConnections, expectPlaying, liveBroadcaster, roomName, startServer, stopServer, viewer } from "./helpers";
 
 const port = 3160;
 // Nothing answers there: the host candidates still connect on loopback.
@@ -24,16 +24,7 @@ test("connections use the configured ICE servers, the viewer's made early too; v
     baseURL: `http://127.0.0.1:${port}`,
     permissions: ["camera", "microphone"],
   });
-  await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    const made: RTCPeerConnection[] = ((window as any).__pcs = []);
-    window.RTCPeerConnection = class extends Native {
-      constructor(config?: RTCConfiguration) {
-        super(config);
-        made.push(this);
-      }
-    } as typeof RTCPeerConnection;
-  });
+  await context.addInitScript(collectPeerConnections);
   try {
     const room = roomName("ice");
     const talk = await liveBroadcaster(context, room);

@@ -2,21 +2,9 @@
 // however many people watch; the page says how its stream travels.
 import { expect, test, type Page } from "@playwright/test";
 import { MEDIA } from "../playwright.config";
-import { expectPlaying, liveBroadcaster, roomName, startServer, stopServer, viewer } from "./helpers";
+import { collectPeerConnections, expectPlaying, liveBroadcaster, roomName, startServer, stopServer, viewer } from "./helpers";
 
 const port = 3170;
-
-/** Init script: every RTCPeerConnection the page makes, in `window.__pcs`. */
-function collectPeerConnections() {
-  const Native = window.RTCPeerConnection;
-  const made: RTCPeerConnection[] = ((window as any).__pcs = []);
-  window.RTCPeerConnection = class extends Native {
-    constructor(...args: ConstructorParameters<typeof Native>) {
-      super(...args);
-      made.push(this);
-    }
-  } as typeof Native;
-}
 
 /** The states of the page's peer connections that are not closed. */
 async function openConnections(page: Page): Promise<string[]> {

@@ -80,7 +80,7 @@ pub async fn request(
         .iter()
         .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     let body = if chunked {
-        crate::common::dechunk(body)
+        dechunk(body)
     } else {
         body.to_owned()
     };
@@ -89,4 +89,17 @@ pub async fn request(
         headers,
         body,
     }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
 }

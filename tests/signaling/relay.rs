@@ -141,6 +141,15 @@ pub async fn expect_metric(server: &TestServer, name: &str, want: f64) {
     }
 }
 
+/// A muted viewer: up to its next video frame, no sound came.
+async fn expect_no_sound_so_far(media: &mut MediaPeer, who: &str) {
+    media.wait_for(who, is_video).await;
+    assert!(
+        !media.drain().iter().any(is_audio),
+        "{who} is muted and got sound"
+    );
+}
+
 #[tokio::test]
 async fn a_publisher_reaches_three_viewers_and_only_an_unmuted_one_gets_sound() {
     let server = relay_server().await;
@@ -153,11 +162,7 @@ async fn a_publisher_reaches_three_viewers_and_only_an_unmuted_one_gets_sound() 
     }
     // Muted pages (every page starts muted) get no audio packets at all.
     for (i, (_, media)) in viewers.iter_mut().enumerate() {
-        media.wait_for("viewer", is_video).await;
-        assert!(
-            !media.drain().iter().any(is_audio),
-            "viewer {i} is muted and got sound"
-        );
+        expect_no_sound_so_far(media, &format!("viewer {i}")).await;
     }
     let (first, media) = &mut viewers[0];
     first
@@ -169,11 +174,7 @@ async fn a_publisher_reaches_three_viewers_and_only_an_unmuted_one_gets_sound() 
     media.wait_for("unmuted viewer", is_audio).await;
     // The others stay without sound.
     for (i, (_, media)) in viewers.iter_mut().enumerate().skip(1) {
-        media.wait_for("muted viewer", is_video).await;
-        assert!(
-            !media.drain().iter().any(is_audio),
-            "viewer {i} is muted and got sound"
-        );
+        expect_no_sound_so_far(media, &format!("viewer {i}")).await;
     }
     let (first, media) = &mut viewers[0];
     first

@@ -120,27 +120,29 @@ struct Viewer {
 
 /// `--media`: a synthetic broadcast through the server's relay.
 pub async fn main(args: &Args) -> ExitCode {
-    match run(args).await {
-        Ok(report) => {
-            report.print();
-            if write_json(args, &report) {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(err) => {
-            eprintln!("onair-load: media: {err}");
-            ExitCode::FAILURE
-        }
-    }
+    finish(args, "media", run(args).await, MediaReport::print)
 }
 
 /// `--media-floor`: the same fan-out by a bare UDP loop, no server (see [`floor`]).
 pub fn floor_main(args: &Args) -> ExitCode {
-    match floor::run(args) {
+    finish(
+        args,
+        "media floor",
+        floor::run(args),
+        floor::FloorReport::print,
+    )
+}
+
+/// Print the report and write its JSON, or say why there is none.
+fn finish<R: Serialize>(
+    args: &Args,
+    what: &str,
+    result: Result<R, String>,
+    print: impl Fn(&R),
+) -> ExitCode {
+    match result {
         Ok(report) => {
-            report.print();
+            print(&report);
             if write_json(args, &report) {
                 ExitCode::SUCCESS
             } else {
@@ -148,7 +150,7 @@ pub fn floor_main(args: &Args) -> ExitCode {
             }
         }
         Err(err) => {
-            eprintln!("onair-load: media floor: {err}");
+            eprintln!("onair-load: {what}: {err}");
             ExitCode::FAILURE
         }
     }

@@ -1,6 +1,8 @@
 //! The hub as a state machine: random joins, leaves and messages across two rooms,
 //! checked after every step against the routing rules.
 
+#![cfg(test)]
+
 use std::collections::HashSet;
 
 use clap::Parser;
