@@ -19,6 +19,11 @@ case ":$PATH:" in
 esac
 export PATH
 
+# A clean CI clone builds everything once: incremental caches would only fill its disk.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 onair_has_rustup_wasm() {
   command -v rustup >/dev/null 2>&1 &&
     rustup target list --installed 2>/dev/null | grep -qx 'wasm32-unknown-unknown'
