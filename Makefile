@@ -32,9 +32,11 @@ test-rust:
 	$(ENV) cargo test --features ssr
 	$(ENV) cargo test -p onair-load
 
-## The whole suite with the relay (the default), then the broadcast tests peer to peer.
+## The whole suite with the relay (the default), the broadcast tests again with a WHIP client
+## broadcasting instead of a talk page, then peer to peer.
 test-e2e:
 	$(ENV) cd end2end && npx playwright test
+	$(ENV) cd end2end && ONAIR_E2E_SOURCE=whip npx playwright test broadcast.spec.ts
 	$(ENV) cd end2end && ONAIR_E2E_MEDIA=p2p npx playwright test broadcast.spec.ts relay.spec.ts reconnect.spec.ts
 
 lint:

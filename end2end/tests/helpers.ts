@@ -41,8 +41,8 @@ export async function expectPlaying(page: Page): Promise<void> {
     .toBeGreaterThan(start + 0.2);
 }
 
-export async function expectState(page: Page, state: string): Promise<void> {
-  await expect(page.getByTestId("status")).toHaveAttribute("data-state", state);
+export async function expectState(page: Page, state: string, timeout?: number): Promise<void> {
+  await expect(page.getByTestId("status")).toHaveAttribute("data-state", state, { timeout });
 }
 
 /** Record every `data-state` the viewer's status takes from now on. */

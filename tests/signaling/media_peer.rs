@@ -12,7 +12,7 @@ use str0m::{
 };
 use tokio::{
     net::UdpSocket,
-    sync::mpsc,
+    sync::{mpsc, oneshot},
     task::JoinHandle,
     time::{timeout, Instant},
 };
@@ -35,8 +35,20 @@ pub enum Seen {
 
 pub struct MediaPeer {
     seen: mpsc::UnboundedReceiver<Seen>,
+    controls: mpsc::UnboundedSender<Restart>,
     task: JoinHandle<()>,
 }
+
+/// An ICE restart from a new socket (the client changed networks), half done: send
+/// `fragment` (the new credentials and candidate), then hand the server's answering fragment
+/// to `answer`.
+pub struct IceRestart {
+    pub fragment: String,
+    pub answer: oneshot::Sender<String>,
+}
+
+/// Asked of the peer's task: restart ICE (see [`IceRestart`]).
+struct Restart(oneshot::Sender<IceRestart>);
 
 impl Drop for MediaPeer {
     fn drop(&mut self) {
@@ -77,9 +89,10 @@ impl MediaPeer {
         let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, pending) = change.apply().unwrap();
         let finish = move |answer: String| {
-            let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
-            rtc.sdp_api().accept_answer(pending, answer).unwrap();
-            Self::spawn(rtc, socket, addr, Some(Sending { audio, video }), None)
+            let parsed = SdpAnswer::from_sdp_string(&answer).unwrap();
+            rtc.sdp_api().accept_answer(pending, parsed).unwrap();
+            let sending = Some(Sending { audio, video });
+            Self::spawn(rtc, (socket, addr), answer, sending, None)
         };
         (offer.to_sdp_string(), finish)
     }
@@ -94,9 +107,9 @@ impl MediaPeer {
         change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let (offer, pending) = change.apply().unwrap();
         let finish = move |answer: String| {
-            let answer = SdpAnswer::from_sdp_string(&answer).unwrap();
-            rtc.sdp_api().accept_answer(pending, answer).unwrap();
-            Self::spawn(rtc, socket, addr, None, None)
+            let parsed = SdpAnswer::from_sdp_string(&answer).unwrap();
+            rtc.sdp_api().accept_answer(pending, parsed).unwrap();
+            Self::spawn(rtc, (socket, addr), answer, None, None)
         };
         (offer.to_sdp_string(), finish)
     }
@@ -110,24 +123,42 @@ impl MediaPeer {
     pub async fn answer_dropping(offer: &str, drop_every: Option<u32>) -> (String, MediaPeer) {
         let (socket, addr) = socket().await;
         let mut rtc = rtc(addr);
-        let offer = SdpOffer::from_sdp_string(offer).unwrap();
-        let answer = rtc.sdp_api().accept_offer(offer).unwrap();
-        (
-            answer.to_sdp_string(),
-            Self::spawn(rtc, socket, addr, None, drop_every),
-        )
+        let parsed = SdpOffer::from_sdp_string(offer).unwrap();
+        let answer = rtc.sdp_api().accept_offer(parsed).unwrap();
+        let peer = Self::spawn(rtc, (socket, addr), offer.to_owned(), None, drop_every);
+        (answer.to_sdp_string(), peer)
     }
 
+    /// `remote`: the other side's SDP (an ICE restart reuses it).
     fn spawn(
         rtc: Rtc,
-        socket: UdpSocket,
-        addr: SocketAddr,
+        (socket, addr): (UdpSocket, SocketAddr),
+        remote: String,
         sending: Option<Sending>,
         drop_every: Option<u32>,
     ) -> Self {
         let (tx, seen) = mpsc::unbounded_channel();
-        let task = tokio::spawn(drive(rtc, socket, addr, sending, drop_every, tx));
-        Self { seen, task }
+        let (controls, control_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(drive(
+            rtc,
+            (socket, addr),
+            sending,
+            drop_every,
+            tx,
+            (remote, control_rx),
+        ));
+        Self {
+            seen,
+            controls,
+            task,
+        }
+    }
+
+    /// Start an ICE restart from a new socket; the old one is closed once the answer comes.
+    pub async fn restart_ice(&self) -> IceRestart {
+        let (tx, rx) = oneshot::channel();
+        self.controls.send(Restart(tx)).unwrap();
+        timeout(STEP, rx).await.unwrap().unwrap()
     }
 
     /// Wait for something `want` accepts; what comes before it is passed over.
@@ -161,11 +192,11 @@ const KEYFRAME_EVERY_FRAMES: u64 = 90;
 
 async fn drive(
     mut rtc: Rtc,
-    socket: UdpSocket,
-    addr: SocketAddr,
+    (mut socket, mut addr): (UdpSocket, SocketAddr),
     sending: Option<Sending>,
     drop_every: Option<u32>,
     seen: mpsc::UnboundedSender<Seen>,
+    (mut remote, mut controls): (String, mpsc::UnboundedReceiver<Restart>),
 ) {
     let mut rtp_packets = 0u32;
     let mut buf = vec![0u8; 2000];
@@ -228,6 +259,12 @@ async fn drive(
             () = tokio::time::sleep_until(wake) => {
                 let _ = rtc.handle_input(Input::Timeout(std::time::Instant::now()));
             }
+            Some(Restart(reply)) = controls.recv() => {
+                let Some(moved) = restart_ice(&mut rtc, &mut remote, reply).await else {
+                    return;
+                };
+                (socket, addr) = moved;
+            }
         }
         let (Some(sending), true) = (sending, connected) else {
             continue;
@@ -254,6 +291,69 @@ async fn drive(
             write(&mut rtc, sending.video, Frequency::NINETY_KHZ, frame);
         }
     }
+}
+
+/// Restart ICE from a new socket: new credentials and candidate out, the server's in (the
+/// rest of its answer is its first one's: only ICE changed). The new socket, once answered;
+/// `remote` becomes the new answer.
+async fn restart_ice(
+    rtc: &mut Rtc,
+    remote: &mut String,
+    reply: oneshot::Sender<IceRestart>,
+) -> Option<(UdpSocket, SocketAddr)> {
+    let (socket, addr) = socket().await;
+    let mut change = rtc.sdp_api();
+    let creds = change.ice_restart(false);
+    let (_offer, pending) = change.apply()?;
+    let candidate = Candidate::host(addr, "udp").ok()?;
+    let fragment = format!(
+        "a=ice-ufrag:{}\r\na=ice-pwd:{}\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na={}\r\n",
+        creds.ufrag,
+        creds.pass,
+        candidate.to_sdp_string()
+    );
+    let (answer_tx, answer_rx) = oneshot::channel();
+    reply
+        .send(IceRestart {
+            fragment,
+            answer: answer_tx,
+        })
+        .ok()?;
+    let server = answer_rx.await.ok()?;
+    let value = |name: &str| {
+        server
+            .lines()
+            .find_map(|line| line.trim_end().strip_prefix(name))
+            .map(str::to_owned)
+    };
+    let (ufrag, pwd) = (value("a=ice-ufrag:")?, value("a=ice-pwd:")?);
+    // Its candidates name the ICE session they belong to: the new ones replace the old.
+    let candidates: Vec<&str> = server
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| line.starts_with("a=candidate:"))
+        .collect();
+    let mut answer = String::new();
+    for line in remote.lines().map(str::trim_end) {
+        if line.starts_with("a=candidate:") {
+            continue;
+        }
+        let line = if line.starts_with("a=ice-ufrag:") {
+            format!("a=ice-ufrag:{ufrag}")
+        } else if line.starts_with("a=ice-pwd:") {
+            format!("a=ice-pwd:{pwd}\r\n{}", candidates.join("\r\n"))
+        } else {
+            line.to_owned()
+        };
+        answer.push_str(&line);
+        answer.push_str("\r\n");
+    }
+    let parsed = SdpAnswer::from_sdp_string(&answer).ok()?;
+    rtc.sdp_api().accept_answer(pending, parsed).ok()?;
+    // Only now: the restart, applied with the answer, clears the local candidates.
+    rtc.add_local_candidate(candidate);
+    *remote = answer;
+    Some((socket, addr))
 }
 
 fn write(rtc: &mut Rtc, mid: Mid, clock: Frequency, data: Vec<u8>) {

@@ -6,11 +6,12 @@ use onair::protocol::{OffAirReason, Role, ServerMessage as S};
 use crate::{
     common::TestServer,
     http::{request, Reply},
-    media_peer::MediaPeer,
+    media_peer::{MediaPeer, Seen},
     relay::{expect_picture, viewer},
 };
 
 const SDP: (&str, &str) = ("Content-Type", "application/sdp");
+const FRAGMENT: (&str, &str) = ("Content-Type", "application/trickle-ice-sdpfrag");
 
 async fn post_offer(server: &TestServer, room: &str, offer: &str, auth: Option<&str>) -> Reply {
     let bearer = auth.map(|key| format!("Bearer {key}"));
@@ -42,9 +43,7 @@ async fn a_whip_broadcast_reaches_viewers_and_delete_ends_it() {
     assert!(reply.body.contains("a=candidate:"), "{}", reply.body);
     let mut publishing = finish(reply.body);
     publishing
-        .wait_for("whip publisher", |seen| {
-            *seen == crate::media_peer::Seen::Connected
-        })
+        .wait_for("whip publisher", |seen| *seen == Seen::Connected)
         .await;
 
     // To a viewer it is a broadcast like any other.
@@ -58,7 +57,7 @@ async fn a_whip_broadcast_reaches_viewers_and_delete_ends_it() {
         server.addr,
         "PATCH",
         &location,
-        &[("Content-Type", "application/trickle-ice-sdpfrag")],
+        &[FRAGMENT],
         b"a=candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host\r\n",
     )
     .await;
@@ -81,6 +80,100 @@ async fn a_whip_broadcast_reaches_viewers_and_delete_ends_it() {
     // The room is free again: a new WHIP broadcast may start.
     let (offer, _finish) = MediaPeer::publish().await;
     assert_eq!(post_offer(&server, "obs", &offer, None).await.status, 201);
+}
+
+/// A WHIP client that changed networks restarts ICE with `PATCH` (RFC 9725 §4.3.2): the relay
+/// answers with new credentials under a new `ETag`, the picture goes on from the client's new
+/// address (its old socket is closed), and a `PATCH` naming the old tag is refused.
+#[tokio::test]
+async fn a_whip_client_restarts_ice_from_a_new_address() {
+    let server = TestServer::start(&["--media", "sfu"]).await;
+    let (offer, finish) = MediaPeer::publish().await;
+    let reply = post_offer(&server, "moving", &offer, None).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let location = reply.header("location").expect("a Location").to_owned();
+    let first_tag = reply.header("etag").expect("an ETag").to_owned();
+    let first_ufrag = ice_ufrag(&reply.body);
+    let publishing = finish(reply.body);
+    let (_watcher, mut watching) = viewer(&server, "moving").await;
+    expect_picture(&mut watching, "viewer before the restart").await;
+
+    let restart = publishing.restart_ice().await;
+    let patched = request(
+        server.addr,
+        "PATCH",
+        &location,
+        &[FRAGMENT, ("If-Match", "*")],
+        restart.fragment.as_bytes(),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.header("content-type"), Some(FRAGMENT.1));
+    let new_tag = patched.header("etag").expect("a new ETag").to_owned();
+    assert_ne!(new_tag, first_tag);
+    assert_ne!(ice_ufrag(&patched.body), first_ufrag, "{}", patched.body);
+    assert!(patched.body.contains("a=candidate:"), "{}", patched.body);
+    restart.answer.send(patched.body).unwrap();
+
+    // Only the new path is open now: frames still coming went over it.
+    let last = last_index(&mut watching);
+    watching
+        .wait_for(
+            "viewer after the restart",
+            |seen| matches!(seen, Seen::Index(index) if *index > last + 30),
+        )
+        .await;
+
+    let candidate = b"a=candidate:1 1 udp 2122260223 127.0.0.1 5000 typ host\r\n";
+    let stale = request(
+        server.addr,
+        "PATCH",
+        &location,
+        &[FRAGMENT, ("If-Match", &first_tag)],
+        candidate,
+    )
+    .await;
+    assert_eq!(stale.status, 412, "{}", stale.body);
+    assert!(stale.body.contains(&new_tag), "{}", stale.body);
+    let current = request(
+        server.addr,
+        "PATCH",
+        &location,
+        &[FRAGMENT, ("If-Match", &new_tag)],
+        candidate,
+    )
+    .await;
+    assert_eq!(current.status, 204, "{}", current.body);
+    let half = request(
+        server.addr,
+        "PATCH",
+        &location,
+        &[FRAGMENT],
+        b"a=ice-ufrag:abcd\r\n",
+    )
+    .await;
+    assert_eq!(half.status, 400, "{}", half.body);
+    assert!(half.body.contains("a=ice-pwd"), "{}", half.body);
+}
+
+fn ice_ufrag(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
+        .expect("an a=ice-ufrag line")
+        .to_owned()
+}
+
+/// The index of the newest video frame `media` saw so far.
+fn last_index(media: &mut MediaPeer) -> u32 {
+    media
+        .drain()
+        .into_iter()
+        .filter_map(|seen| match seen {
+            Seen::Index(index) => Some(index),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// OBS closed without a `DELETE`: once the relay's ICE gives up on it, the broadcast ends for

@@ -33,6 +33,14 @@ impl Demux {
         self.by_ufrag.insert(ufrag, member);
     }
 
+    /// `member`'s ICE restarted: its checks now name `new`, no more `old`.
+    pub(super) fn change_ufrag(&mut self, old: &str, new: String, member: PeerId) {
+        if self.by_ufrag.get(old) == Some(&member) {
+            self.by_ufrag.remove(old);
+        }
+        self.by_ufrag.insert(new, member);
+    }
+
     /// The member a datagram from `source` is for, if any.
     pub(super) fn route(&mut self, source: SocketAddr, contents: &[u8]) -> Option<PeerId> {
         if let Some(member) = self.by_source.get(&source) {

@@ -308,6 +308,14 @@ impl Engine {
                     self.touched.push(member);
                 }
             }
+            Command::RestartIce {
+                member,
+                offer,
+                reply,
+            } => {
+                let answer = self.restart_ice(member, &offer);
+                let _ = reply.send(answer.map_err(|err| err.to_string()));
+            }
             Command::Candidate { member, candidate } => {
                 if let Some(peer) = self.peers.get_mut(&member) {
                     peer.add_candidate(&candidate);
@@ -372,6 +380,16 @@ impl Engine {
             }
             Err(err) => refuse(&outbox, &err),
         }
+    }
+
+    fn restart_ice(&mut self, member: PeerId, offer: &str) -> Result<String, PeerError> {
+        let peer = self.peers.get_mut(&member).ok_or(PeerError::NoPeer)?;
+        let old_ufrag = peer.ufrag.clone();
+        let answer = peer.restart_ice(offer)?;
+        self.demux
+            .change_ufrag(&old_ufrag, peer.ufrag.clone(), member);
+        self.touched.push(member);
+        Ok(answer)
     }
 
     fn add_peer(&mut self, peer: Peer) {

@@ -23,7 +23,7 @@ mod udp;
 
 use std::{io, net::SocketAddr};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{config::MediaSettings, outbox::Outbox};
 pub use metrics::RelayMetrics;
@@ -59,6 +59,13 @@ pub enum Command {
     },
     /// A viewer's answer to the relay's offer.
     Answer { member: PeerId, sdp: String },
+    /// The member's client restarts ICE with `offer` (its first one, new credentials in it):
+    /// the relay's answer, with its own new credentials, or why not, goes to `reply`.
+    RestartIce {
+        member: PeerId,
+        offer: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
     /// A trickled candidate of the member's browser.
     Candidate {
         member: PeerId,

@@ -25,6 +25,8 @@ pub(super) enum PeerError {
     Refused(#[from] RtcError),
     #[error("an answer came, but the relay has no offer waiting for one")]
     NoOfferPending,
+    #[error("the relay has no connection for this session (it ended)")]
+    NoPeer,
 }
 
 /// What the peer carries.
@@ -250,6 +252,17 @@ impl Peer {
         Ok(())
     }
 
+    /// The client's `offer` with new ICE credentials (an ICE restart: it changed networks):
+    /// ICE starts over with new credentials on both sides, DTLS and the media stay. Returns
+    /// the answer; [`Peer::ufrag`] is the new one.
+    pub(super) fn restart_ice(&mut self, offer: &str) -> Result<String, PeerError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
+        let answer = self.rtc.sdp_api().accept_offer(offer)?;
+        self.ufrag = self.rtc.direct_api().local_ice_credentials().ufrag;
+        Ok(answer.to_sdp_string())
+    }
+
     /// A trickled browser candidate. ICE lite needs none (the browser's checks show its
     /// address), but a known one does no harm; ones str0m cannot read (mDNS names) are skipped.
     pub(super) fn add_candidate(&mut self, candidate: &IceCandidate) {
@@ -316,6 +329,11 @@ impl Peer {
                 ))) => {
                     // The browser went quiet for ICE's timeout: the page is gone or its
                     // network is; a page still there asks again.
+                    self.rtc.disconnect();
+                }
+                Ok(Output::Event(Event::Closed)) => {
+                    // The other side closed its connection (DTLS close_notify: a tab or a
+                    // WHIP client that closed it): it ends now, not at ICE's timeout.
                     self.rtc.disconnect();
                 }
                 Ok(Output::Event(event)) => events.push(event),

@@ -5,6 +5,8 @@
 
 use std::sync::MutexGuard;
 
+use tokio::sync::oneshot;
+
 use super::{
     membership::Membership,
     refusal::{no_such_peer, refuse, Refusal},
@@ -113,6 +115,33 @@ impl Membership {
             ));
         }
         self.subscribe(&mut state, Some(offer))
+    }
+
+    /// This member's client (a WHIP or WHEP session) restarts ICE with `offer`: the relay's
+    /// answer comes on the returned channel.
+    pub fn restart_ice(
+        &self,
+        offer: String,
+    ) -> Result<oneshot::Receiver<Result<String, String>>, Refusal> {
+        let state = self.room.lock();
+        let allowed = match self.role {
+            Role::Viewer => state.upstream().is_some(),
+            Role::Broadcaster => state.on_air == Some(self.id),
+        };
+        if !allowed {
+            return Err(refuse(
+                ErrorCode::OutOfOrder,
+                "this session is no longer connected to the relay",
+            ));
+        }
+        let (reply, answer) = oneshot::channel();
+        let command = Command::RestartIce {
+            member: self.id,
+            offer,
+            reply,
+        };
+        self.send_to_relay(&state, command)?;
+        Ok(answer)
     }
 
     /// A viewer of a relayed room asked for the stream: the relay offers it one (or answers

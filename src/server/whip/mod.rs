@@ -5,15 +5,19 @@
 //! WHIP session is a broadcaster member of the room like a talk page (the same keys, the same
 //! "already live", listed on `/`, watched at `/watch/<room>`), whose offer goes to the relay.
 //! The answer comes back in the `201 Created`, with the session's `Location`; `DELETE` there
-//! ends the broadcast, `PATCH` adds trickled candidates.
+//! ends the broadcast, `PATCH` adds trickled candidates or restarts ICE.
 //!
 //! - [`sessions`]: the live WHIP sessions, each ended by `DELETE`, by its peer's end, or by
 //!   the server's.
-//! - [`publish`]: the WHIP handlers (and `PATCH`, `DELETE` for both).
+//! - [`publish`]: `POST /whip/<room>`, and what WHEP's `POST` shares with it.
 //! - [`play`]: WHEP, `POST /whep/<room>`: any WHEP player plays a live room, as a viewer.
+//! - [`resource`]: `PATCH` and `DELETE` on a session, `OPTIONS` for both.
+//! - [`fragment`]: the SDP fragments `PATCH` carries.
 
+mod fragment;
 mod play;
 mod publish;
+mod resource;
 mod sessions;
 
 use axum::{
@@ -22,7 +26,8 @@ use axum::{
 };
 
 pub use play::play;
-pub use publish::{delete, options, patch, publish};
+pub use publish::publish;
+pub use resource::{delete, options, patch};
 pub use sessions::WhipSessions;
 
 use std::sync::Arc;
@@ -37,6 +42,10 @@ pub struct WhipState {
 }
 
 use crate::protocol::{IceServer, RoomNameError};
+use fragment::FragmentError;
+
+/// The media type of `PATCH` bodies (RFC 8840).
+const SDP_FRAGMENT: &str = "application/trickle-ice-sdpfrag";
 
 /// Why a WHIP request was refused; its text is the response body.
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +74,10 @@ pub enum WhipError {
     NotLive,
     #[error("send candidates as Content-Type: application/trickle-ice-sdpfrag")]
     NotSdpFrag,
-    #[error("ICE restarts are not supported: DELETE the session and POST a new offer")]
-    NoIceRestart,
+    #[error("not a usable SDP fragment: {0}")]
+    BadFragment(#[from] FragmentError),
+    #[error("If-Match does not match: ICE was restarted since; the session's ETag is now {0}")]
+    StaleEtag(String),
 }
 
 impl WhipError {
@@ -74,12 +85,12 @@ impl WhipError {
         match self {
             Self::BadRoom(_) | Self::NoSession | Self::NotLive => StatusCode::NOT_FOUND,
             Self::NotSdp | Self::NotSdpFrag => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotText | Self::BadOffer(_) => StatusCode::BAD_REQUEST,
+            Self::NotText | Self::BadOffer(_) | Self::BadFragment(_) => StatusCode::BAD_REQUEST,
             Self::NoRelay | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::AlreadyLive => StatusCode::CONFLICT,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            Self::NoIceRestart => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::StaleEtag(_) => StatusCode::PRECONDITION_FAILED,
         }
     }
 }

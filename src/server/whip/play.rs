@@ -1,6 +1,6 @@
 //! WHEP: `POST /whep/<room>` plays a live room in any WHEP player. The player is a viewer member
 //! of the room like a watch page (the cap applies, a private room wants its key as the Bearer
-//! token) whose own offer the relay answers. `PATCH` and `DELETE` on its session are WHIP's.
+//! token) whose own offer the relay answers. `PATCH` and `DELETE` on its session are as for WHIP.
 
 use axum::{
     body::Bytes,
@@ -37,7 +37,7 @@ pub async fn play(
             other => WhipError::Unavailable(other.to_string()),
         })?;
     membership
-        .play(offer)
+        .play(offer.clone())
         .map_err(|refusal| match refusal.code {
             ErrorCode::OutOfOrder => WhipError::NotLive,
             _ => WhipError::Unavailable(refusal.message),
@@ -52,5 +52,5 @@ pub async fn play(
         _ => None,
     })
     .await;
-    open_session(&state, "whep", room, membership, queue, answer)
+    open_session(&state, "whep", room, membership, queue, (offer, answer))
 }

@@ -1,5 +1,5 @@
-//! The WHIP handlers: `POST /whip/<room>`, and `PATCH`, `DELETE` on the session it made;
-//! `OPTIONS` for CORS and the ICE servers.
+//! `POST /whip/<room>`: go live with an offer; and what WHEP's `POST` shares with it (reading
+//! the offer, waiting for the relay, opening the session and its `201 Created`).
 
 use std::time::Duration;
 
@@ -13,11 +13,11 @@ use tokio::time::timeout;
 
 use super::{
     bearer, content_type_is, cors, ice_links, sessions::end_session, WhipError, WhipState,
+    SDP_FRAGMENT,
 };
 use crate::{
     protocol::{
-        ClientMessage, ErrorCode, IceCandidate, IceServer, MediaMode, Role, RoomName,
-        ServerMessage, RELAY_ID,
+        ClientMessage, ErrorCode, IceServer, MediaMode, Role, RoomName, ServerMessage, RELAY_ID,
     },
     server::{
         outbox::{Outbox, Queue},
@@ -27,7 +27,7 @@ use crate::{
 };
 
 /// How long the relay may take to ask for the stream and to answer the offer.
-const RELAY_WITHIN: Duration = Duration::from_secs(5);
+pub(super) const RELAY_WITHIN: Duration = Duration::from_secs(5);
 
 /// `POST /whip/<room>`: go live with the offer in the body.
 pub async fn publish(
@@ -63,7 +63,7 @@ pub async fn publish(
         membership
             .handle(ClientMessage::Offer {
                 to: RELAY_ID,
-                sdp: offer,
+                sdp: offer.clone(),
             })
             .map_err(|refusal| WhipError::BadOffer(refusal.message))?;
         wait_for(&mut queue, |msg| match msg {
@@ -77,7 +77,7 @@ pub async fn publish(
         .await
     }
     .await;
-    open_session(&state, "whip", room, membership, queue, answer)
+    open_session(&state, "whip", room, membership, queue, (offer, answer))
 }
 
 /// The room and the offer of a `POST`, checked: a room name, an SDP body, a server that relays.
@@ -106,7 +106,7 @@ pub(super) fn open_session(
     room: RoomName,
     membership: Membership,
     queue: Queue,
-    answer: Result<String, WhipError>,
+    (offer, answer): (String, Result<String, WhipError>),
 ) -> Result<Response, WhipError> {
     let answer = match answer {
         Ok(answer) => answer,
@@ -117,13 +117,13 @@ pub(super) fn open_session(
     };
     let id = secrets::new_token();
     let location = format!("/{kind}/{room}/{id}");
-    state.sessions.start(id.clone(), room, membership, queue);
-    Ok(created(answer, &location, &id, state.hub.ice_servers()))
+    let etag = state.sessions.start(id, room, membership, queue, offer);
+    Ok(created(answer, &location, &etag, state.hub.ice_servers()))
 }
 
 /// The `201 Created` of a new session: the answer, where the session is, its tag, the ICE
 /// servers, and what other origins may read.
-fn created(answer: String, location: &str, id: &str, ice_servers: &[IceServer]) -> Response {
+fn created(answer: String, location: &str, etag: &str, ice_servers: &[IceServer]) -> Response {
     let mut response = (StatusCode::CREATED, answer).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -133,13 +133,10 @@ fn created(answer: String, location: &str, id: &str, ice_servers: &[IceServer]) 
     if let Ok(location) = HeaderValue::from_str(location) {
         headers.insert(header::LOCATION, location);
     }
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{id}\"")) {
+    if let Ok(etag) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, etag);
     }
-    headers.insert(
-        "accept-patch",
-        HeaderValue::from_static("application/trickle-ice-sdpfrag"),
-    );
+    headers.insert("accept-patch", HeaderValue::from_static(SDP_FRAGMENT));
     cors(headers);
     ice_links(headers, ice_servers);
     response
@@ -163,82 +160,4 @@ pub(super) async fn wait_for<T>(
     timeout(RELAY_WITHIN, read)
         .await
         .map_err(|_| WhipError::Timeout)?
-}
-
-/// `DELETE /whip/<room>/<session>`: end the broadcast (`/whep/…`: stop playing).
-pub async fn delete(
-    State(state): State<WhipState>,
-    Path((room, id)): Path<(String, String)>,
-) -> Result<Response, WhipError> {
-    let room = RoomName::parse(&room)?;
-    if !state.sessions.end(&room, &id) {
-        return Err(WhipError::NoSession);
-    }
-    let mut response = StatusCode::OK.into_response();
-    cors(response.headers_mut());
-    Ok(response)
-}
-
-/// `PATCH /whip/<room>/<session>`: trickled candidates (`a=candidate:` lines). The relay's
-/// candidates are all in its answer, so there is nothing to send back.
-pub async fn patch(
-    State(state): State<WhipState>,
-    Path((room, id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, WhipError> {
-    let room = RoomName::parse(&room)?;
-    if !content_type_is(&headers, "application/trickle-ice-sdpfrag") {
-        return Err(WhipError::NotSdpFrag);
-    }
-    let fragment = std::str::from_utf8(&body).map_err(|_| WhipError::NotText)?;
-    // A new ufrag is an ICE restart.
-    if fragment
-        .lines()
-        .any(|line| line.starts_with("a=ice-ufrag:"))
-    {
-        return Err(WhipError::NoIceRestart);
-    }
-    let candidates: Vec<IceCandidate> = fragment
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("a="))
-        .filter(|line| line.starts_with("candidate:"))
-        .map(|candidate| IceCandidate {
-            candidate: candidate.to_owned(),
-            sdp_mid: None,
-            sdp_m_line_index: None,
-        })
-        .collect();
-    state
-        .sessions
-        .with(&room, &id, |membership| {
-            for candidate in candidates {
-                let _ = membership.handle(ClientMessage::Candidate {
-                    to: RELAY_ID,
-                    candidate,
-                });
-            }
-        })
-        .ok_or(WhipError::NoSession)?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    cors(response.headers_mut());
-    Ok(response)
-}
-
-/// `OPTIONS` on a WHIP or WHEP address: the CORS preflight, with the ICE servers.
-pub async fn options(State(state): State<WhipState>) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let headers = response.headers_mut();
-    cors(headers);
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("POST, PATCH, DELETE, OPTIONS"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("Authorization, Content-Type, If-Match"),
-    );
-    headers.insert("accept-post", HeaderValue::from_static("application/sdp"));
-    ice_links(headers, state.hub.ice_servers());
-    response
 }

@@ -9,15 +9,38 @@ use std::{
 
 use tokio::task::AbortHandle;
 
+use super::WhipError;
 use crate::{
     protocol::{ClientMessage, Role, RoomName, ServerMessage, RELAY_ID},
-    server::{outbox::Queue, rooms::Membership},
+    server::{outbox::Queue, rooms::Membership, secrets},
 };
 
-struct Session {
+pub(super) struct Session {
     room: RoomName,
-    membership: Membership,
+    pub(super) membership: Membership,
+    /// The client's offer as it now stands (an ICE restart changes its credentials).
+    pub(super) offer: String,
+    /// The session's entity tag: a new one after each ICE restart (RFC 9725 §4.3.1).
+    pub(super) etag: String,
     watcher: AbortHandle,
+}
+
+impl Session {
+    /// A `PATCH` may go on: its `If-Match` (if any) is `*` or this session's tag.
+    pub(super) fn check_if_match(&self, if_match: Option<&str>) -> Result<(), WhipError> {
+        match if_match.map(str::trim) {
+            None | Some("*") => Ok(()),
+            Some(tag) if tag.trim_start_matches("W/") == self.etag => Ok(()),
+            Some(_) => Err(WhipError::StaleEtag(self.etag.clone())),
+        }
+    }
+
+    /// ICE restarted with `offer`: it is the session's offer now, under a new tag (returned).
+    pub(super) fn restarted(&mut self, offer: String) -> String {
+        self.offer = offer;
+        self.etag = new_etag();
+        self.etag.clone()
+    }
 }
 
 #[derive(Default)]
@@ -33,22 +56,28 @@ impl WhipSessions {
     }
 
     /// Keep `membership` live as session `id` of `room`, watching what the room tells it.
+    /// Returns the session's first entity tag.
     pub(super) fn start(
         self: &Arc<Self>,
         id: String,
         room: RoomName,
         membership: Membership,
         queue: Queue,
-    ) {
+        offer: String,
+    ) -> String {
         let watcher = tokio::spawn(watch(Arc::downgrade(self), id.clone(), queue)).abort_handle();
+        let etag = new_etag();
         self.lock().insert(
             id,
             Session {
                 room,
                 membership,
+                offer,
+                etag: etag.clone(),
                 watcher,
             },
         );
+        etag
     }
 
     /// End session `id` of `room`: the broadcast stops for its viewers. `false` if none.
@@ -73,11 +102,11 @@ impl WhipSessions {
         &self,
         room: &RoomName,
         id: &str,
-        act: impl FnOnce(&Membership) -> T,
+        act: impl FnOnce(&mut Session) -> T,
     ) -> Option<T> {
-        let sessions = self.lock();
-        let session = sessions.get(id).filter(|s| &s.room == room)?;
-        Some(act(&session.membership))
+        let mut sessions = self.lock();
+        let session = sessions.get_mut(id).filter(|s| &s.room == room)?;
+        Some(act(session))
     }
 
     fn end_by_id(&self, id: &str) {
@@ -86,6 +115,11 @@ impl WhipSessions {
             end_session(session.membership);
         }
     }
+}
+
+/// A fresh entity tag, quoted as HTTP wants it.
+fn new_etag() -> String {
+    format!("\"{}\"", secrets::new_token())
 }
 
 /// Leave the room; a broadcaster stops its broadcast first (its viewers are told it ended,
