@@ -21,7 +21,8 @@ async fn main() -> ExitCode {
         let listener = server::bind(&config).await?;
         let addr = listener.local_addr().unwrap_or(config.http.addr);
         tracing::info!(
-            "onair is on http://{addr}  (broadcast: /talk/<room>, watch: /watch/<room>)"
+            "onair is on {}  (broadcast: /talk/<room>, watch: /watch/<room>)",
+            server::urls(addr, config.tls.enabled()).join(", ")
         );
         server::serve(listener, config, server::stop_signal()).await
     }

@@ -40,6 +40,51 @@ pub struct Config {
     pub signaling: SignalingSettings,
     #[command(flatten)]
     pub media: MediaSettings,
+    #[command(flatten)]
+    pub tls: TlsSettings,
+}
+
+/// HTTPS (`tls`): browsers hand out the camera only on a secure page, so a broadcaster on
+/// another machine needs it.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "HTTPS")]
+pub struct TlsSettings {
+    /// Serve HTTPS with a self-signed certificate for this machine's names and addresses,
+    /// made on first start and kept in --data-dir. Plain HTTP on the same port redirects.
+    #[arg(long, env = "ONAIR_TLS")]
+    pub tls: bool,
+    /// Serve HTTPS with this certificate chain (PEM) instead of a self-signed one.
+    #[arg(long, env = "ONAIR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "ONAIR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where onair keeps what it makes (the self-signed certificate). Default:
+    /// $XDG_DATA_HOME/onair, or ~/.local/share/onair.
+    #[arg(long, env = "ONAIR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl TlsSettings {
+    /// Whether the server speaks HTTPS.
+    pub fn enabled(&self) -> bool {
+        self.tls || self.tls_cert.is_some()
+    }
+
+    /// The data directory: the flag's, or the user's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        let home_data = std::env::var_os("HOME")
+            .map(|home| PathBuf::from(home).join(".local/share"))
+            .unwrap_or_else(|| PathBuf::from("."));
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|dir| dir.is_absolute())
+            .unwrap_or(home_data)
+            .join("onair")
+    }
 }
 
 /// Media: whether the server relays it, and on which UDP port (`relay`).

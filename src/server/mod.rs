@@ -7,6 +7,7 @@
 //! - [`whip`]: going live over WHIP (OBS, ffmpeg), a broadcaster member like a talk page.
 //! - [`secrets`]: keys, tickets and tokens, compared in constant time.
 //! - [`metrics`]: `/metrics`, each part's figures in one registry.
+//! - [`tls`]: HTTPS, with the operator's certificate or a self-signed one.
 //!
 //! [`config`] reads the command line; [`shutdown`] is the stop every part sees; [`outbox`] is a
 //! member's queue, which `rooms` fills and `signaling` drains.
@@ -20,9 +21,13 @@ pub mod rooms;
 pub mod secrets;
 pub mod shutdown;
 pub mod signaling;
+pub mod tls;
 pub mod whip;
 
-use std::{io, net::SocketAddr};
+use std::{
+    io,
+    net::{IpAddr, SocketAddr},
+};
 
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
@@ -45,6 +50,8 @@ pub enum ServerError {
     Serve(io::Error),
     #[error(transparent)]
     Relay(#[from] relay::RelayError),
+    #[error("HTTPS: {0}")]
+    Tls(#[from] tls::TlsError),
 }
 
 /// Bind the configured address; a taken port gets its own clear error.
@@ -73,33 +80,73 @@ pub async fn serve(
         ice,
         signaling,
         media,
+        tls: tls_settings,
     } = config;
+    let http_addr = listener.local_addr().map_err(ServerError::Serve)?;
+    let tls = tls::load(&tls_settings, http_addr)?;
     let relay = match media.mode {
-        MediaMode::Sfu => {
-            let http_addr = listener.local_addr().map_err(ServerError::Serve)?;
-            Some(MediaRelay::start(&media, http_addr)?)
-        }
+        MediaMode::Sfu => Some(MediaRelay::start(&media, http_addr)?),
         MediaMode::P2p => None,
     };
     let hub = Hub::new(rooms, keys, ice.ice_servers(), shutdown.clone(), relay);
     let signaling = Signaling::new(hub.clone(), signaling, shutdown.clone());
-    let app = http::router(&http_settings, hub, signaling, shutdown.clone());
-    // Sockets read in bursts (see signaling::burst), and signaling is many small messages: send each
-    // at once instead of waiting on Nagle.
-    let listener = signaling::burst::BurstListener(listener).tap_io(|socket| {
-        let _ = socket.get_ref().set_nodelay(true);
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let app = http::router(&http_settings, hub, signaling, shutdown.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = async move {
         stop.await;
         tracing::info!("shutting down: telling connected pages to reconnect");
         shutdown.begin();
-    })
-    .await
-    .map_err(ServerError::Serve)
+    };
+    let served = match tls {
+        Some(tls) => {
+            tracing::info!(
+                "HTTPS with {}; SHA-256 fingerprint {}",
+                tls.origin,
+                tls.fingerprint
+            );
+            // A tap that does nothing: axum gives a tapped listener's connections their
+            // `ConnectInfo<SocketAddr>` (the per-address limits read it).
+            let listener = tls::TlsListener::new(listener, &tls)
+                .map_err(ServerError::Serve)?
+                .tap_io(|_| {});
+            axum::serve(listener, app)
+                .with_graceful_shutdown(graceful)
+                .await
+        }
+        None => {
+            // Sockets read in bursts (see signaling::burst), and signaling is many small
+            // messages: send each at once instead of waiting on Nagle.
+            let listener = signaling::burst::BurstListener(listener).tap_io(|socket| {
+                let _ = socket.get_ref().set_nodelay(true);
+            });
+            axum::serve(listener, app)
+                .with_graceful_shutdown(graceful)
+                .await
+        }
+    };
+    served.map_err(ServerError::Serve)
+}
+
+/// The addresses to open the server at, for the start-up log: each interface's when it
+/// listens on all of them.
+pub fn urls(addr: SocketAddr, https: bool) -> Vec<String> {
+    let scheme = if https { "https" } else { "http" };
+    let ips: Vec<IpAddr> = if addr.ip().is_unspecified() {
+        if_addrs::get_if_addrs()
+            .map(|interfaces| {
+                interfaces
+                    .iter()
+                    .map(|i| i.ip())
+                    .filter(|ip| ip.is_ipv4() == addr.is_ipv4())
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        vec![addr.ip()]
+    };
+    ips.into_iter()
+        .map(|ip| format!("{scheme}://{}", SocketAddr::new(ip, addr.port())))
+        .collect()
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

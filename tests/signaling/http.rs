@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
     net::TcpStream,
     time::timeout,
 };
@@ -42,10 +42,22 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut stream = timeout(STEP, TcpStream::connect(addr))
+    let stream = timeout(STEP, TcpStream::connect(addr))
         .await
         .expect("connect timed out")
         .expect("connect");
+    request_over(stream, addr, method, path, headers, body).await
+}
+
+/// [`request`] over a connection already open (TLS, say) to `addr`.
+pub async fn request_over(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()

@@ -21,5 +21,6 @@ mod relay;
 mod routing;
 mod server;
 mod spare_offers;
+mod tls;
 mod whep;
 mod whip;
