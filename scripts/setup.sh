@@ -14,6 +14,7 @@ RUSTC_WEB_VERSION="1.96.0+dfsg1-1~deb12u2"
 LLVM_VERSION="1:22.1.8-1~deb12u1"
 AIORTC_VERSION="1.16.0"
 AIOHTTP_VERSION="3.14.5"
+PROMETHEUS_CLIENT_VERSION="0.26.0"
 
 step() { printf '\n==> %s\n' "$*"; }
 skip() { printf '    already there: %s\n' "$*"; }
@@ -139,10 +140,14 @@ else
     fail "npm ci in end2end/ failed" "check that the npm registry is reachable"
 fi
 
-# --- 7. WHIP/WHEP interop clients (aiortc from PyPI, in a venv of our own) ---------------------
-step "aiortc $AIORTC_VERSION (WHIP/WHEP interop tests)"
+# --- 7. Interop clients from PyPI, in a venv of our own -------------------------------------
+# aiortc (WHIP/WHEP), and prometheus_client's parser that reads /metrics.
+step "aiortc $AIORTC_VERSION, prometheus_client $PROMETHEUS_CLIENT_VERSION (interop tests)"
 venv="$ONAIR_TOOLS/interop-venv"
-if "$venv/bin/python" -c "import aiortc, aiohttp, sys; sys.exit(aiortc.__version__ != '$AIORTC_VERSION')" 2>/dev/null; then
+if "$venv/bin/python" -c "
+import sys, importlib.metadata as m, aiortc, aiohttp, prometheus_client
+sys.exit(aiortc.__version__ != '$AIORTC_VERSION' or m.version('prometheus_client') != '$PROMETHEUS_CLIENT_VERSION')
+" 2>/dev/null; then
   skip "$venv"
 else
   command -v python3 >/dev/null || fail "python3 is not installed" "install Python 3.9 or newer (Debian: apt-get install python3 python3-venv)"
@@ -155,8 +160,9 @@ else
   fi
   [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" ||
     fail "python3 -m venv failed" "install the venv module (Debian: apt-get install python3-venv)"
-  "$venv/bin/pip" install -q "aiortc==$AIORTC_VERSION" "aiohttp==$AIOHTTP_VERSION" ||
-    fail "pip install aiortc failed" "check that PyPI is reachable"
+  "$venv/bin/pip" install -q "aiortc==$AIORTC_VERSION" "aiohttp==$AIOHTTP_VERSION" \
+    "prometheus_client==$PROMETHEUS_CLIENT_VERSION" ||
+    fail "pip install of the interop clients failed" "check that PyPI is reachable"
 fi
 
 step "setup complete ($ONAIR_TOOLCHAIN toolchain)"

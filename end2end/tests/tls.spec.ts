@@ -14,7 +14,7 @@ import { expectPlaying, liveBroadcaster, roomName, stopServer, viewer } from "./
 const lan = Object.values(networkInterfaces())
   .flat()
   .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
-const port = 3160;
+const port = 3190;
 
 test("over HTTPS at the LAN address the talk page gets the camera and goes live; a viewer plays", async ({
   browser,

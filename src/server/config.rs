@@ -112,6 +112,9 @@ pub struct HttpSettings {
     /// Address and port to listen on. Use 0.0.0.0:3000 to serve your LAN.
     #[arg(long, env = "ONAIR_ADDR", default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
+    /// Serve `/metrics` on this address instead (e.g. 127.0.0.1:9100, for Prometheus only).
+    #[arg(long, env = "ONAIR_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Directory with the built browser bundle (`pkg/`) and static files.
     #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,

@@ -44,6 +44,8 @@ use signaling::Signaling;
 pub enum ServerError {
     #[error("{0} is already in use: stop the program using it, or pick another address with --addr (or ONAIR_ADDR)")]
     PortTaken(SocketAddr),
+    #[error("{0} (--metrics-addr) is already in use: pick another address")]
+    MetricsPortTaken(SocketAddr),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, io::Error),
     #[error("server stopped with an error: {0}")]
@@ -90,7 +92,12 @@ pub async fn serve(
     };
     let hub = Hub::new(rooms, keys, ice.ice_servers(), shutdown.clone(), relay);
     let signaling = Signaling::new(hub.clone(), signaling, shutdown.clone());
-    let app = http::router(&http_settings, hub, signaling, shutdown.clone())
+    let routers = http::router(&http_settings, hub, signaling, shutdown.clone());
+    if let Some(addr) = http_settings.metrics_addr {
+        serve_metrics(addr, routers.metrics, shutdown.clone()).await?;
+    }
+    let app = routers
+        .app
         .into_make_service_with_connect_info::<SocketAddr>();
     let graceful = async move {
         stop.await;
@@ -125,6 +132,32 @@ pub async fn serve(
         }
     };
     served.map_err(ServerError::Serve)
+}
+
+/// `/metrics` on an address of its own (`--metrics-addr`), until the server stops.
+async fn serve_metrics(
+    addr: SocketAddr,
+    router: axum::Router,
+    shutdown: Shutdown,
+) -> Result<(), ServerError> {
+    let listener = TcpListener::bind(addr).await.map_err(|err| {
+        if err.kind() == io::ErrorKind::AddrInUse {
+            ServerError::MetricsPortTaken(addr)
+        } else {
+            ServerError::Listen(addr, err)
+        }
+    })?;
+    tracing::info!("metrics on http://{addr}/metrics");
+    tokio::spawn(async move {
+        let stopped = async move { shutdown.wait().await };
+        if let Err(err) = axum::serve(listener, router)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::warn!("the metrics listener stopped: {err}");
+        }
+    });
+    Ok(())
 }
 
 /// The addresses to open the server at, for the start-up log: each interface's when it

@@ -101,13 +101,20 @@ fn leptos_options(settings: &HttpSettings) -> LeptosOptions {
     options
 }
 
+/// The app's routers: the whole app, and `/metrics` alone for `--metrics-addr` (the app then
+/// leaves it out).
+pub struct Routers {
+    pub app: Router,
+    pub metrics: Router,
+}
+
 /// The whole app as a router.
 pub fn router(
     settings: &HttpSettings,
     hub: Arc<Hub>,
     signaling: Arc<Signaling>,
     shutdown: Shutdown,
-) -> Router {
+) -> Routers {
     let leptos_options = leptos_options(settings);
     let routes = generate_route_list(App);
     let assets = assets::Assets::default();
@@ -115,7 +122,7 @@ pub fn router(
         PathBuf::from(&*leptos_options.site_root).join(&*leptos_options.site_pkg_dir),
     );
     let directory = Directory(hub.clone() as Arc<dyn RoomDirectory>);
-    let metrics = Metrics::new(hub.relay_metrics());
+    let metrics = Metrics::new(signaling.metrics(), hub.relay_metrics());
     let state = AppState {
         leptos_options: leptos_options.clone(),
         hub,
@@ -125,14 +132,22 @@ pub fn router(
         shutdown,
         assets,
     };
-    Router::new()
+    let metrics = Router::new()
+        .route("/metrics", get(health::metrics))
+        .with_state(state.clone());
+    let app = Router::new()
         .route(
             &format!("{}{{room}}", paths::SOCKET_PREFIX),
             get(signaling::upgrade),
         )
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/readyz", get(health::readyz));
+    let app = if settings.metrics_addr.is_none() {
+        app.route("/metrics", get(health::metrics))
+    } else {
+        app
+    };
+    let app = app
         .route(
             "/whip/{room}",
             post(whip::publish)
@@ -171,7 +186,8 @@ pub fn router(
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    Routers { app, metrics }
 }
 
 /// The home page's form without JavaScript: `GET /talk?room=x` → `/talk/x`.

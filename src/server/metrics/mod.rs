@@ -1,13 +1,14 @@
 //! `/metrics`: what the server is doing, in the Prometheus text format.
 //!
-//! Each part owns its figures (the relay its counters, the hub its census) and registers them
-//! here once; a scrape reads the hub's census and encodes the registry.
+//! Each part owns its figures (signaling and the relay their counters, the hub its census) and
+//! registers them here once; a scrape reads the hub's census and encodes the registry. No label
+//! holds a room name or an address: the series stay few however the server is used.
 
 use std::sync::Arc;
 
 use prometheus_client::{encoding::text::encode, metrics::gauge::Gauge, registry::Registry};
 
-use super::{relay::RelayMetrics, rooms::Hub};
+use super::{relay::RelayMetrics, rooms::Hub, signaling::metrics::SignalingMetrics};
 
 /// The registry and the figures read at scrape time.
 pub struct Metrics {
@@ -20,7 +21,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// The server's metrics, the relay's among them when it runs.
-    pub fn new(relay: Option<&RelayMetrics>) -> Arc<Self> {
+    pub fn new(signaling: &SignalingMetrics, relay: Option<&RelayMetrics>) -> Arc<Self> {
         let mut registry = Registry::with_prefix("onair");
         let rooms = Gauge::default();
         let live_rooms = Gauge::default();
@@ -38,6 +39,7 @@ impl Metrics {
             "Tasks alive in the server's runtime",
             tasks.clone(),
         );
+        signaling.register(registry.sub_registry_with_prefix("signaling"));
         if let Some(relay) = relay {
             relay.register(registry.sub_registry_with_prefix("relay"));
         }

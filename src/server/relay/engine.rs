@@ -133,6 +133,11 @@ impl Engine {
     }
 
     fn datagram(&mut self, now: Instant, datagram: &Datagram<'_>) {
+        let traffic = &self.metrics.traffic;
+        traffic.received_datagrams.inc();
+        traffic
+            .received_bytes
+            .inc_by(datagram.contents.len() as u64);
         let Some(member) = self.demux.route(datagram.source, datagram.contents) else {
             return;
         };
@@ -232,6 +237,22 @@ impl Engine {
                         room.want_keyframe();
                     }
                 }
+            }
+            Event::MediaEgressStats(stats) => {
+                let nacks = peer.new_nacks(stats.mid, stats.nacks);
+                self.metrics.nacks_received.inc_by(nacks);
+                if peer.kind_of(stats.mid) == Some(MediaKind::Video) {
+                    if let Some(loss) = stats.loss {
+                        self.metrics.viewer_loss.observe(f64::from(loss));
+                    }
+                    if let Some(rtt) = stats.rtt {
+                        self.metrics.viewer_rtt.observe(rtt.as_secs_f64());
+                    }
+                }
+            }
+            Event::MediaIngressStats(stats) => {
+                let nacks = peer.new_nacks(stats.mid, stats.nacks);
+                self.metrics.nacks_sent.inc_by(nacks);
             }
             Event::KeyframeRequest(_) if !is_ingest => {
                 if let Some(room) = self.rooms.get_mut(&room_name) {

@@ -1,11 +1,16 @@
 //! The relay's figures: shared atomics the engine updates and a scrape reads.
 
 use prometheus_client::{
-    metrics::{counter::Counter, gauge::Gauge},
+    metrics::{counter::Counter, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 
-#[derive(Clone, Default, Debug)]
+/// Loss fractions a viewer's receiver reports are sorted into.
+const LOSS_BUCKETS: [f64; 7] = [0.001, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5];
+/// Round trips to viewers, in seconds.
+const RTT_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0];
+
+#[derive(Clone, Debug)]
 pub struct RelayMetrics {
     /// Peer connections the relay holds (ingests and viewers).
     pub(super) peers: Gauge,
@@ -21,6 +26,42 @@ pub struct RelayMetrics {
     pub(super) forwarded_frames: Counter,
     /// Key-frame requests sent to broadcasters.
     pub(super) keyframe_requests: Counter,
+    /// What crossed the media port.
+    pub(super) traffic: Traffic,
+    /// Repair: NACKs viewers sent the relay, and NACKs the relay sent broadcasters.
+    pub(super) nacks_received: Counter,
+    pub(super) nacks_sent: Counter,
+    /// Each viewer's video loss and round trip, once a second.
+    pub(super) viewer_loss: Histogram,
+    pub(super) viewer_rtt: Histogram,
+}
+
+impl Default for RelayMetrics {
+    fn default() -> Self {
+        Self {
+            peers: Gauge::default(),
+            rooms: Gauge::default(),
+            sources: Gauge::default(),
+            unknown_datagrams: Counter::default(),
+            dropped_datagrams: Counter::default(),
+            forwarded_frames: Counter::default(),
+            keyframe_requests: Counter::default(),
+            traffic: Traffic::default(),
+            nacks_received: Counter::default(),
+            nacks_sent: Counter::default(),
+            viewer_loss: Histogram::new(LOSS_BUCKETS),
+            viewer_rtt: Histogram::new(RTT_BUCKETS),
+        }
+    }
+}
+
+/// Datagrams and bytes in and out of the media port.
+#[derive(Clone, Default, Debug)]
+pub(super) struct Traffic {
+    pub(super) received_datagrams: Counter,
+    pub(super) received_bytes: Counter,
+    pub(super) sent_datagrams: Counter,
+    pub(super) sent_bytes: Counter,
 }
 
 impl RelayMetrics {
@@ -59,6 +100,47 @@ impl RelayMetrics {
             "keyframe_requests",
             "Key-frame requests sent to broadcasters",
             self.keyframe_requests.clone(),
+        );
+        registry.register(
+            "nacks_received",
+            "NACKs (repair requests) viewers sent the relay",
+            self.nacks_received.clone(),
+        );
+        registry.register(
+            "nacks_sent",
+            "NACKs the relay sent broadcasters",
+            self.nacks_sent.clone(),
+        );
+        registry.register(
+            "viewer_loss_ratio",
+            "Each viewer's video loss as its receiver reports it, once a second",
+            self.viewer_loss.clone(),
+        );
+        registry.register(
+            "viewer_rtt_seconds",
+            "Each viewer's round trip from the relay, once a second",
+            self.viewer_rtt.clone(),
+        );
+        let traffic = &self.traffic;
+        registry.register(
+            "received_datagrams",
+            "Datagrams read on the media port",
+            traffic.received_datagrams.clone(),
+        );
+        registry.register(
+            "received_bytes",
+            "Bytes read on the media port",
+            traffic.received_bytes.clone(),
+        );
+        registry.register(
+            "sent_datagrams",
+            "Datagrams sent on the media port",
+            traffic.sent_datagrams.clone(),
+        );
+        registry.register(
+            "sent_bytes",
+            "Bytes sent on the media port",
+            traffic.sent_bytes.clone(),
         );
     }
 }

@@ -113,14 +113,18 @@ impl MediaRelay {
         let candidates = addresses::candidates(http.ip(), udp_port, settings.public_ip)?;
         let bind = SocketAddr::new(addresses::bind_ip(http.ip()), udp_port);
         let metrics = RelayMetrics::default();
-        let socket =
-            udp::UdpPort::bind(bind, metrics.dropped_datagrams.clone()).map_err(|err| {
-                if err.kind() == io::ErrorKind::AddrInUse {
-                    RelayError::PortTaken(udp_port)
-                } else {
-                    RelayError::Bind(bind, err)
-                }
-            })?;
+        let socket = udp::UdpPort::bind(
+            bind,
+            metrics.dropped_datagrams.clone(),
+            metrics.traffic.clone(),
+        )
+        .map_err(|err| {
+            if err.kind() == io::ErrorKind::AddrInUse {
+                RelayError::PortTaken(udp_port)
+            } else {
+                RelayError::Bind(bind, err)
+            }
+        })?;
         let udp_port = socket.port();
         tracing::info!(
             "media relay on UDP port {udp_port}, announcing {}",

@@ -29,6 +29,9 @@ pub(super) enum PeerError {
     NoPeer,
 }
 
+/// How often a peer reports its figures.
+const STATS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What the peer carries.
 pub(super) enum Side {
     /// The broadcaster's stream, into the relay.
@@ -64,6 +67,8 @@ pub(super) struct Peer {
     pub(super) sources: Vec<SocketAddr>,
     /// When the peer next wants [`Peer::timeout`].
     pub(super) wake_at: Instant,
+    /// NACKs counted so far per media line (str0m's stats are totals).
+    nacks_seen: Vec<(Mid, u64)>,
 }
 
 /// What the relay shows every browser: its addresses, and one DTLS certificate (made once at
@@ -93,7 +98,9 @@ fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
         .clear_codecs()
         .enable_opus(true, false)
         .enable_h264(true)
-        .enable_vp8(true);
+        .enable_vp8(true)
+        // Loss, round trips and NACKs for `/metrics`, once a second.
+        .set_stats_interval(Some(STATS_EVERY));
     if let Some(cert) = &local.cert {
         config = config.set_dtls_cert(cert.clone());
     }
@@ -141,6 +148,22 @@ impl Peer {
             ufrag,
             sources: Vec::new(),
             wake_at: now,
+            nacks_seen: Vec::new(),
+        }
+    }
+
+    /// NACKs on `mid` since the last stats, given their total now.
+    pub(super) fn new_nacks(&mut self, mid: Mid, total: u64) -> u64 {
+        match self.nacks_seen.iter_mut().find(|(seen, _)| *seen == mid) {
+            Some((_, seen)) => {
+                let new = total.saturating_sub(*seen);
+                *seen = total;
+                new
+            }
+            None => {
+                self.nacks_seen.push((mid, total));
+                total
+            }
         }
     }
 

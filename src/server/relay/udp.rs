@@ -8,6 +8,8 @@ use std::{
 
 use prometheus_client::metrics::counter::Counter;
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState, BATCH_SIZE};
+
+use super::metrics::Traffic;
 use tokio::{io::Interest, net::UdpSocket};
 
 /// Room for one datagram in a receive buffer (a GRO batch is several of these).
@@ -21,6 +23,7 @@ pub(super) struct UdpPort {
     port: u16,
     /// Datagrams the kernel would not take at once, dropped rather than queued.
     dropped: Counter,
+    traffic: Traffic,
 }
 
 /// One datagram read: where from, to which of our addresses, and its bytes.
@@ -39,7 +42,7 @@ pub(super) struct RecvBuffers {
 }
 
 impl UdpPort {
-    pub(super) fn bind(addr: SocketAddr, dropped: Counter) -> io::Result<Self> {
+    pub(super) fn bind(addr: SocketAddr, dropped: Counter, traffic: Traffic) -> io::Result<Self> {
         let std_socket = std::net::UdpSocket::bind(addr)?;
         std_socket.set_nonblocking(true)?;
         let state = UdpSocketState::new((&std_socket).into())?;
@@ -52,6 +55,7 @@ impl UdpPort {
             state,
             port,
             dropped,
+            traffic,
         })
     }
 
@@ -113,6 +117,9 @@ impl UdpPort {
             .is_err()
         {
             self.dropped.inc();
+        } else {
+            self.traffic.sent_datagrams.inc();
+            self.traffic.sent_bytes.inc_by(contents.len() as u64);
         }
     }
 }

@@ -6,9 +6,11 @@
 //! - [`session`]: its protocol state (join, rate limit, rule breaks, the wrong-key delay).
 //! - [`relayed`]: the fast path for offers, answers and candidates.
 //! - [`rate_limit`]: the token bucket.
+//! - [`metrics`]: its figures for `/metrics`.
 
 pub mod admission;
 pub mod burst;
+pub mod metrics;
 mod rate_limit;
 pub mod relayed;
 mod session;
@@ -23,6 +25,7 @@ use axum::{
 };
 
 use admission::Admission;
+use metrics::SignalingMetrics;
 
 use super::{config::SignalingSettings, rooms::Hub, shutdown::Shutdown};
 use crate::protocol::{paths, RoomName, MAX_MESSAGE_BYTES};
@@ -41,6 +44,7 @@ pub struct Signaling {
     settings: SignalingSettings,
     admission: Admission,
     shutdown: Shutdown,
+    metrics: SignalingMetrics,
 }
 
 impl Signaling {
@@ -54,7 +58,12 @@ impl Signaling {
             ),
             settings,
             shutdown,
+            metrics: SignalingMetrics::default(),
         })
+    }
+
+    pub fn metrics(&self) -> &SignalingMetrics {
+        &self.metrics
     }
 }
 
@@ -80,6 +89,7 @@ pub async fn upgrade(
         }
     };
     if !admission::origin_allowed(&headers, &signaling.settings.allowed_origins) {
+        signaling.metrics.refused_connection("origin");
         return (
             StatusCode::FORBIDDEN,
             "refused: this WebSocket only accepts pages from its own site (Origin mismatch)",
@@ -87,6 +97,7 @@ pub async fn upgrade(
             .into_response();
     }
     if !signaling.shutdown.is_accepting() {
+        signaling.metrics.refused_connection("shutting down");
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "the server is shutting down",
@@ -94,6 +105,9 @@ pub async fn upgrade(
             .into_response();
     }
     let Some(ip_slot) = signaling.admission.admit(peer.ip()) else {
+        signaling
+            .metrics
+            .refused_connection("too many from one address");
         return (
             StatusCode::TOO_MANY_REQUESTS,
             "too many signaling connections from your address",

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use super::{admission::IpSlot, rate_limit::TokenBucket, relayed};
+use super::{admission::IpSlot, metrics::SignalingMetrics, rate_limit::TokenBucket, relayed};
 use crate::{
     protocol::{
         close_code, ClientMessage, ErrorCode, Role, RoomName, ServerMessage, MAX_CANDIDATE_BYTES,
@@ -52,6 +52,7 @@ pub struct Session {
     held: Option<Held>,
     /// This connection's place in its address's count, told when it joins.
     ip_slot: Option<IpSlot>,
+    metrics: SignalingMetrics,
 }
 
 impl Session {
@@ -76,7 +77,14 @@ impl Session {
             violations: 0,
             held: None,
             ip_slot,
+            metrics: SignalingMetrics::default(),
         }
+    }
+
+    /// Count this session's refusals in `metrics`.
+    pub fn counting(mut self, metrics: SignalingMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn on_text(&mut self, text: &str) -> Flow {
@@ -86,6 +94,7 @@ impl Session {
                 return Flow::Close(close_code::POLICY, "too many messages");
             }
             if self.over_limit == 1 {
+                self.metrics.refused(ErrorCode::RateLimited);
                 self.outbox.send(&ServerMessage::error(
                     ErrorCode::RateLimited,
                     format!(
@@ -145,10 +154,12 @@ impl Session {
     fn refused(&mut self, refusal: Refusal) -> Flow {
         match refusal.code {
             ErrorCode::WrongKey => {
+                self.metrics.refused(refusal.code);
                 self.hold(ServerMessage::error(refusal.code, refusal.message), None)
             }
             // Races (a candidate for a viewer that just left) are normal; do not count them.
             ErrorCode::NoSuchPeer | ErrorCode::OutOfOrder | ErrorCode::AlreadyLive => {
+                self.metrics.refused(refusal.code);
                 self.outbox
                     .send(&ServerMessage::error(refusal.code, refusal.message));
                 Flow::Continue
@@ -214,6 +225,7 @@ impl Session {
 
     /// Tell the client what it did wrong; close the connection once it keeps doing it.
     pub fn violation(&mut self, code: ErrorCode, message: String) -> Flow {
+        self.metrics.refused(code);
         self.violations += 1;
         self.outbox.send(&ServerMessage::error(code, message));
         if self.violations >= MAX_VIOLATIONS {

@@ -34,6 +34,8 @@ pub async fn serve<S, E>(
     E: std::error::Error + 'static,
 {
     let timing = signaling.settings.timing();
+    let metrics = signaling.metrics.clone();
+    let _open = metrics.open();
     let (mut sink, mut stream) = socket.split();
     let (outbox, mut queue) = Outbox::new(signaling.hub.outbox_capacity());
     let mut session = Session::new(
@@ -43,7 +45,8 @@ pub async fn serve<S, E>(
         outbox,
         signaling.settings.messages_per_second,
         Some(ip_slot),
-    );
+    )
+    .counting(metrics.clone());
     // Lives across loop turns: re-creating it on every message costs a lock and a waiter
     // registration each time. (It also fires for a connection that arrives as shutdown begins.)
     let shutdown = signaling.shutdown.wait();
@@ -69,6 +72,7 @@ pub async fn serve<S, E>(
                 }
                 None => {
                     tracing::debug!("dropping a client that does not read its messages");
+                    metrics.closed("does not read its messages");
                     break None;
                 }
             },
@@ -92,7 +96,10 @@ pub async fn serve<S, E>(
                 };
                 last_heard = Instant::now();
                 let flow = match msg {
-                    Message::Text(text) => session.on_text(text.as_str()),
+                    Message::Text(text) => {
+                        metrics.message();
+                        session.on_text(text.as_str())
+                    }
                     Message::Binary(_) => session.violation(
                         ErrorCode::BadMessage,
                         "binary frames are not part of the protocol; send JSON text".into(),
@@ -139,6 +146,7 @@ pub async fn serve<S, E>(
     // Leave the room first, so nobody waits on a socket that is closing.
     drop(session);
     if let Some((code, reason)) = close {
+        metrics.closed(reason);
         // Flush what is queued before the close (e.g. "room full"), within the deadline.
         while let Some(Some(text)) = queue.try_recv() {
             if !matches!(
