@@ -33,11 +33,11 @@ test-rust:
 	$(ENV) cargo test -p onair-load
 
 ## The whole suite with the relay (the default), the broadcast tests again with a WHIP client
-## broadcasting instead of a talk page, then peer to peer.
+## broadcasting instead of a talk page, then peer to peer (Firefox's tests among them).
 test-e2e:
 	$(ENV) cd end2end && npx playwright test
 	$(ENV) cd end2end && ONAIR_E2E_SOURCE=whip npx playwright test broadcast.spec.ts
-	$(ENV) cd end2end && ONAIR_E2E_MEDIA=p2p npx playwright test broadcast.spec.ts relay.spec.ts reconnect.spec.ts
+	$(ENV) cd end2end && ONAIR_E2E_MEDIA=p2p npx playwright test broadcast.spec.ts relay.spec.ts reconnect.spec.ts firefox.spec.ts
 
 lint:
 	python3 scripts/check-layout

@@ -165,4 +165,18 @@ else
     fail "pip install of the interop clients failed" "check that PyPI is reachable"
 fi
 
+# --- 8. Firefox ESR (Debian), for the Firefox tests (puppeteer-core drives it, no driver) -------
+step "Firefox ESR (Firefox tests)"
+if [ -n "${ONAIR_FIREFOX:-}" ] && [ -x "$ONAIR_FIREFOX" ]; then
+  skip "ONAIR_FIREFOX=$ONAIR_FIREFOX"
+elif command -v firefox-esr >/dev/null 2>&1; then
+  skip "$(command -v firefox-esr)"
+elif command -v apt-get >/dev/null 2>&1; then
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends firefox-esr ||
+    fail "apt-get install firefox-esr failed" "install Firefox ESR, or set ONAIR_FIREFOX to a Firefox binary"
+else
+  fail "no Firefox found" "install Firefox ESR and set ONAIR_FIREFOX to its path"
+fi
+
 step "setup complete ($ONAIR_TOOLCHAIN toolchain)"

@@ -293,6 +293,8 @@ pub enum ErrorCode {
     RateLimited,
     /// The server has as many rooms or connections as it takes.
     ServerFull,
+    /// This viewer's browser cannot decode the codec the broadcast is in.
+    UnsupportedCodec,
 }
 
 impl ServerMessage {

@@ -70,10 +70,23 @@ async fn socket() -> (UdpSocket, SocketAddr) {
 }
 
 fn rtc(addr: SocketAddr) -> Rtc {
+    rtc_with(addr, Video::Vp8)
+}
+
+/// The video codec a test peer takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Video {
+    Vp8,
+    /// H.264 only: a viewer that cannot decode a VP8 broadcast.
+    H264,
+}
+
+fn rtc_with(addr: SocketAddr, video: Video) -> Rtc {
     let mut rtc = Rtc::builder()
         .clear_codecs()
         .enable_opus(true, false)
-        .enable_vp8(true)
+        .enable_vp8(video == Video::Vp8)
+        .enable_h264(video == Video::H264)
         .build(std::time::Instant::now());
     rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
     rtc
@@ -121,8 +134,17 @@ impl MediaPeer {
 
     /// A viewer on a bad link: it drops every `drop_every`th RTP packet that reaches it.
     pub async fn answer_dropping(offer: &str, drop_every: Option<u32>) -> (String, MediaPeer) {
+        Self::answer_with(offer, drop_every, Video::Vp8).await
+    }
+
+    /// A viewer answering with `video` as its only video codec.
+    pub async fn answer_with(
+        offer: &str,
+        drop_every: Option<u32>,
+        video: Video,
+    ) -> (String, MediaPeer) {
         let (socket, addr) = socket().await;
-        let mut rtc = rtc(addr);
+        let mut rtc = rtc_with(addr, video);
         let parsed = SdpOffer::from_sdp_string(offer).unwrap();
         let answer = rtc.sdp_api().accept_offer(parsed).unwrap();
         let peer = Self::spawn(rtc, (socket, addr), offer.to_owned(), None, drop_every);

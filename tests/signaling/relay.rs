@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use onair::protocol::{ClientMessage as C, Role, ServerMessage as S, RELAY_ID};
+use onair::protocol::{ClientMessage as C, ErrorCode, Role, ServerMessage as S, RELAY_ID};
 use str0m::media::MediaKind;
 use tokio::{net::UdpSocket, time::Instant};
 
 use crate::{
     common::{http_get, Peer, TestServer, QUIET, STEP},
-    media_peer::{MediaPeer, Seen},
+    media_peer::{MediaPeer, Seen, Video},
 };
 
 async fn relay_server() -> TestServer {
@@ -213,6 +213,38 @@ async fn a_viewer_starting_asks_the_publisher_for_a_key_frame() {
         .await;
     expect_picture(&mut watching, "viewer").await;
     assert!(metric(&server, "onair_relay_keyframe_requests_total").await > requests_before);
+}
+
+/// A viewer whose browser cannot decode the broadcast's codec (Firefox without H.264, say) is
+/// told so, with the codec's name; a viewer beside it plays.
+#[tokio::test]
+async fn a_viewer_that_cannot_decode_the_codec_is_told_which() {
+    let server = relay_server().await;
+    let (_broadcaster, _publishing) = publisher(&server, "codec").await;
+    let mut refused = server.join("codec", Role::Viewer).await;
+    refused.send(C::WantStream).await;
+    let offer = match refused.recv().await {
+        S::Offer { from, sdp } if from == RELAY_ID => sdp,
+        other => panic!("viewer: expected the relay's offer, got {other:?}"),
+    };
+    let (answer, _refused_media) = MediaPeer::answer_with(&offer, None, Video::H264).await;
+    refused
+        .send(C::Answer {
+            to: RELAY_ID,
+            sdp: answer,
+        })
+        .await;
+    let (code, message) = loop {
+        match refused.recv().await {
+            S::Error { code, message } => break (code, message),
+            S::Candidate { .. } | S::ViewerCount { .. } => {}
+            other => panic!("viewer: expected an error, got {other:?}"),
+        }
+    };
+    assert_eq!(code, ErrorCode::UnsupportedCodec);
+    assert!(message.contains("Vp8"), "{message}");
+    let (_other, mut playing) = viewer(&server, "codec").await;
+    expect_picture(&mut playing, "the other viewer").await;
 }
 
 #[tokio::test]

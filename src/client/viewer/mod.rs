@@ -260,6 +260,10 @@ impl Viewer {
                 self.ui.get().needs_key.set(true);
                 self.show(WatchState::Error, &message);
             }
+            ServerMessage::Error {
+                code: ErrorCode::UnsupportedCodec,
+                message,
+            } => self.show(WatchState::Error, &message),
             ServerMessage::Error { message, .. } => {
                 leptos::logging::warn!("onair: server refused a message: {message}");
             }

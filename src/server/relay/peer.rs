@@ -12,7 +12,7 @@ use str0m::{
 
 use super::udp::{Datagram, UdpPort};
 use crate::{
-    protocol::{IceCandidate, PeerId, RoomName, ServerMessage, RELAY_ID},
+    protocol::{ErrorCode, IceCandidate, PeerId, RoomName, ServerMessage, RELAY_ID},
     server::outbox::Outbox,
 };
 
@@ -53,6 +53,8 @@ pub(super) struct ViewerSide {
     picture_started: bool,
     /// ICE and DTLS are through: what is written before would be lost, key frame and all.
     connected: bool,
+    /// The broadcast's video is in a codec this viewer did not agree to (it was told).
+    cannot_decode: bool,
 }
 
 pub(super) struct Peer {
@@ -88,7 +90,10 @@ impl Local {
 }
 
 /// A peer's connection: ICE lite (the browser checks, the relay answers), fresh credentials,
-/// the relay's candidates, and the codecs a browser sends: Opus, H.264, VP8.
+/// the relay's candidates, and the codecs a browser sends: Opus, and VP8 before H.264. VP8
+/// first, because the relay forwards the broadcaster's codec as it is, and every browser
+/// decodes VP8, while Firefox on Linux decodes H.264 only with a plugin it downloads. (OBS and
+/// ffmpeg send H.264 only, and get it.)
 fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
     let creds = IceCreds::new();
     let ufrag = creds.ufrag.clone();
@@ -97,8 +102,8 @@ fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
         .set_local_ice_credentials(creds)
         .clear_codecs()
         .enable_opus(true, false)
-        .enable_h264(true)
         .enable_vp8(true)
+        .enable_h264(true)
         // Loss, round trips and NACKs for `/metrics`, once a second.
         .set_stats_interval(Some(STATS_EVERY));
     if let Some(cert) = &local.cert {
@@ -221,6 +226,7 @@ impl Peer {
             sound: false,
             picture_started: false,
             connected: false,
+            cannot_decode: false,
         });
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
     }
@@ -242,6 +248,7 @@ impl Peer {
             sound: true,
             picture_started: false,
             connected: false,
+            cannot_decode: false,
         });
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
     }
@@ -401,7 +408,24 @@ impl Peer {
         let Some(writer) = self.rtc.writer(mid) else {
             return false;
         };
-        let Some(pt) = writer.match_params(data.params) else {
+        // str0m matches against every codec the relay knows; send only one this viewer took.
+        let pt = writer
+            .match_params(data.params)
+            .filter(|pt| writer.payload_params().any(|p| p.pt() == *pt));
+        let Some(pt) = pt else {
+            if kind == MediaKind::Video && !viewer.cannot_decode {
+                viewer.cannot_decode = true;
+                let codec = data.params.spec().codec;
+                tracing::debug!("relay: member {} cannot decode {codec:?}", self.member);
+                self.outbox.send(&ServerMessage::error(
+                    ErrorCode::UnsupportedCodec,
+                    format!(
+                        "This browser cannot play the broadcast's video ({codec:?}). \
+                         Try another browser (Firefox plays H.264 once its OpenH264 plugin \
+                         is installed)."
+                    ),
+                ));
+            }
             return false;
         };
         match writer.write(pt, data.network_time, data.time, data.data.clone()) {
@@ -415,7 +439,7 @@ impl Peer {
 
     /// Whether this viewer still waits for a key frame to start its picture.
     pub(super) fn waits_for_picture(&self) -> bool {
-        matches!(&self.side, Side::Viewer(v) if !v.picture_started)
+        matches!(&self.side, Side::Viewer(v) if !v.picture_started && !v.cannot_decode)
     }
 
     /// The ingest's media kind for `mid`.
