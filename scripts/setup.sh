@@ -179,4 +179,16 @@ else
   fail "no Firefox found" "install Firefox ESR and set ONAIR_FIREFOX to its path"
 fi
 
+# --- 9. ffprobe/ffmpeg (Debian), which check the recordings in the tests ------------------------
+step "ffmpeg (recording tests)"
+if command -v ffprobe >/dev/null 2>&1 && command -v ffmpeg >/dev/null 2>&1; then
+  skip "$(command -v ffprobe)"
+elif command -v apt-get >/dev/null 2>&1; then
+  apt_update_once
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ffmpeg ||
+    fail "apt-get install ffmpeg failed" "install ffmpeg (it provides ffprobe)"
+else
+  fail "no ffprobe found" "install ffmpeg"
+fi
+
 step "setup complete ($ONAIR_TOOLCHAIN toolchain)"

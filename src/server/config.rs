@@ -103,6 +103,9 @@ pub struct MediaSettings {
     /// relay announces it to browsers besides its own addresses.
     #[arg(long, env = "ONAIR_PUBLIC_IP")]
     pub public_ip: Option<IpAddr>,
+    /// Record every relayed broadcast into this directory, one WebM file per broadcast.
+    #[arg(long = "record", env = "ONAIR_RECORD", value_name = "DIR")]
+    pub record: Option<PathBuf>,
 }
 
 /// HTTP: where the server listens and what it serves (`http`).
@@ -266,6 +269,11 @@ fn parse_room_key(spec: &str) -> Result<(String, String), String> {
 impl Config {
     /// Checks that need more than one flag.
     pub fn validate(&self) -> Result<(), String> {
+        if self.media.record.is_some() && self.media.mode == MediaMode::P2p {
+            return Err(
+                "--record needs the relay: the media must pass the server (--media sfu)".into(),
+            );
+        }
         self.keys.validate()
     }
 }

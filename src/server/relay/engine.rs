@@ -7,18 +7,21 @@ use std::{
     time::{Duration, Instant},
 };
 
-use str0m::{media::MediaKind, Candidate, Event};
+use str0m::{format::Codec, media::MediaKind, Candidate, Event};
 use tokio::sync::mpsc;
 
 use super::{
     demux::Demux,
     media_room::MediaRoom,
     metrics::RelayMetrics,
-    peer::{Local, Peer, PeerError, Side},
+    peer::{Local, Peer, Side},
     udp::{Datagram, RecvBuffers, UdpPort},
     Command,
 };
-use crate::protocol::{ErrorCode, PeerId, RoomName, ServerMessage, RELAY_ID};
+use crate::{
+    protocol::{PeerId, RoomName, ServerMessage, RELAY_ID},
+    server::recording::{Frame, Recorder},
+};
 
 /// Batches read per wake-up before timers and commands get their turn.
 const BATCHES_PER_WAKE: usize = 16;
@@ -29,14 +32,16 @@ const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 pub(super) struct Engine {
     udp: UdpPort,
-    local: Local,
-    peers: HashMap<PeerId, Peer>,
-    rooms: HashMap<RoomName, MediaRoom>,
-    demux: Demux,
+    pub(super) local: Local,
+    pub(super) peers: HashMap<PeerId, Peer>,
+    pub(super) rooms: HashMap<RoomName, MediaRoom>,
+    pub(super) demux: Demux,
     /// Peers that got input and must be polled.
-    touched: Vec<PeerId>,
+    pub(super) touched: Vec<PeerId>,
     events: Vec<Event>,
     metrics: RelayMetrics,
+    /// Writes the broadcasts to files (`--record`); closes them when dropped.
+    recorder: Option<Recorder>,
 }
 
 enum Wake {
@@ -46,7 +51,12 @@ enum Wake {
 }
 
 impl Engine {
-    pub(super) fn new(udp: UdpPort, candidates: Vec<Candidate>, metrics: RelayMetrics) -> Self {
+    pub(super) fn new(
+        udp: UdpPort,
+        candidates: Vec<Candidate>,
+        metrics: RelayMetrics,
+        recorder: Option<Recorder>,
+    ) -> Self {
         Self {
             udp,
             local: Local::new(candidates),
@@ -56,6 +66,7 @@ impl Engine {
             touched: Vec::new(),
             events: Vec::new(),
             metrics,
+            recorder,
         }
     }
 
@@ -213,6 +224,9 @@ impl Engine {
                 let Some(room) = self.rooms.get_mut(&room_name) else {
                     return;
                 };
+                if let Some(recorder) = &self.recorder {
+                    record(recorder, room, &room_name, kind, &data);
+                }
                 let mut keyframe_wanted = !data.contiguous;
                 for viewer in &room.viewers {
                     let Some(peer) = self.peers.get_mut(viewer) else {
@@ -277,143 +291,7 @@ impl Engine {
         }
     }
 
-    fn command(&mut self, command: Command, now: Instant) {
-        match command {
-            Command::OnAir {
-                room,
-                broadcaster,
-                outbox,
-            } => {
-                let media_room = self.rooms.entry(room).or_default();
-                let old_ingest = media_room
-                    .ingest
-                    .filter(|_| media_room.broadcaster_id() != Some(broadcaster));
-                media_room.broadcaster = Some((broadcaster, outbox));
-                media_room.ask_broadcaster();
-                if let Some(old) = old_ingest {
-                    self.remove_peer(old);
-                }
-            }
-            Command::Publish { room, member, sdp } => self.publish(room, member, &sdp, now),
-            Command::Subscribe {
-                room,
-                member,
-                outbox,
-                offer,
-            } => {
-                self.remove_peer(member);
-                let peer = match offer {
-                    None => Peer::viewer(member, room.clone(), outbox.clone(), &self.local, now),
-                    Some(offer) => Peer::viewer_answering(
-                        member,
-                        room.clone(),
-                        outbox.clone(),
-                        &offer,
-                        &self.local,
-                        now,
-                    ),
-                };
-                match peer {
-                    Ok(peer) => {
-                        self.add_peer(peer);
-                        self.rooms.entry(room).or_default().viewers.push(member);
-                    }
-                    Err(err) => refuse(&outbox, &err),
-                }
-            }
-            Command::Answer { member, sdp } => {
-                if let Some(peer) = self.peers.get_mut(&member) {
-                    if let Err(err) = peer.accept_answer(&sdp) {
-                        refuse(&peer.outbox, &err);
-                    }
-                    self.touched.push(member);
-                }
-            }
-            Command::RestartIce {
-                member,
-                offer,
-                reply,
-            } => {
-                let answer = self.restart_ice(member, &offer);
-                let _ = reply.send(answer.map_err(|err| err.to_string()));
-            }
-            Command::Candidate { member, candidate } => {
-                if let Some(peer) = self.peers.get_mut(&member) {
-                    peer.add_candidate(&candidate);
-                    self.touched.push(member);
-                }
-            }
-            Command::Audio { member, on } => {
-                if let Some(Peer {
-                    side: Side::Viewer(viewer),
-                    ..
-                }) = self.peers.get_mut(&member)
-                {
-                    viewer.sound = on;
-                }
-            }
-            Command::Hangup { member } => {
-                if let Some(room) = self.remove_peer(member) {
-                    self.ask_again_if_broadcaster(&room, member, now);
-                }
-            }
-            Command::Left { member } => {
-                self.remove_peer(member);
-            }
-            Command::EndRoom { room } => {
-                if let Some(media_room) = self.rooms.remove(&room) {
-                    for member in media_room.ingest.iter().chain(&media_room.viewers) {
-                        self.remove_peer(*member);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The broadcaster's offer: its ingest replaces any earlier one.
-    fn publish(&mut self, room_name: RoomName, member: PeerId, sdp: &str, now: Instant) {
-        // Only from the broadcaster the room went on air with.
-        let Some(outbox) = self.rooms.get(&room_name).and_then(|room| {
-            room.broadcaster
-                .as_ref()
-                .filter(|(id, _)| *id == member)
-                .map(|(_, outbox)| outbox.clone())
-        }) else {
-            return;
-        };
-        if let Some(old) = self.rooms.get(&room_name).and_then(|room| room.ingest) {
-            self.remove_peer(old);
-        }
-        match Peer::ingest(
-            member,
-            room_name.clone(),
-            outbox.clone(),
-            sdp,
-            &self.local,
-            now,
-        ) {
-            Ok(peer) => {
-                self.add_peer(peer);
-                if let Some(room) = self.rooms.get_mut(&room_name) {
-                    room.ingest = Some(member);
-                    room.ingest_video.clear();
-                }
-            }
-            Err(err) => refuse(&outbox, &err),
-        }
-    }
-
-    fn restart_ice(&mut self, member: PeerId, offer: &str) -> Result<String, PeerError> {
-        let peer = self.peers.get_mut(&member).ok_or(PeerError::NoPeer)?;
-        let old_ufrag = peer.ufrag.clone();
-        let answer = peer.restart_ice(offer)?;
-        self.demux
-            .change_ufrag(&old_ufrag, peer.ufrag.clone(), member);
-        self.touched.push(member);
-        Ok(answer)
-    }
-
-    fn add_peer(&mut self, peer: Peer) {
+    pub(super) fn add_peer(&mut self, peer: Peer) {
         let member = peer.member;
         self.demux.add_ufrag(peer.ufrag.clone(), member);
         self.peers.insert(member, peer);
@@ -431,7 +309,12 @@ impl Engine {
         }
     }
 
-    fn ask_again_if_broadcaster(&mut self, room: &RoomName, member: PeerId, now: Instant) {
+    pub(super) fn ask_again_if_broadcaster(
+        &mut self,
+        room: &RoomName,
+        member: PeerId,
+        now: Instant,
+    ) {
         if let Some(media_room) = self.rooms.get_mut(room) {
             if media_room.broadcaster_id() == Some(member) {
                 media_room.ask_again_later(now);
@@ -440,7 +323,7 @@ impl Engine {
     }
 
     /// Drop `member`'s peer, if it has one; its room, if that leaves it empty.
-    fn remove_peer(&mut self, member: PeerId) -> Option<RoomName> {
+    pub(super) fn remove_peer(&mut self, member: PeerId) -> Option<RoomName> {
         let peer = self.peers.remove(&member)?;
         self.demux.forget(member, &peer.ufrag, &peer.sources);
         let name = peer.room;
@@ -448,6 +331,9 @@ impl Engine {
             if room.ingest == Some(member) {
                 room.ingest = None;
                 room.ingest_video.clear();
+                if let Some(recorder) = &self.recorder {
+                    recorder.end(&name);
+                }
             }
             room.viewers.retain(|viewer| *viewer != member);
             if room.is_empty() {
@@ -458,9 +344,31 @@ impl Engine {
     }
 }
 
-fn refuse(outbox: &crate::server::outbox::Outbox, err: &PeerError) {
-    outbox.send(&ServerMessage::error(
-        ErrorCode::BadMessage,
-        err.to_string(),
-    ));
+/// Hand a frame of the ingest to the recorder: VP8 and Opus, what WebM holds. Other codecs
+/// (H.264 from OBS) are said once per room and not recorded.
+fn record(
+    recorder: &Recorder,
+    room: &mut MediaRoom,
+    name: &RoomName,
+    kind: MediaKind,
+    data: &str0m::media::MediaData,
+) {
+    let codec = data.params.spec().codec;
+    if !matches!(codec, Codec::Vp8 | Codec::Opus) {
+        if !room.unrecordable_said {
+            room.unrecordable_said = true;
+            tracing::warn!("{name} is not recorded: its {codec:?} does not go into WebM");
+        }
+        return;
+    }
+    recorder.frame(
+        name,
+        Frame {
+            video: kind == MediaKind::Video,
+            keyframe: data.is_keyframe(),
+            micros: data.time.as_micros(),
+            at: data.network_time,
+            data: data.data.clone(),
+        },
+    );
 }

@@ -28,6 +28,8 @@ pub(super) struct MediaRoom {
     keyframe_wanted: bool,
     last_keyframe_request: Option<Instant>,
     ask_again_at: Option<Instant>,
+    /// The log said once that this room's codec is not recorded.
+    pub(super) unrecordable_said: bool,
 }
 
 impl MediaRoom {

@@ -34,6 +34,8 @@ pub struct RelayMetrics {
     /// Each viewer's video loss and round trip, once a second.
     pub(super) viewer_loss: Histogram,
     pub(super) viewer_rtt: Histogram,
+    /// Frames the recording's disk could not take in time, dropped.
+    pub(super) recording_dropped: Counter,
 }
 
 impl Default for RelayMetrics {
@@ -51,6 +53,7 @@ impl Default for RelayMetrics {
             nacks_sent: Counter::default(),
             viewer_loss: Histogram::new(LOSS_BUCKETS),
             viewer_rtt: Histogram::new(RTT_BUCKETS),
+            recording_dropped: Counter::default(),
         }
     }
 }
@@ -120,6 +123,11 @@ impl RelayMetrics {
             "viewer_rtt_seconds",
             "Each viewer's round trip from the relay, once a second",
             self.viewer_rtt.clone(),
+        );
+        registry.register(
+            "recording_dropped_frames",
+            "Frames the recording disk could not take in time, dropped",
+            self.recording_dropped.clone(),
         );
         let traffic = &self.traffic;
         registry.register(

@@ -6,6 +6,7 @@
 //! their outboxes, as [`RELAY_ID`](crate::protocol::RELAY_ID). No lock is held around media.
 //!
 //! - [`engine`]: the loop: commands, datagrams and timers in, packets and messages out.
+//! - [`command`]: what the engine does for each command.
 //! - [`peer`]: one peer connection (the broadcaster's ingest or one viewer's).
 //! - [`media_room`]: one room's ingest, viewers and key-frame requests.
 //! - [`demux`]: which peer a datagram is for, by ICE username or source address.
@@ -14,6 +15,7 @@
 //! - [`metrics`]: the relay's figures for `/metrics`.
 
 mod addresses;
+mod command;
 mod demux;
 mod engine;
 mod media_room;
@@ -25,7 +27,7 @@ use std::{io, net::SocketAddr};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{config::MediaSettings, outbox::Outbox};
+use super::{config::MediaSettings, outbox::Outbox, recording::Recorder};
 pub use metrics::RelayMetrics;
 
 use crate::protocol::{IceCandidate, PeerId, RoomName};
@@ -89,6 +91,8 @@ pub enum RelayError {
     Bind(SocketAddr, io::Error),
     #[error("the relay has no address to announce to browsers: give --addr a specific address")]
     NoAddress,
+    #[error(transparent)]
+    Recording(#[from] crate::server::recording::RecordingError),
 }
 
 /// The relay is busy: its command queue is full.
@@ -134,8 +138,16 @@ impl MediaRelay {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
+        let recorder = match &settings.record {
+            Some(dir) => {
+                tracing::info!("recording relayed broadcasts into {}", dir.display());
+                Some(Recorder::start(dir, metrics.recording_dropped.clone())?)
+            }
+            None => None,
+        };
         let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
-        tokio::spawn(engine::Engine::new(socket, candidates, metrics.clone()).run(queue));
+        let engine = engine::Engine::new(socket, candidates, metrics.clone(), recorder);
+        tokio::spawn(engine.run(queue));
         Ok(Self {
             commands,
             udp_port,

@@ -1,0 +1,160 @@
+//! The relay's commands: what signaling asks of the engine (a broadcaster on air, an offer to
+//! answer, a viewer to serve, an ICE restart, a peer or a room to end).
+
+use std::time::Instant;
+
+use super::{
+    engine::Engine,
+    peer::{Peer, PeerError, Side},
+    Command,
+};
+use crate::{
+    protocol::{ErrorCode, PeerId, RoomName, ServerMessage},
+    server::outbox::Outbox,
+};
+
+impl Engine {
+    /// Act on what signaling asks.
+    pub(super) fn command(&mut self, command: Command, now: Instant) {
+        match command {
+            Command::OnAir {
+                room,
+                broadcaster,
+                outbox,
+            } => {
+                let media_room = self.rooms.entry(room).or_default();
+                let old_ingest = media_room
+                    .ingest
+                    .filter(|_| media_room.broadcaster_id() != Some(broadcaster));
+                media_room.broadcaster = Some((broadcaster, outbox));
+                media_room.ask_broadcaster();
+                if let Some(old) = old_ingest {
+                    self.remove_peer(old);
+                }
+            }
+            Command::Publish { room, member, sdp } => self.publish(room, member, &sdp, now),
+            Command::Subscribe {
+                room,
+                member,
+                outbox,
+                offer,
+            } => {
+                self.remove_peer(member);
+                let peer = match offer {
+                    None => Peer::viewer(member, room.clone(), outbox.clone(), &self.local, now),
+                    Some(offer) => Peer::viewer_answering(
+                        member,
+                        room.clone(),
+                        outbox.clone(),
+                        &offer,
+                        &self.local,
+                        now,
+                    ),
+                };
+                match peer {
+                    Ok(peer) => {
+                        self.add_peer(peer);
+                        self.rooms.entry(room).or_default().viewers.push(member);
+                    }
+                    Err(err) => refuse(&outbox, &err),
+                }
+            }
+            Command::Answer { member, sdp } => {
+                if let Some(peer) = self.peers.get_mut(&member) {
+                    if let Err(err) = peer.accept_answer(&sdp) {
+                        refuse(&peer.outbox, &err);
+                    }
+                    self.touched.push(member);
+                }
+            }
+            Command::RestartIce {
+                member,
+                offer,
+                reply,
+            } => {
+                let answer = self.restart_ice(member, &offer);
+                let _ = reply.send(answer.map_err(|err| err.to_string()));
+            }
+            Command::Candidate { member, candidate } => {
+                if let Some(peer) = self.peers.get_mut(&member) {
+                    peer.add_candidate(&candidate);
+                    self.touched.push(member);
+                }
+            }
+            Command::Audio { member, on } => {
+                if let Some(Peer {
+                    side: Side::Viewer(viewer),
+                    ..
+                }) = self.peers.get_mut(&member)
+                {
+                    viewer.sound = on;
+                }
+            }
+            Command::Hangup { member } => {
+                if let Some(room) = self.remove_peer(member) {
+                    self.ask_again_if_broadcaster(&room, member, now);
+                }
+            }
+            Command::Left { member } => {
+                self.remove_peer(member);
+            }
+            Command::EndRoom { room } => {
+                if let Some(media_room) = self.rooms.remove(&room) {
+                    for member in media_room.ingest.iter().chain(&media_room.viewers) {
+                        self.remove_peer(*member);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The broadcaster's offer: its ingest replaces any earlier one.
+    fn publish(&mut self, room_name: RoomName, member: PeerId, sdp: &str, now: Instant) {
+        // Only from the broadcaster the room went on air with.
+        let Some(outbox) = self.rooms.get(&room_name).and_then(|room| {
+            room.broadcaster
+                .as_ref()
+                .filter(|(id, _)| *id == member)
+                .map(|(_, outbox)| outbox.clone())
+        }) else {
+            return;
+        };
+        if let Some(old) = self.rooms.get(&room_name).and_then(|room| room.ingest) {
+            self.remove_peer(old);
+        }
+        match Peer::ingest(
+            member,
+            room_name.clone(),
+            outbox.clone(),
+            sdp,
+            &self.local,
+            now,
+        ) {
+            Ok(peer) => {
+                self.add_peer(peer);
+                if let Some(room) = self.rooms.get_mut(&room_name) {
+                    room.ingest = Some(member);
+                    room.ingest_video.clear();
+                }
+            }
+            Err(err) => refuse(&outbox, &err),
+        }
+    }
+
+    fn restart_ice(&mut self, member: PeerId, offer: &str) -> Result<String, PeerError> {
+        let peer = self.peers.get_mut(&member).ok_or(PeerError::NoPeer)?;
+        let old_ufrag = peer.ufrag.clone();
+        let answer = peer.restart_ice(offer)?;
+        self.demux
+            .change_ufrag(&old_ufrag, peer.ufrag.clone(), member);
+        self.touched.push(member);
+        Ok(answer)
+    }
+}
+
+fn refuse(outbox: &Outbox, err: &PeerError) {
+    outbox.send(&ServerMessage::error(
+        ErrorCode::BadMessage,
+        err.to_string(),
+    ));
+}
