@@ -110,3 +110,45 @@ test("a recording cut short by a server shutdown is closed and plays", async ({ 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the talk page's Record toggle decides, and its list downloads the recordings", async ({ browser }) => {
+  test.setTimeout(120_000);
+  const dir = mkdtempSync(join(tmpdir(), "onair-rec-"));
+  const server = await recordingServer(dir);
+  const context = await pages(browser);
+  try {
+    const room = roomName("toggle");
+    const talk = await liveBroadcaster(context, room);
+    const record = talk.getByTestId("record");
+    await expect(record).toHaveAttribute("data-state", "on");
+    const watch = await viewer(context, room);
+    await expectPlaying(watch);
+    await talk.getByTestId("stop").click();
+
+    // The broadcast's file, listed for the broadcaster, downloads.
+    const links = talk.getByTestId("recording");
+    await expect(links).toHaveCount(1);
+    const href = await links.first().getAttribute("href");
+    const download = await talk.request.get(href!);
+    expect(download.status()).toBe(200);
+    expect(download.headers()["content-disposition"]).toContain("attachment");
+    expect((await download.body()).length).toBeGreaterThan(10_000);
+
+    // Turned off, the next broadcast leaves no file.
+    await record.click();
+    await expect(record).toHaveAttribute("data-state", "off");
+    await talk.getByTestId("go-live").click();
+    await expect(talk.getByTestId("live-badge")).toHaveText("LIVE");
+    await expectPlaying(watch);
+    await talk.getByTestId("stop").click();
+    await expect(talk.getByTestId("live-badge")).toHaveText("OFF AIR");
+    expect(readdirSync(dir).filter((f) => f.endsWith(".webm"))).toHaveLength(1);
+    await expect(links).toHaveCount(1);
+    // A file of another name is not served.
+    expect((await talk.request.get(`/recordings/${room}/..%2F..%2Fetc%2Fpasswd`)).status()).toBe(404);
+  } finally {
+    await context.close();
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -210,6 +210,8 @@ impl<'a> Peer<'a> {
             }
             ServerMessage::Hangup { .. } => stats.client_errors.add("unexpected hangup"),
             ServerMessage::Audio { .. } => stats.client_errors.add("unexpected audio request"),
+            // The load tool never asks for recording.
+            ServerMessage::Recording { .. } => stats.client_errors.add("unexpected recording"),
             // The load tool never offers a spare connection.
             ServerMessage::SpareHeld { .. } | ServerMessage::SpareTaken { .. } => {
                 stats.misrouted.fetch_add(1, Relaxed);

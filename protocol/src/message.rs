@@ -134,6 +134,10 @@ pub enum ClientMessage {
         to: PeerId,
         on: bool,
     },
+    /// Broadcaster, where the server records: record this room's broadcasts (`on`) or not.
+    Record {
+        on: bool,
+    },
 }
 
 impl ClientKind {
@@ -200,6 +204,10 @@ pub enum ServerMessage {
         /// connection. Send the answer to it; no other offer comes.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         page_offer: bool,
+        /// Broadcaster, where the server records (`--record`): whether this room's
+        /// broadcasts are recorded. Absent where the server does not record.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recording: Option<bool>,
     },
     /// Broadcaster: you are on air. Keep `reclaim` to take the room back after a reconnect.
     Live {
@@ -246,6 +254,10 @@ pub enum ServerMessage {
     /// Broadcaster: viewer `from` wants sound (`on`) or no more sound.
     Audio {
         from: PeerId,
+        on: bool,
+    },
+    /// Broadcaster: whether this room's broadcasts are recorded now (after a `record`).
+    Recording {
         on: bool,
     },
     /// Broadcaster: viewer `peer` left; close its peer connection.

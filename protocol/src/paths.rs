@@ -7,6 +7,27 @@ pub const ROOM_EVENTS: &str = "/api/rooms/events";
 /// The query parameter of a private room's key: `/watch/ROOM?key=…`, `/ws/ROOM?key=…`.
 pub const ROOM_KEY_PARAM: &str = "key";
 
+/// A room's recordings (`--record`): `/recordings/ROOM` lists them, `/recordings/ROOM/FILE`
+/// is one; `key` (the publish key, if the room has one) goes along as `?key=`.
+pub fn recordings(room: &str, file: Option<&str>, key: &str) -> String {
+    let mut url = format!("/recordings/{room}");
+    if let Some(file) = file {
+        url.push('/');
+        url.push_str(file);
+    }
+    if !key.is_empty() {
+        url.push_str("?key=");
+        for byte in key.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                url.push(char::from(byte));
+            } else {
+                url.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    url
+}
+
 /// The room key from the value of a link's `?key=`: an empty one counts as none, and one over
 /// [`MAX_KEY_BYTES`](crate::MAX_KEY_BYTES) can match no key.
 pub fn room_key(value: Option<String>) -> Option<String> {
@@ -16,6 +37,15 @@ pub fn room_key(value: Option<String>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_recordings_url_carries_the_key_escaped() {
+        assert_eq!(recordings("class", None, ""), "/recordings/class");
+        assert_eq!(
+            recordings("class", Some("class-20261201T170425Z.webm"), "a b&c"),
+            "/recordings/class/class-20261201T170425Z.webm?key=a%20b%26c"
+        );
+    }
 
     #[test]
     fn empty_and_oversized_keys_count_as_none() {

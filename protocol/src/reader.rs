@@ -158,6 +158,10 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
                 .map(|_| boolean(v, "page_offer"))
                 .transpose()?
                 .unwrap_or(false),
+            recording: v
+                .field("recording")
+                .map(|_| boolean(v, "recording"))
+                .transpose()?,
         },
         ServerKind::Live => ServerMessage::Live {
             reclaim: string(v, "reclaim")?,
@@ -195,6 +199,9 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
         },
         ServerKind::Audio => ServerMessage::Audio {
             from: id(v, "from")?,
+            on: boolean(v, "on")?,
+        },
+        ServerKind::Recording => ServerMessage::Recording {
             on: boolean(v, "on")?,
         },
         ServerKind::PeerLeft => ServerMessage::PeerLeft {

@@ -88,6 +88,10 @@ pub fn client(kind: ClientKind) -> Vec<ClientMessage> {
             ClientMessage::Audio { to: 5, on: true },
             ClientMessage::Audio { to: 5, on: false },
         ],
+        ClientKind::Record => vec![
+            ClientMessage::Record { on: true },
+            ClientMessage::Record { on: false },
+        ],
     }
 }
 
@@ -106,6 +110,7 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 needs_key: true,
                 media: MediaMode::P2p,
                 page_offer: true,
+                recording: None,
             },
             ServerMessage::Welcome {
                 id: 9_007_199_254_740_991,
@@ -117,6 +122,7 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 needs_key: false,
                 media: MediaMode::Sfu,
                 page_offer: false,
+                recording: Some(false),
             },
         ],
         ServerKind::Live => vec![ServerMessage::Live {
@@ -151,6 +157,10 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
         ServerKind::Audio => vec![
             ServerMessage::Audio { from: 7, on: true },
             ServerMessage::Audio { from: 7, on: false },
+        ],
+        ServerKind::Recording => vec![
+            ServerMessage::Recording { on: true },
+            ServerMessage::Recording { on: false },
         ],
         ServerKind::PeerLeft => vec![ServerMessage::PeerLeft { peer: 8 }],
         ServerKind::ViewerCount => vec![ServerMessage::ViewerCount { count: 12 }],

@@ -14,6 +14,7 @@ enum Action {
     ShareScreen,
     GoLive,
     Stop,
+    ToggleRecording,
 }
 
 #[component]
@@ -41,6 +42,7 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
                     Action::ShareScreen => engine.share_screen(),
                     Action::GoLive => engine.go_live(),
                     Action::Stop => engine.stop(),
+                    Action::ToggleRecording => engine.toggle_recording(),
                 }
             }
         });
@@ -48,6 +50,12 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
         let _ = action;
     };
 
+    let room_name = StoredValue::new(room.to_string());
+    let recording_url = move |file: &str| {
+        room_name.with_value(|room| {
+            crate::protocol::paths::recordings(room, Some(file), &ui.key.get_untracked())
+        })
+    };
     let watch_path = format!("/watch/{room}");
     let title = format!("Broadcast {room}");
     view! {
@@ -100,6 +108,29 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
             <label for="publish-key">"Publish key"</label>
             <input id="publish-key" type="password" data-testid="publish-key" autocomplete="off"
                 prop:value=move || ui.key.get() on:input=move |ev| ui.key.set(event_target_value(&ev))/>
+        </div>
+        <div class="recording" hidden=move || ui.recording.get().is_none()>
+            <button class="button" data-testid="record" on:click=move |_| act(Action::ToggleRecording)
+                class:active=move || ui.recording.get() == Some(true)
+                data-state=move || if ui.recording.get() == Some(true) { "on" } else { "off" }>
+                {move || if ui.recording.get() == Some(true) { "● Recording" } else { "Record" }}
+            </button>
+            <span class="hint">
+                {move || if ui.recording.get() == Some(true) {
+                    "Each broadcast of this room is saved on the server."
+                } else {
+                    "Broadcasts of this room are not saved."
+                }}
+            </span>
+            <ul class="recordings" data-testid="recordings" hidden=move || ui.recordings.get().is_empty()>
+                <For each=move || ui.recordings.get() key=|file| file.clone() let:file>
+                    <li>
+                        <a data-testid="recording" href=recording_url(&file) download=file.clone()>
+                            {file.clone()}
+                        </a>
+                    </li>
+                </For>
+            </ul>
         </div>
         <p class="status" data-testid="talk-status" role="status">{move || ui.status.get()}</p>
         <p class="error" data-testid="talk-error" role="alert" hidden=move || ui.error.get().is_none()>

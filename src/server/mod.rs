@@ -94,7 +94,8 @@ pub async fn serve(
     };
     let hub = Hub::new(rooms, keys, ice.ice_servers(), shutdown.clone(), relay);
     let signaling = Signaling::new(hub.clone(), signaling, shutdown.clone());
-    let routers = http::router(&http_settings, hub, signaling, shutdown.clone());
+    let recordings = media.record.clone();
+    let routers = http::router(&http_settings, hub, signaling, shutdown.clone(), recordings);
     if let Some(addr) = http_settings.metrics_addr {
         serve_metrics(addr, routers.metrics, shutdown.clone()).await?;
     }

@@ -24,6 +24,10 @@ pub struct TalkUi {
     pub key: RwSignal<String>,
     /// How the stream reaches viewers, once the server said (its welcome).
     pub media: RwSignal<Option<MediaMode>>,
+    /// Whether this room's broadcasts are recorded; `None` where the server does not record.
+    pub recording: RwSignal<Option<bool>>,
+    /// The room's recordings, newest first (file names).
+    pub recordings: RwSignal<Vec<String>>,
 }
 
 impl TalkUi {
@@ -54,6 +58,8 @@ impl Default for TalkUi {
             needs_key: RwSignal::new(false),
             key: RwSignal::new(String::new()),
             media: RwSignal::new(None),
+            recording: RwSignal::new(None),
+            recordings: RwSignal::new(Vec::new()),
         }
     }
 }

@@ -17,6 +17,7 @@ mod broadcast;
 mod keys;
 mod limits;
 mod pages;
+mod recording;
 mod relay;
 mod routing;
 mod server;

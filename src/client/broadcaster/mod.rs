@@ -8,6 +8,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlVideoElement, MediaStream, MediaStreamTrack, RtcSdpType};
 
 mod link;
+mod recordings;
 mod spare;
 
 use link::ViewerLink;
@@ -52,6 +53,7 @@ struct State {
 }
 
 pub struct Broadcaster {
+    room: RoomName,
     ui: TalkUi,
     preview: HtmlVideoElement,
     socket: SocketSlot,
@@ -61,6 +63,7 @@ pub struct Broadcaster {
 impl Broadcaster {
     pub fn start(room: &RoomName, ui: TalkUi, preview: HtmlVideoElement) -> Rc<Self> {
         let this = Rc::new(Self {
+            room: room.clone(),
             ui,
             preview,
             socket: SocketSlot::default(),
@@ -72,6 +75,13 @@ impl Broadcaster {
 
     fn send(&self, msg: &ClientMessage) {
         self.socket.send(msg);
+    }
+
+    /// Record this room's broadcasts, or stop (where the server records).
+    pub fn toggle_recording(&self) {
+        if let Some(on) = self.ui.recording.get_untracked() {
+            self.send(&ClientMessage::Record { on: !on });
+        }
     }
 
     pub fn start_camera(self: &Rc<Self>) {
@@ -123,6 +133,9 @@ impl Broadcaster {
         };
         if was_live {
             self.send(&ClientMessage::OffAir);
+            if self.ui.recording.get_untracked().is_some() {
+                recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);
+            }
         }
         self.preview.set_src_object(None);
         self.ui.live.set(false);
@@ -266,8 +279,13 @@ impl Broadcaster {
                 viewers,
                 needs_key,
                 media,
+                recording,
                 ..
             } => {
+                self.ui.recording.set(recording);
+                if recording.is_some() {
+                    recordings::refresh(&self.room, self.ui, 0);
+                }
                 self.ui.viewers.set(viewers);
                 self.ui.needs_key.set(needs_key);
                 self.ui.media.set(Some(media));
@@ -290,9 +308,16 @@ impl Broadcaster {
                 self.ui.live.set(true);
                 self.ui.error.set(None);
                 self.ui.status.set("You are live.".into());
+                if self.ui.recording.get_untracked() == Some(true) {
+                    recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);
+                }
                 self.prepare_spare();
             }
             ServerMessage::ViewerCount { count } => self.ui.viewers.set(count),
+            ServerMessage::Recording { on } => {
+                self.ui.recording.set(Some(on));
+                recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);
+            }
             ServerMessage::WantStream { from } => self.offer_to(from),
             ServerMessage::SpareHeld { spare } => self.hold_spare(spare),
             ServerMessage::SpareTaken { spare, by } => self.spare_taken(spare, by),

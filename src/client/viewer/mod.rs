@@ -275,6 +275,7 @@ impl Viewer {
             }
             ServerMessage::Live { .. }
             | ServerMessage::Audio { .. }
+            | ServerMessage::Recording { .. }
             | ServerMessage::WantStream { .. }
             | ServerMessage::SpareHeld { .. }
             | ServerMessage::SpareTaken { .. }

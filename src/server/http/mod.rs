@@ -4,11 +4,13 @@
 //! - [`assets`]: the browser bundle, compressed once and served from memory.
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`room_events`]: the live room list as server-sent events.
+//! - [`recordings`]: a room's recordings, listed and downloaded.
 //!
 //! `/whip/<room>` is routed here and served by `server::whip`.
 
 pub mod assets;
 mod health;
+mod recordings;
 mod room_events;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
@@ -48,6 +50,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The live WHIP sessions.
     pub whip: Arc<WhipSessions>,
+    /// Where the recordings are (`--record`).
+    pub recordings: Option<PathBuf>,
     pub shutdown: Shutdown,
     pub assets: assets::Assets,
 }
@@ -114,6 +118,7 @@ pub fn router(
     hub: Arc<Hub>,
     signaling: Arc<Signaling>,
     shutdown: Shutdown,
+    recordings: Option<PathBuf>,
 ) -> Routers {
     let leptos_options = leptos_options(settings);
     let routes = generate_route_list(App);
@@ -129,6 +134,7 @@ pub fn router(
         signaling,
         metrics,
         whip: Arc::default(),
+        recordings,
         shutdown,
         assets,
     };
@@ -174,6 +180,8 @@ pub fn router(
                 .options(whip::options)
                 .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
         )
+        .route("/recordings/{room}", get(recordings::list))
+        .route("/recordings/{room}/{file}", get(recordings::download))
         .route(paths::ROOM_EVENTS, get(room_events::room_events))
         .route("/talk", get(talk_redirect))
         .route("/pkg/{file}", get(assets::serve))

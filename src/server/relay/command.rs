@@ -21,8 +21,10 @@ impl Engine {
                 room,
                 broadcaster,
                 outbox,
+                record,
             } => {
                 let media_room = self.rooms.entry(room).or_default();
+                media_room.not_recorded = !record;
                 let old_ingest = media_room
                     .ingest
                     .filter(|_| media_room.broadcaster_id() != Some(broadcaster));
@@ -30,6 +32,14 @@ impl Engine {
                 media_room.ask_broadcaster();
                 if let Some(old) = old_ingest {
                     self.remove_peer(old);
+                }
+            }
+            Command::Record { room, on } => {
+                if let Some(media_room) = self.rooms.get_mut(&room) {
+                    media_room.not_recorded = !on;
+                }
+                if !on {
+                    self.end_recording(&room);
                 }
             }
             Command::Publish { room, member, sdp } => self.publish(room, member, &sdp, now),

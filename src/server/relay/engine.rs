@@ -224,7 +224,7 @@ impl Engine {
                 let Some(room) = self.rooms.get_mut(&room_name) else {
                     return;
                 };
-                if let Some(recorder) = &self.recorder {
+                if let (Some(recorder), false) = (&self.recorder, room.not_recorded) {
                     record(recorder, room, &room_name, kind, &data);
                 }
                 let mut keyframe_wanted = !data.contiguous;
@@ -288,6 +288,13 @@ impl Engine {
                 self.metrics.keyframe_requests.inc();
                 self.touched.push(ingest);
             }
+        }
+    }
+
+    /// Close `room`'s recording, if one is open.
+    pub(super) fn end_recording(&self, room: &RoomName) {
+        if let Some(recorder) = &self.recorder {
+            recorder.end(room);
         }
     }
 

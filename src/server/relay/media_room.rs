@@ -30,6 +30,8 @@ pub(super) struct MediaRoom {
     ask_again_at: Option<Instant>,
     /// The log said once that this room's codec is not recorded.
     pub(super) unrecordable_said: bool,
+    /// The broadcaster turned recording off.
+    pub(super) not_recorded: bool,
 }
 
 impl MediaRoom {

@@ -44,7 +44,11 @@ pub enum Command {
         room: RoomName,
         broadcaster: PeerId,
         outbox: Outbox,
+        /// Record its broadcast (where the server records).
+        record: bool,
     },
+    /// Record `room`'s broadcasts, or stop (its open file closes).
+    Record { room: RoomName, on: bool },
     /// The broadcaster's offer: answer it and take its media.
     Publish {
         room: RoomName,
@@ -106,6 +110,7 @@ pub struct MediaRelay {
     commands: mpsc::Sender<Command>,
     udp_port: u16,
     metrics: RelayMetrics,
+    records: bool,
 }
 
 impl MediaRelay {
@@ -152,11 +157,17 @@ impl MediaRelay {
             commands,
             udp_port,
             metrics,
+            records: settings.record.is_some(),
         })
     }
 
     pub fn metrics(&self) -> &RelayMetrics {
         &self.metrics
+    }
+
+    /// Whether it records the broadcasts (`--record`).
+    pub fn records(&self) -> bool {
+        self.records
     }
 
     /// The UDP port the media uses.

@@ -77,6 +77,7 @@ impl Membership {
             )),
             ClientMessage::GoLive { key, reclaim } => self.go_live(key, reclaim),
             ClientMessage::OffAir => self.off_air(),
+            ClientMessage::Record { on } => self.record(on),
             ClientMessage::WantStream => self.want_stream(),
             ClientMessage::SpareOffer { id, sdp } => self.spare_offer(id, sdp),
             // Encoded here, before the room is locked.
@@ -178,6 +179,7 @@ impl Membership {
                 room: self.room.name.clone(),
                 broadcaster: self.id,
                 outbox,
+                record: !state.not_recorded,
             });
         }
         state.send_to_role(

@@ -41,6 +41,7 @@ use super::{
     config::{KeySettings, RoomSettings},
     outbox::Outbox,
     relay::{Command, MediaRelay},
+    secrets,
     shutdown::Shutdown,
 };
 use crate::{
@@ -159,6 +160,18 @@ impl Hub {
         &self.ice_servers
     }
 
+    /// Whether `key` is the publish key `room` needs (any key does where none is set).
+    pub fn may_publish(&self, room: &RoomName, key: Option<&str>) -> bool {
+        self.keys
+            .publish_key_for(room.as_str())
+            .is_none_or(|expected| secrets::equal(expected, key))
+    }
+
+    /// Whether the server records the relayed broadcasts (`--record`).
+    pub fn records(&self) -> bool {
+        self.relay.as_ref().is_some_and(MediaRelay::records)
+    }
+
     /// How the rooms' media travels.
     pub fn media(&self) -> MediaMode {
         if self.relay.is_some() {
@@ -243,6 +256,7 @@ impl Hub {
             needs_key: self.keys.publish_key_for(name.as_str()).is_some(),
             media: self.media(),
             page_offer: ticket.is_some(),
+            recording: (self.records() && role == Role::Broadcaster).then_some(!state.not_recorded),
         });
         if let Some(ticket) = &ticket {
             state.send(

@@ -53,6 +53,8 @@ pub(super) struct RoomState {
     pub(super) removed: bool,
     /// The server's relay carries this room's media.
     pub(super) relayed: bool,
+    /// The broadcaster turned recording off here (where the server records).
+    pub(super) not_recorded: bool,
 }
 
 impl RoomState {

@@ -13,7 +13,7 @@ use super::{
     room::RoomState,
 };
 use crate::{
-    protocol::{ClientMessage, ErrorCode, Role, RELAY_ID},
+    protocol::{ClientMessage, ErrorCode, Role, ServerMessage, RELAY_ID},
     server::relay::Command,
 };
 
@@ -35,6 +35,7 @@ fn addresses_relay(msg: &ClientMessage) -> bool {
         | ClientMessage::GoLive { .. }
         | ClientMessage::OffAir
         | ClientMessage::WantStream
+        | ClientMessage::Record { .. }
         | ClientMessage::SpareOffer { .. } => false,
     }
 }
@@ -142,6 +143,32 @@ impl Membership {
         };
         self.send_to_relay(&state, command)?;
         Ok(answer)
+    }
+
+    /// The broadcaster turns recording of this room on or off (where the server records); a
+    /// broadcast on air now starts or ends its file.
+    pub(super) fn record(&self, on: bool) -> Result<(), Refusal> {
+        if self.role != Role::Broadcaster {
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "only the broadcaster decides what is recorded",
+            ));
+        }
+        if !self.hub.records() {
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "this server does not record (start it with --record DIR)",
+            ));
+        }
+        let mut state = self.room.lock();
+        state.not_recorded = !on;
+        let command = Command::Record {
+            room: self.room.name.clone(),
+            on,
+        };
+        self.send_to_relay(&state, command)?;
+        state.send(self.id, &ServerMessage::Recording { on });
+        Ok(())
     }
 
     /// A viewer of a relayed room asked for the stream: the relay offers it one (or answers

@@ -36,7 +36,8 @@ pub fn relay_of(kind: ClientKind) -> Option<Relay> {
         | ClientKind::WantStream
         | ClientKind::SpareOffer
         | ClientKind::Hangup
-        | ClientKind::Audio => None,
+        | ClientKind::Audio
+        | ClientKind::Record => None,
     }
 }
 

@@ -273,7 +273,8 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
         | ClientMessage::OffAir
         | ClientMessage::WantStream
         | ClientMessage::Hangup { .. }
-        | ClientMessage::Audio { .. } => Ok(()),
+        | ClientMessage::Audio { .. }
+        | ClientMessage::Record { .. } => Ok(()),
     }
 }
 
