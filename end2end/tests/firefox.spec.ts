@@ -4,18 +4,22 @@
 // peer. Firefox refuses loopback candidates and hands out the camera only on a secure page,
 // so the server runs over HTTPS at this machine's LAN address.
 import { expect, test, type BrowserContext } from "@playwright/test";
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { networkInterfaces, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import puppeteer, { type Browser as Firefox, type Page as FirefoxPage } from "puppeteer-core";
-import { MEDIA, serverBin, serverSiteRoot } from "../playwright.config";
-import { expectPlaying, liveBroadcaster, roomName, stopServer, viewer } from "./helpers";
+import {
+  expectPlaying,
+  lanAddress as lan,
+  liveBroadcaster,
+  roomName,
+  startTlsServer,
+  stopServer,
+  viewer,
+} from "./helpers";
 
 const firefoxBin = process.env.ONAIR_FIREFOX ?? "/usr/bin/firefox-esr";
-const lan = Object.values(networkInterfaces())
-  .flat()
-  .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
 const port = 3200;
 const base = `https://${lan}:${port}`;
 
@@ -30,17 +34,7 @@ test.beforeAll(async ({ browser }) => {
   test.skip(!lan, "this machine has no LAN address");
   test.skip(!existsSync(firefoxBin), `no Firefox at ${firefoxBin} (make setup installs firefox-esr)`);
   dataDir = mkdtempSync(join(tmpdir(), "onair-firefox-"));
-  const flags = ["--addr", `${lan}:${port}`, "--media", MEDIA, "--site-root", serverSiteRoot];
-  server = spawn(serverBin, [...flags, "--tls", "--data-dir", dataDir], { stdio: "inherit" });
-  await expect
-    .poll(async () => {
-      try {
-        return (await fetch(`http://${lan}:${port}/healthz`, { redirect: "manual" })).status;
-      } catch {
-        return 0;
-      }
-    })
-    .toBe(308);
+  server = await startTlsServer(lan!, port, dataDir);
   firefox = await puppeteer.launch({
     browser: "firefox",
     executablePath: firefoxBin,

@@ -1,5 +1,8 @@
 import { expect, type BrowserContext, type Page } from "@playwright/test";
+import { buildSync } from "esbuild";
 import { spawn, type ChildProcess } from "node:child_process";
+import { networkInterfaces } from "node:os";
+import { resolve } from "node:path";
 import { MEDIA, serverBin, serverSiteRoot } from "../playwright.config";
 
 /** A room name of its own for each test, so tests never see each other's rooms. */
@@ -87,6 +90,44 @@ export async function startServer(port: number, args: string[] = []): Promise<Ch
     })
     .toBe(200);
   return server;
+}
+
+/** A server of the test's own over HTTPS (`--tls`, its certificate in `dataDir`) at
+ * `host:port`; up once plain HTTP on its port is sent to HTTPS. */
+export async function startTlsServer(host: string, port: number, dataDir: string): Promise<ChildProcess> {
+  const flags = ["--addr", `${host}:${port}`, "--media", MEDIA, "--site-root", serverSiteRoot];
+  const server = spawn(serverBin, [...flags, "--tls", "--data-dir", dataDir], { stdio: "inherit" });
+  await expect
+    .poll(async () => {
+      try {
+        return (await fetch(`http://${host}:${port}/healthz`, { redirect: "manual" })).status;
+      } catch {
+        return 0;
+      }
+    })
+    .toBe(308);
+  return server;
+}
+
+/** This machine's first LAN (non-loopback IPv4) address, if it has one. */
+export const lanAddress = Object.values(networkInterfaces())
+  .flat()
+  .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+
+/** An npm package's export as `window[name]`, bundled for a page (`import { name } from pkg`;
+ * the players and clients ship as CommonJS). */
+export function bundleForPage(pkg: string, name: string): string {
+  return buildSync({
+    stdin: {
+      contents: `import { ${name} } from '${pkg}'; window.${name} = ${name};`,
+      resolveDir: resolve(__dirname, ".."),
+    },
+    bundle: true,
+    write: false,
+    platform: "browser",
+    format: "iife",
+    logLevel: "silent",
+  }).outputFiles[0].text;
 }
 
 export async function stopServer(server: ChildProcess): Promise<void> {

@@ -2,9 +2,7 @@
 // client (npm, nobody here wrote it) in a page of its own, with Chromium's fake camera. To a
 // viewer the two must be indistinguishable, so broadcast.spec.ts runs against both.
 import { expect, type BrowserContext, type Page } from "@playwright/test";
-import { buildSync } from "esbuild";
-import { resolve } from "node:path";
-import { liveBroadcaster, open } from "./helpers";
+import { bundleForPage, liveBroadcaster, open } from "./helpers";
 
 export const SOURCE = process.env.ONAIR_E2E_SOURCE === "whip" ? "whip" : "talk";
 
@@ -42,19 +40,9 @@ async function talkBroadcast(context: BrowserContext, room: string): Promise<Bro
 
 let whipClientBundle: string | undefined;
 
-/** Eyevinn's WHIP client, bundled for a page (it ships as CommonJS). */
-export function whipClient(): string {
-  whipClientBundle ??= buildSync({
-    stdin: {
-      contents: "import { WHIPClient } from '@eyevinn/whip-web-client'; window.WHIPClient = WHIPClient;",
-      resolveDir: resolve(__dirname, ".."),
-    },
-    bundle: true,
-    write: false,
-    platform: "browser",
-    format: "iife",
-    logLevel: "silent",
-  }).outputFiles[0].text;
+/** Eyevinn's WHIP client, bundled for a page once. */
+function whipClient(): string {
+  whipClientBundle ??= bundleForPage("@eyevinn/whip-web-client", "WHIPClient");
   return whipClientBundle;
 }
 

@@ -4,16 +4,18 @@
 // clicks through the warning); then the talk page is a secure context, gets the camera and
 // goes live, and a viewer plays. Plain http:// on the same port lands on the HTTPS page.
 import { expect, test } from "@playwright/test";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { networkInterfaces, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MEDIA, serverBin, serverSiteRoot } from "../playwright.config";
-import { expectPlaying, liveBroadcaster, roomName, stopServer, viewer } from "./helpers";
-
-const lan = Object.values(networkInterfaces())
-  .flat()
-  .find((i) => i && i.family === "IPv4" && !i.internal)?.address;
+import {
+  expectPlaying,
+  lanAddress as lan,
+  liveBroadcaster,
+  roomName,
+  startTlsServer,
+  stopServer,
+  viewer,
+} from "./helpers";
 const port = 3190;
 
 test("over HTTPS at the LAN address the talk page gets the camera and goes live; a viewer plays", async ({
@@ -21,19 +23,8 @@ test("over HTTPS at the LAN address the talk page gets the camera and goes live;
 }) => {
   test.skip(!lan, "this machine has no LAN address");
   const dataDir = mkdtempSync(join(tmpdir(), "onair-tls-"));
-  const flags = ["--addr", `${lan}:${port}`, "--media", MEDIA, "--site-root", serverSiteRoot];
-  const server = spawn(serverBin, [...flags, "--tls", "--data-dir", dataDir], { stdio: "inherit" });
+  const server = await startTlsServer(lan!, port, dataDir);
   try {
-    // Up once plain HTTP on its port is sent to HTTPS.
-    await expect
-      .poll(async () => {
-        try {
-          return (await fetch(`http://${lan}:${port}/healthz`, { redirect: "manual" })).status;
-        } catch {
-          return 0;
-        }
-      })
-      .toBe(308);
     const base = `https://${lan}:${port}`;
     const context = await browser.newContext({
       baseURL: base,

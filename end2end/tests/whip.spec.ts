@@ -3,12 +3,11 @@
 // WHEP player for web pages) in Chromium. A WHIP broadcast plays on a watch page like a talk
 // page's; a talk page's broadcast plays in both WHEP players (decoded frames).
 import { expect, test } from "@playwright/test";
-import { buildSync } from "esbuild";
 import { spawn, type ChildProcess } from "node:child_process";
 import { homedir } from "node:os";
 import { resolve } from "node:path";
 import { baseURL, MEDIA } from "../playwright.config";
-import { expectPlaying, expectState, liveBroadcaster, roomName, viewer } from "./helpers";
+import { bundleForPage, expectPlaying, expectState, liveBroadcaster, roomName, viewer } from "./helpers";
 
 const python = resolve(process.env.ONAIR_TOOLS ?? resolve(homedir(), ".cache/onair"), "interop-venv/bin/python");
 const script = resolve(__dirname, "../interop/whip_whep.py");
@@ -55,21 +54,6 @@ test("a talk page's broadcast plays in an aiortc WHEP player", async ({ context 
   }
 });
 
-/** Eyevinn's player, bundled for the page (it ships as CommonJS). */
-function eyevinnPlayer(): string {
-  const built = buildSync({
-    stdin: {
-      contents: "import { WebRTCPlayer } from '@eyevinn/webrtc-player'; window.WebRTCPlayer = WebRTCPlayer;",
-      resolveDir: resolve(__dirname, ".."),
-    },
-    bundle: true,
-    write: false,
-    platform: "browser",
-    format: "iife",
-    logLevel: "silent",
-  });
-  return built.outputFiles[0].text;
-}
 
 test("a talk page's broadcast plays in Eyevinn's WHEP player, on a page of its own", async ({ context }) => {
   const room = roomName("eyevinn");
@@ -77,7 +61,7 @@ test("a talk page's broadcast plays in Eyevinn's WHEP player, on a page of its o
   const page = await context.newPage();
   // A page of this origin with nothing of the app in it: the player is all it runs.
   await page.goto("/robots.txt");
-  await page.addScriptTag({ content: eyevinnPlayer() });
+  await page.addScriptTag({ content: bundleForPage("@eyevinn/webrtc-player", "WebRTCPlayer") });
   await page.evaluate(async (url) => {
     const video = document.createElement("video");
     video.muted = true;
