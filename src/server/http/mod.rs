@@ -153,6 +153,11 @@ pub fn router(
     } else {
         app
     };
+    // A WHIP or WHEP session resource: the same handlers serve both.
+    let whip_session = patch(whip::patch)
+        .delete(whip::delete)
+        .options(whip::options)
+        .layer(DefaultBodyLimit::max(MAX_SDP_BYTES));
     let app = app
         .route(
             "/whip/{room}",
@@ -166,20 +171,8 @@ pub fn router(
                 .options(whip::options)
                 .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
         )
-        .route(
-            "/whep/{room}/{session}",
-            patch(whip::patch)
-                .delete(whip::delete)
-                .options(whip::options)
-                .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
-        )
-        .route(
-            "/whip/{room}/{session}",
-            patch(whip::patch)
-                .delete(whip::delete)
-                .options(whip::options)
-                .layer(DefaultBodyLimit::max(MAX_SDP_BYTES)),
-        )
+        .route("/whep/{room}/{session}", whip_session.clone())
+        .route("/whip/{room}/{session}", whip_session)
         .route("/recordings/{room}", get(recordings::list))
         .route("/recordings/{room}/{file}", get(recordings::download))
         .route(paths::ROOM_EVENTS, get(room_events::room_events))

@@ -35,6 +35,8 @@ pub enum RecordingError {
     Create(PathBuf, io::Error),
     #[error("the recording's first video frame is not a VP8 key frame")]
     NotAKeyFrame,
+    #[error("cannot start the recording thread: {0}")]
+    Thread(io::Error),
     #[error("the WebM muxer refused: {0}")]
     Mux(String),
 }
@@ -75,11 +77,11 @@ impl Recorder {
             .and_then(|()| std::fs::remove_file(&probe))
             .map_err(|err| RecordingError::Directory(dir.to_owned(), err))?;
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
-        let dir = dir.to_owned();
+        let into = dir.to_owned();
         let thread = std::thread::Builder::new()
             .name("onair-recorder".into())
-            .spawn(move || record(&dir, &queue))
-            .map_err(|err| RecordingError::Directory(PathBuf::new(), err))?;
+            .spawn(move || record(&into, &queue))
+            .map_err(RecordingError::Thread)?;
         Ok(Self {
             jobs: Some(jobs),
             thread: Some(thread),

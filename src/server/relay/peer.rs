@@ -57,6 +57,26 @@ pub(super) struct ViewerSide {
     cannot_decode: bool,
 }
 
+impl ViewerSide {
+    /// A viewer not connected yet: its media lines (once known), the relay's offer waiting
+    /// for its answer, if any, and whether it starts with sound.
+    fn new(
+        (audio, video): (Option<Mid>, Option<Mid>),
+        pending: Option<SdpPendingOffer>,
+        sound: bool,
+    ) -> Self {
+        Self {
+            audio,
+            video,
+            pending,
+            sound,
+            picture_started: false,
+            connected: false,
+            cannot_decode: false,
+        }
+    }
+}
+
 pub(super) struct Peer {
     pub(super) member: PeerId,
     pub(super) room: RoomName,
@@ -219,15 +239,11 @@ impl Peer {
             from: RELAY_ID,
             sdp: offer.to_sdp_string(),
         });
-        let side = Side::Viewer(ViewerSide {
-            audio: Some(audio),
-            video: Some(video),
-            pending: Some(pending),
-            sound: false,
-            picture_started: false,
-            connected: false,
-            cannot_decode: false,
-        });
+        let side = Side::Viewer(ViewerSide::new(
+            (Some(audio), Some(video)),
+            Some(pending),
+            false,
+        ));
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
     }
 
@@ -241,15 +257,7 @@ impl Peer {
         now: Instant,
     ) -> Result<Self, PeerError> {
         let (rtc, ufrag) = answering(offer, local, now, &outbox)?;
-        let side = Side::Viewer(ViewerSide {
-            audio: None,
-            video: None,
-            pending: None,
-            sound: true,
-            picture_started: false,
-            connected: false,
-            cannot_decode: false,
-        });
+        let side = Side::Viewer(ViewerSide::new((None, None), None, true));
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
     }
 
