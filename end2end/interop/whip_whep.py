@@ -1,9 +1,10 @@
 """A WHIP publisher and a WHEP player built on aiortc (PyPI): clients nobody here wrote, for
 the interop tests (end2end/tests/whip.spec.ts).
 
-    whip_whep.py publish URL [--seconds N] [--token KEY]
+    whip_whep.py publish URL [--seconds N] [--token KEY] [--codec vp8|h264]
         POST an offer with a test picture (lavfi testsrc) and a tone to URL (/whip/<room>),
-        send for N seconds, then DELETE the session.
+        send for N seconds, then DELETE the session. --codec offers only that video codec
+        (OBS and most hardware encoders send H.264).
     whip_whep.py play URL [--frames N] [--timeout S]
         POST a receive-only offer to URL (/whep/<room>) and decode the picture; print the
         number of decoded frames and exit 0 once N have decoded (1 on a timeout), then DELETE.
@@ -17,7 +18,7 @@ import sys
 from urllib.parse import urljoin
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 
 
@@ -42,8 +43,12 @@ async def publish(args):
     picture = MediaPlayer("testsrc=size=640x480:rate=30", format="lavfi")
     tone = MediaPlayer("sine=frequency=440:sample_rate=48000", format="lavfi")
     pc = RTCPeerConnection()
-    pc.addTrack(picture.video)
-    pc.addTrack(tone.audio)
+    video = pc.addTransceiver(picture.video, direction="sendonly")
+    pc.addTransceiver(tone.audio, direction="sendonly")
+    if args.codec:
+        wanted = f"video/{args.codec}".lower()
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        video.setCodecPreferences([c for c in codecs if c.mimeType.lower() in (wanted, "video/rtx")])
     async with aiohttp.ClientSession() as session:
         location = await post_offer(session, args.url, pc, args.token)
         await asyncio.sleep(args.seconds)
@@ -97,6 +102,7 @@ def main():
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--timeout", type=float, default=30)
     parser.add_argument("--token")
+    parser.add_argument("--codec", choices=["vp8", "h264"])
     args = parser.parse_args()
     if args.mode == "publish":
         asyncio.run(publish(args))

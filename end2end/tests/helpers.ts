@@ -1,7 +1,7 @@
 import { expect, type BrowserContext, type Page } from "@playwright/test";
 import { buildSync } from "esbuild";
 import { spawn, type ChildProcess } from "node:child_process";
-import { networkInterfaces } from "node:os";
+import { homedir, networkInterfaces } from "node:os";
 import { resolve } from "node:path";
 import { MEDIA, serverBin, serverSiteRoot } from "../playwright.config";
 
@@ -146,4 +146,17 @@ export function collectPeerConnections() {
       made.push(this);
     }
   } as typeof Native;
+}
+
+const interopPython = resolve(process.env.ONAIR_TOOLS ?? resolve(homedir(), ".cache/onair"), "interop-venv/bin/python");
+const interopScript = resolve(__dirname, "../interop/whip_whep.py");
+
+/** Run the aiortc WHIP/WHEP client (end2end/interop/whip_whep.py); its stdout lines as they
+ * come, and its exit. */
+export function aiortc(args: string[]): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
+  const child = spawn(interopPython, [interopScript, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  const lines: string[] = [];
+  child.stdout!.on("data", (chunk) => lines.push(...String(chunk).split("\n").filter(Boolean)));
+  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+  return { child, lines, exited };
 }

@@ -1,14 +1,15 @@
-// Recording (--record): a talk page's broadcast is written to a WebM file that an independent
-// tool reads: ffprobe (Debian's ffmpeg, installed by make setup) finds its video and audio, a
-// duration within a second of the broadcast's, and ffmpeg decodes it without an error. A
-// recording cut short by a server shutdown is closed and plays too.
+// Recording (--record): a talk page's broadcast (VP8) is written to a WebM file, and an H.264
+// WHIP broadcast (aiortc with libx264, as OBS sends) to an MP4 file, that an independent tool
+// reads: ffprobe (Debian's ffmpeg, installed by make setup) finds their video and audio, a
+// duration within a second of the broadcast's, and ffmpeg decodes them without an error.
+// Recordings cut short by a server shutdown are closed and play too.
 import { expect, test, type Browser } from "@playwright/test";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { MEDIA } from "../playwright.config";
-import { expectPlaying, liveBroadcaster, roomName, startServer, stopServer, viewer } from "./helpers";
+import { aiortc, expectPlaying, liveBroadcaster, roomName, startServer, stopServer, viewer } from "./helpers";
 
 const port = 3210;
 
@@ -107,6 +108,56 @@ test("a recording cut short by a server shutdown is closed and plays", async ({ 
     expect(decodeErrors(join(dir, files[0]))).toBe("");
   } finally {
     await context.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an H.264 WHIP broadcast is recorded to an MP4 file that ffprobe reads and ffmpeg decodes", async () => {
+  test.setTimeout(120_000);
+  const dir = mkdtempSync(join(tmpdir(), "onair-rec-"));
+  const server = await recordingServer(dir);
+  const room = roomName("mp4");
+  const seconds = 10;
+  const publisher = aiortc(["publish", `http://127.0.0.1:${port}/whip/${room}`, "--seconds", `${seconds}`, "--codec", "h264"]);
+  try {
+    // The publisher sends for its seconds, then DELETEs its session: the file is closed.
+    expect(await publisher.exited).toBe(0);
+    expect(publisher.lines).toContain("deleted 200");
+    const files = () => readdirSync(dir).filter((f) => f.endsWith(".mp4"));
+    await expect.poll(files).toHaveLength(1);
+    const file = join(dir, files()[0]);
+    expect(files()[0]).toMatch(new RegExp(`^${room}-\\d{8}T\\d{6}Z\\.mp4$`));
+    await expect.poll(() => probe(file).duration).toBeGreaterThan(0);
+    const { duration, streams } = probe(file);
+    expect(streams).toEqual(["audio:opus", "video:h264"]);
+    expect(Math.abs(duration - seconds)).toBeLessThan(1);
+    expect(decodeErrors(file)).toBe("");
+  } finally {
+    publisher.child.kill();
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an MP4 recording cut short by a server shutdown is closed and plays", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "onair-rec-"));
+  const server = await recordingServer(dir);
+  const room = roomName("mp4cut");
+  const publisher = aiortc(["publish", `http://127.0.0.1:${port}/whip/${room}`, "--seconds", "60", "--codec", "h264"]);
+  try {
+    // Until it is closed, the file is <name>.mp4.part.
+    const written = () => readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
+    // A couple of seconds of picture in the file (the test picture is about 60 kB/s).
+    await expect.poll(written, { timeout: 30_000 }).toBeGreaterThan(150_000);
+    await stopServer(server);
+    const files = () => readdirSync(dir).filter((f) => f.endsWith(".mp4"));
+    expect(files()).toHaveLength(1);
+    const { duration, streams } = probe(join(dir, files()[0]));
+    expect(streams).toEqual(["audio:opus", "video:h264"]);
+    expect(duration).toBeGreaterThan(1);
+    expect(decodeErrors(join(dir, files()[0]))).toBe("");
+  } finally {
+    publisher.child.kill();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -3,23 +3,8 @@
 // WHEP player for web pages) in Chromium. A WHIP broadcast plays on a watch page like a talk
 // page's; a talk page's broadcast plays in both WHEP players (decoded frames).
 import { expect, test } from "@playwright/test";
-import { spawn, type ChildProcess } from "node:child_process";
-import { homedir } from "node:os";
-import { resolve } from "node:path";
 import { baseURL, MEDIA } from "../playwright.config";
-import { bundleForPage, expectPlaying, expectState, liveBroadcaster, roomName, viewer } from "./helpers";
-
-const python = resolve(process.env.ONAIR_TOOLS ?? resolve(homedir(), ".cache/onair"), "interop-venv/bin/python");
-const script = resolve(__dirname, "../interop/whip_whep.py");
-
-/** Run the aiortc client; its stdout lines as they come, and its exit. */
-function aiortc(args: string[]): { child: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-  const child = spawn(python, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  const lines: string[] = [];
-  child.stdout!.on("data", (chunk) => lines.push(...String(chunk).split("\n").filter(Boolean)));
-  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
-  return { child, lines, exited };
-}
+import { aiortc, bundleForPage, expectPlaying, expectState, liveBroadcaster, roomName, viewer } from "./helpers";
 
 test.skip(MEDIA !== "sfu", "WHIP and WHEP need the relay");
 

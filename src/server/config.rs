@@ -103,7 +103,8 @@ pub struct MediaSettings {
     /// relay announces it to browsers besides its own addresses.
     #[arg(long, env = "ONAIR_PUBLIC_IP")]
     pub public_ip: Option<IpAddr>,
-    /// Record every relayed broadcast into this directory, one WebM file per broadcast.
+    /// Record every relayed broadcast into this directory, one file per broadcast (WebM for
+    /// VP8, MP4 for H.264).
     #[arg(long = "record", env = "ONAIR_RECORD", value_name = "DIR")]
     pub record: Option<PathBuf>,
 }

@@ -4,7 +4,7 @@
 //! - [`signaling`]: one task per signaling socket: admission, rate limit, deadlines.
 //! - [`rooms`]: the rooms, who is in them, and the routing rules between them.
 //! - [`relay`]: the media relay (SFU), which forwards each broadcast to its viewers.
-//! - [`recording`]: `--record`, each relayed broadcast written to a WebM file.
+//! - [`recording`]: `--record`, each relayed broadcast written to a WebM or MP4 file.
 //! - [`whip`]: going live over WHIP (OBS, ffmpeg), a broadcaster member like a talk page.
 //! - [`secrets`]: keys, tickets and tokens, compared in constant time.
 //! - [`metrics`]: `/metrics`, each part's figures in one registry.

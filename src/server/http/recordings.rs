@@ -61,7 +61,8 @@ fn admitted(
     Ok((dir, room))
 }
 
-/// The room's recordings in `dir`: `<room>-<start>.webm`, newest first.
+/// The room's finished recordings in `dir`: `<room>-<start>.webm` or `.mp4`, newest first
+/// (one being written is `….part` until it is closed, and not listed).
 fn recordings_of(dir: &std::path::Path, room: &RoomName) -> Result<Vec<String>, RecordingsError> {
     let prefix = format!("{room}-");
     let mut files: Vec<String> = std::fs::read_dir(dir)
@@ -74,20 +75,34 @@ fn recordings_of(dir: &std::path::Path, room: &RoomName) -> Result<Vec<String>, 
     Ok(files)
 }
 
-/// `<room>-<14 digits and T>Z.webm`: another room's name can share the prefix, not the shape.
+/// `<room>-<8 digits>T<6 digits>Z[-<n>].webm|mp4`: another room's name can share the prefix,
+/// not the shape.
 fn is_recording_of(name: &str, prefix: &str) -> bool {
-    name.strip_prefix(prefix)
-        .and_then(|rest| rest.strip_suffix("Z.webm"))
-        .is_some_and(|stamp| {
-            stamp.len() == 15
-                && stamp.char_indices().all(|(at, c)| {
-                    if at == 8 {
-                        c == 'T'
-                    } else {
-                        c.is_ascii_digit()
-                    }
-                })
-        })
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some(rest) = rest
+        .strip_suffix(".webm")
+        .or_else(|| rest.strip_suffix(".mp4"))
+    else {
+        return false;
+    };
+    let (stamp, second) = match rest.split_once("Z-") {
+        Some((stamp, n)) => (stamp, Some(n)),
+        None => match rest.strip_suffix('Z') {
+            Some(stamp) => (stamp, None),
+            None => return false,
+        },
+    };
+    let stamp_ok = stamp.len() == 15
+        && stamp.char_indices().all(|(at, c)| {
+            if at == 8 {
+                c == 'T'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    stamp_ok && second.is_none_or(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `GET /recordings/<room>`.
@@ -136,13 +151,17 @@ mod tests {
     fn only_this_rooms_recordings_are_its_own() {
         let prefix = "class-";
         assert!(is_recording_of("class-20261201T170425Z.webm", prefix));
+        assert!(is_recording_of("class-20261201T170425Z.mp4", prefix));
+        // A second one started in the same second.
+        assert!(is_recording_of("class-20261201T170425Z-2.mp4", prefix));
+        assert!(!is_recording_of("class-20261201T170425Z-.mp4", prefix));
+        assert!(!is_recording_of("class-20261201T170425Z-x.mp4", prefix));
+        assert!(!is_recording_of("class-20261201T170425Z.mkv", prefix));
         // Another room whose name starts the same, a stray file, a path.
         assert!(!is_recording_of("class-b-20261201T170425Z.webm", prefix));
         assert!(!is_recording_of("class-notes.webm", prefix));
         assert!(!is_recording_of("class-../../etc/passwd", prefix));
-        assert!(!is_recording_of(
-            "class-20261201T170425Z.webm.partial",
-            prefix
-        ));
+        // Still being written.
+        assert!(!is_recording_of("class-20261201T170425Z.mp4.part", prefix));
     }
 }

@@ -1,13 +1,19 @@
-//! Recording (`--record DIR`): each relayed broadcast is written to a WebM file that ordinary
+//! Recording (`--record DIR`): each relayed broadcast is written to a file that ordinary
 //! players open, named by room and start time (`all-hands-20261201T170425Z.webm`), and closed
 //! cleanly when the broadcast ends, when its broadcaster is gone, and when the server stops.
+//! The picture's codec picks the container: WebM for VP8 (browsers), MP4 for H.264 (OBS and
+//! most WHIP encoders); the sound is Opus in both.
 //!
 //! Muxing and writing happen on a thread of their own: the relay's loop only hands frames
 //! over a bounded queue, and a full queue (a disk that cannot keep up) drops frames, counted,
 //! rather than make the relay wait.
 //!
-//! - [`webm_file`]: one recording, muxed by libwebm.
+//! - [`webm_file`]: one WebM recording, muxed by libwebm.
+//! - [`mp4_file`]: one MP4 recording, muxed by shiguredo_mp4.
+//! - [`timeline`]: where each frame falls in its file.
 
+mod mp4_file;
+mod timeline;
 mod webm_file;
 
 use std::{
@@ -22,6 +28,7 @@ use std::{
 use prometheus_client::metrics::counter::Counter;
 
 use crate::protocol::RoomName;
+use mp4_file::Mp4File;
 use webm_file::WebmFile;
 
 /// Frames waiting for the disk before new ones are dropped (a few seconds of a broadcast).
@@ -33,18 +40,31 @@ pub enum RecordingError {
     Directory(PathBuf, io::Error),
     #[error("cannot write {0}: {1}")]
     Create(PathBuf, io::Error),
-    #[error("the recording's first video frame is not a VP8 key frame")]
+    #[error("the recording's first video frame is not a key frame that says its size")]
     NotAKeyFrame,
     #[error("cannot start the recording thread: {0}")]
     Thread(io::Error),
-    #[error("the WebM muxer refused: {0}")]
+    #[error("the muxer refused: {0}")]
     Mux(String),
+}
+
+/// The codecs a recording holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Vp8,
+    H264,
+    Opus,
+}
+
+impl Codec {
+    pub fn is_video(self) -> bool {
+        !matches!(self, Self::Opus)
+    }
 }
 
 /// One frame of a broadcast, as the relay got it.
 pub struct Frame {
-    /// Picture (VP8), or sound (Opus).
-    pub video: bool,
+    pub codec: Codec,
     pub keyframe: bool,
     /// Its time on its track's RTP clock, in microseconds.
     pub micros: u64,
@@ -116,12 +136,88 @@ impl Drop for Recorder {
     }
 }
 
+/// A recording being written, in the container its picture's codec calls for. It is written
+/// as `<name>.part` and gets its name when it is closed, so a listing shows only files that
+/// play.
+struct OpenFile {
+    container: Container,
+    done: PathBuf,
+}
+
+enum Container {
+    Webm(WebmFile),
+    // The MP4 muxer is big (its sample tables' state): boxed, one per recording.
+    Mp4(Box<Mp4File>),
+}
+
+impl OpenFile {
+    /// A file for a broadcast whose picture is `keyframe`'s codec, starting with it.
+    fn start(dir: &Path, room: &RoomName, keyframe: &Frame) -> Result<Self, RecordingError> {
+        let extension = match keyframe.codec {
+            Codec::H264 => "mp4",
+            _ => "webm",
+        };
+        let done = unused_path(dir, room, SystemTime::now(), extension);
+        let part = part_path(&done);
+        let container = match keyframe.codec {
+            Codec::H264 => Container::Mp4(Box::new(Mp4File::start(&part, keyframe)?)),
+            _ => Container::Webm(WebmFile::start(&part, keyframe)?),
+        };
+        Ok(Self { container, done })
+    }
+
+    fn video_codec(&self) -> Codec {
+        match self.container {
+            Container::Webm(_) => Codec::Vp8,
+            Container::Mp4(_) => Codec::H264,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        &self.done
+    }
+
+    fn add(&mut self, frame: &Frame) -> Result<(), RecordingError> {
+        match &mut self.container {
+            Container::Webm(file) => file.add(frame),
+            Container::Mp4(file) => file.add(frame),
+        }
+    }
+
+    fn finish(self) -> Result<PathBuf, RecordingError> {
+        let part = match self.container {
+            Container::Webm(file) => file.finish(),
+            Container::Mp4(file) => file.finish(),
+        }?;
+        std::fs::rename(&part, &self.done)
+            .map_err(|err| RecordingError::Create(self.done.clone(), err))?;
+        Ok(self.done)
+    }
+}
+
+fn part_path(done: &Path) -> PathBuf {
+    let mut name = done.as_os_str().to_owned();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
 /// The recording thread: frames into files, until the queue closes.
 fn record(dir: &Path, queue: &mpsc::Receiver<Job>) {
-    let mut files: HashMap<RoomName, WebmFile> = HashMap::new();
+    let mut files: HashMap<RoomName, OpenFile> = HashMap::new();
     while let Ok(job) = queue.recv() {
         match job {
             Job::Frame(room, frame) => {
+                // A broadcaster that comes back with another codec (a new WHIP session)
+                // gets a new file: one container cannot hold both.
+                let changed = frame.codec.is_video()
+                    && files
+                        .get(&room)
+                        .is_some_and(|file| file.video_codec() != frame.codec);
+                if changed {
+                    if let Some(file) = files.remove(&room) {
+                        finish(file);
+                    }
+                }
                 if let Some(file) = files.get_mut(&room) {
                     if let Err(err) = file.add(&frame) {
                         tracing::warn!("recording {}: {err}", file.path().display());
@@ -129,13 +225,12 @@ fn record(dir: &Path, queue: &mpsc::Receiver<Job>) {
                     continue;
                 }
                 // A file starts at a key frame: a player can show nothing before one.
-                if !(frame.video && frame.keyframe) {
+                if !(frame.codec.is_video() && frame.keyframe) {
                     continue;
                 }
-                let path = dir.join(file_name(&room, SystemTime::now()));
-                match WebmFile::start(&path, &frame) {
+                match OpenFile::start(dir, &room, &frame) {
                     Ok(file) => {
-                        tracing::info!("recording {} to {}", room, path.display());
+                        tracing::info!("recording {} to {}", room, file.path().display());
                         files.insert(room, file);
                     }
                     Err(err) => tracing::warn!("cannot record {room}: {err}"),
@@ -153,21 +248,33 @@ fn record(dir: &Path, queue: &mpsc::Receiver<Job>) {
     }
 }
 
-fn finish(file: WebmFile) {
+fn finish(file: OpenFile) {
     match file.finish() {
         Ok(path) => tracing::info!("recording closed: {}", path.display()),
         Err(err) => tracing::warn!("closing a recording failed: {err}"),
     }
 }
 
-/// `<room>-<UTC start, to the second>.webm`: sorted by time in a listing, and one per start.
-fn file_name(room: &RoomName, at: SystemTime) -> String {
+/// Where a recording starting at `at` goes: a second one in the same second (a broadcaster
+/// back at once) gets `-2`, `-3`..., never the first one's file.
+fn unused_path(dir: &Path, room: &RoomName, at: SystemTime, extension: &str) -> PathBuf {
+    let first = dir.join(file_name(room, at, extension));
+    let stem = first.with_extension("");
+    std::iter::once(first)
+        .chain((2..).map(|n| PathBuf::from(format!("{}-{n}.{extension}", stem.display()))))
+        .find(|path| !path.exists() && !part_path(path).exists())
+        .unwrap_or_else(|| dir.join(file_name(room, at, extension)))
+}
+
+/// `<room>-<UTC start, to the second>.<extension>`: sorted by time in a listing, and one per
+/// start.
+fn file_name(room: &RoomName, at: SystemTime, extension: &str) -> String {
     let stamp = time::OffsetDateTime::from(at)
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_default();
-    format!("{room}-{stamp}.webm")
+    format!("{room}-{stamp}.{extension}")
 }
 
 #[cfg(test)]
@@ -180,6 +287,9 @@ mod tests {
         let room = RoomName::parse("all-hands").unwrap();
         // 2026-12-01T17:04:25Z
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_144_665);
-        assert_eq!(file_name(&room, at), "all-hands-20261201T170425Z.webm");
+        assert_eq!(
+            file_name(&room, at, "webm"),
+            "all-hands-20261201T170425Z.webm"
+        );
     }
 }

@@ -1,22 +1,20 @@
 //! One recording: a broadcast's frames muxed into a WebM file (VP8 + Opus) by libwebm.
 //!
-//! The file starts at the first video key frame (a player can show nothing before one). Each
-//! track keeps its own RTP clock, anchored where its first frame arrived, so sound and
-//! picture stay in step; libwebm wants the times of all tracks in order, so a frame that
-//! arrives a little late is written at the latest time so far.
+//! The file starts at the first video key frame (a player can show nothing before one).
+//! libwebm wants the times of all tracks in order, so a frame that arrives a little late is
+//! written at the latest time so far.
 
 use std::{
     fs::File,
     io::BufWriter,
     path::{Path, PathBuf},
-    time::Instant,
 };
 
 use webm::mux::{
     AudioCodecId, AudioTrack, Segment, SegmentBuilder, VideoCodecId, VideoTrack, Writer,
 };
 
-use super::{Frame, RecordingError};
+use super::{timeline::Timeline, Frame, RecordingError};
 
 /// Opus in WebM needs its identification header (RFC 7845 §5.1): version 1, two channels,
 /// no pre-skip, 48 kHz, no gain, channel mapping family 0.
@@ -24,22 +22,12 @@ const OPUS_HEAD: [u8; 19] = [
     b'O', b'p', b'u', b's', b'H', b'e', b'a', b'd', 1, 2, 0, 0, 0x80, 0xbb, 0, 0, 0, 0, 0,
 ];
 
-/// When a track's first frame came, on its own clock and on the wall clock.
-#[derive(Clone, Copy)]
-struct Anchor {
-    micros: u64,
-    at: Instant,
-}
-
 pub(super) struct WebmFile {
     path: PathBuf,
     segment: Segment<BufWriter<File>>,
     video: VideoTrack,
     audio: AudioTrack,
-    /// The first key frame's arrival: time zero of the file.
-    origin: Instant,
-    video_anchor: Option<Anchor>,
-    audio_anchor: Option<Anchor>,
+    timeline: Timeline,
     /// The latest time written, in nanoseconds.
     last_ns: u64,
 }
@@ -68,35 +56,18 @@ impl WebmFile {
             segment: builder.build(),
             video,
             audio,
-            origin: keyframe.at,
-            video_anchor: None,
-            audio_anchor: None,
+            timeline: Timeline::starting_at(keyframe),
             last_ns: 0,
         };
         file.add(keyframe)?;
         Ok(file)
     }
 
-    pub(super) fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Add a frame of sound or picture.
     pub(super) fn add(&mut self, frame: &Frame) -> Result<(), RecordingError> {
-        let slot = if frame.video {
-            &mut self.video_anchor
-        } else {
-            &mut self.audio_anchor
-        };
-        let anchor = *slot.get_or_insert(Anchor {
-            micros: frame.micros,
-            at: frame.at,
-        });
-        let since_origin = anchor.at.saturating_duration_since(self.origin).as_nanos() as u64;
-        let on_clock = frame.micros.saturating_sub(anchor.micros) * 1_000;
-        let ns = (since_origin + on_clock).max(self.last_ns);
+        let ns = self.timeline.nanos(frame).max(self.last_ns);
         self.last_ns = ns;
-        let result = if frame.video {
+        let result = if frame.codec.is_video() {
             self.segment
                 .add_frame(self.video, &frame.data, ns, frame.keyframe)
         } else {
@@ -116,7 +87,9 @@ impl WebmFile {
                     .map_err(|err| RecordingError::Create(path.clone(), err))?;
                 Ok(path)
             }
-            Err(_) => Err(RecordingError::Mux("finalizing the file failed".into())),
+            Err(_) => Err(RecordingError::Mux(
+                "finalizing the WebM file failed".into(),
+            )),
         }
     }
 }

@@ -110,6 +110,11 @@ impl Engine {
             }
             Command::EndRoom { room } => {
                 if let Some(media_room) = self.rooms.remove(&room) {
+                    // The room is gone before its peers are: remove_peer cannot see that one
+                    // was its ingest, so the recording is closed here.
+                    if media_room.ingest.is_some() {
+                        self.end_recording(&room);
+                    }
                     for member in media_room.ingest.iter().chain(&media_room.viewers) {
                         self.remove_peer(*member);
                     }

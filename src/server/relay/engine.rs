@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     protocol::{PeerId, RoomName, ServerMessage, RELAY_ID},
-    server::recording::{Frame, Recorder},
+    server::recording::{self, Frame, Recorder},
 };
 
 /// Batches read per wake-up before timers and commands get their turn.
@@ -225,7 +225,7 @@ impl Engine {
                     return;
                 };
                 if let (Some(recorder), false) = (&self.recorder, room.not_recorded) {
-                    record(recorder, room, &room_name, kind, &data);
+                    record(recorder, room, &room_name, &data);
                 }
                 let mut keyframe_wanted = !data.contiguous;
                 for viewer in &room.viewers {
@@ -351,27 +351,32 @@ impl Engine {
     }
 }
 
-/// Hand a frame of the ingest to the recorder: VP8 and Opus, what WebM holds. Other codecs
-/// (H.264 from OBS) are said once per room and not recorded.
+/// Hand a frame of the ingest to the recorder: VP8 (into WebM) or H.264 (into MP4), and
+/// Opus. Other codecs are said once per room and not recorded.
 fn record(
     recorder: &Recorder,
     room: &mut MediaRoom,
     name: &RoomName,
-    kind: MediaKind,
     data: &str0m::media::MediaData,
 ) {
-    let codec = data.params.spec().codec;
-    if !matches!(codec, Codec::Vp8 | Codec::Opus) {
-        if !room.unrecordable_said {
-            room.unrecordable_said = true;
-            tracing::warn!("{name} is not recorded: its {codec:?} does not go into WebM");
+    let codec = match data.params.spec().codec {
+        Codec::Vp8 => recording::Codec::Vp8,
+        Codec::H264 => recording::Codec::H264,
+        Codec::Opus => recording::Codec::Opus,
+        other => {
+            if !room.unrecordable_said {
+                room.unrecordable_said = true;
+                tracing::warn!(
+                    "{name}'s {other:?} is not recorded: recordings hold VP8, H.264 and Opus"
+                );
+            }
+            return;
         }
-        return;
-    }
+    };
     recorder.frame(
         name,
         Frame {
-            video: kind == MediaKind::Video,
+            codec,
             keyframe: data.is_keyframe(),
             micros: data.time.as_micros(),
             at: data.network_time,
