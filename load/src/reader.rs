@@ -234,6 +234,19 @@ impl<'a> Peer<'a> {
             ServerMessage::ShuttingDown => {
                 stats.server_error("shutting_down", "the server is shutting down");
             }
+            // Every join gets the chat's backlog; broadcasters hear who comes and goes.
+            ServerMessage::ChatBacklog { .. } => {}
+            ServerMessage::Audience { .. }
+            | ServerMessage::AudienceJoined { .. }
+            | ServerMessage::AudienceLeft { .. } => {
+                if self.role != Role::Broadcaster {
+                    stats.misrouted.fetch_add(1, Relaxed);
+                }
+            }
+            // The load tool never chats.
+            ServerMessage::Chat { .. }
+            | ServerMessage::ChatDeleted { .. }
+            | ServerMessage::ChatMuted { .. } => stats.client_errors.add("unexpected chat"),
         }
     }
 

@@ -17,3 +17,10 @@ pub const TICKET_MS: u64 = 10_000;
 /// How long the broadcaster keeps a held spare connection: past the ticket, so that a viewer
 /// the server accepted always finds it.
 pub const SPARE_HELD_MS: u32 = 15_000;
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 500;
+/// Longest chat name, in characters.
+pub const MAX_NAME_CHARS: usize = 40;
+/// Chat messages a room keeps for whoever joins.
+pub const CHAT_BACKLOG: usize = 100;

@@ -138,6 +138,24 @@ pub enum ClientMessage {
     Record {
         on: bool,
     },
+    /// Say `text` in the room's chat (at most [`MAX_CHAT_CHARS`](crate::MAX_CHAT_CHARS)).
+    Chat {
+        text: String,
+    },
+    /// This connection's name in the chat and the audience list (at most
+    /// [`MAX_NAME_CHARS`](crate::MAX_NAME_CHARS)); an empty one goes back to the default.
+    ChatName {
+        name: String,
+    },
+    /// Broadcaster: take the chat message `id` away, for everyone.
+    DeleteChat {
+        id: u64,
+    },
+    /// Broadcaster: stop viewer `member` from chatting (`muted`), or let it again.
+    MuteChat {
+        member: PeerId,
+        muted: bool,
+    },
 }
 
 impl ClientKind {
@@ -208,6 +226,10 @@ pub enum ServerMessage {
         /// broadcasts are recorded. Absent where the server does not record.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recording: Option<bool>,
+        /// Broadcaster: the server's address as the audience reaches it (`--public-url`, or
+        /// the machine's LAN address), e.g. `http://192.168.1.20:3000`, for the watch link.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_url: Option<String>,
     },
     /// Broadcaster: you are on air. Keep `reclaim` to take the room back after a reconnect.
     Live {
@@ -279,6 +301,62 @@ pub enum ServerMessage {
     },
     /// The server is stopping; reconnect in a moment.
     ShuttingDown,
+    /// A new chat message in the room.
+    Chat {
+        message: ChatEntry,
+    },
+    /// Right after the welcome: the room's latest chat messages, oldest first (at most
+    /// [`CHAT_BACKLOG`](crate::CHAT_BACKLOG)).
+    ChatBacklog {
+        messages: Vec<ChatEntry>,
+    },
+    /// The broadcaster took chat message `id` away.
+    ChatDeleted {
+        id: u64,
+    },
+    /// Viewer: the broadcaster muted (`muted`) or unmuted your chat.
+    ChatMuted {
+        muted: bool,
+    },
+    /// Broadcaster, right after the welcome: who is watching.
+    Audience {
+        viewers: Vec<AudienceMember>,
+    },
+    /// Broadcaster: a viewer joined, or changed its name or mute (same `id`: replace it).
+    AudienceJoined {
+        viewer: AudienceMember,
+    },
+    /// Broadcaster: viewer `id` left.
+    AudienceLeft {
+        id: PeerId,
+    },
+}
+
+/// One chat message, as the room keeps it and everyone gets it. The server stamps `from`,
+/// `name`, `broadcaster` and `at`; a client only says `text`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChatEntry {
+    pub id: u64,
+    pub from: PeerId,
+    pub name: String,
+    pub text: String,
+    /// Said by the room's broadcaster.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub broadcaster: bool,
+    /// When the server got it, in milliseconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// One viewer, as the broadcaster's audience list shows it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AudienceMember {
+    pub id: PeerId,
+    pub name: String,
+    /// When it joined, in milliseconds since the Unix epoch.
+    pub since: u64,
+    /// The broadcaster muted its chat.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
 }
 
 /// Machine-readable reason of an [`ServerMessage::Error`].
@@ -307,6 +385,12 @@ pub enum ErrorCode {
     ServerFull,
     /// This viewer's browser cannot decode the codec the broadcast is in.
     UnsupportedCodec,
+    /// A chat message or name that is empty or too long.
+    ChatRefused,
+    /// Chat messages faster than the room takes them: slow down.
+    SlowDown,
+    /// The broadcaster muted this connection's chat.
+    Muted,
 }
 
 impl ServerMessage {

@@ -17,15 +17,30 @@ pub fn recordings(room: &str, file: Option<&str>, key: &str) -> String {
     }
     if !key.is_empty() {
         url.push_str("?key=");
-        for byte in key.bytes() {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                url.push(char::from(byte));
-            } else {
-                url.push_str(&format!("%{byte:02X}"));
-            }
-        }
+        escape_into(&mut url, key);
     }
     url
+}
+
+/// A QR code of `text` (a watch link, at most [`MAX_QR_BYTES`]), as an SVG image.
+pub fn qr_code(text: &str) -> String {
+    let mut url = String::from("/qr.svg?text=");
+    escape_into(&mut url, text);
+    url
+}
+
+/// Longest text `/qr.svg` encodes.
+pub const MAX_QR_BYTES: usize = 1024;
+
+/// `text` percent-encoded for a query value.
+fn escape_into(url: &mut String, text: &str) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            url.push(char::from(byte));
+        } else {
+            url.push_str(&format!("%{byte:02X}"));
+        }
+    }
 }
 
 /// The room key from the value of a link's `?key=`: an empty one counts as none, and one over
@@ -44,6 +59,14 @@ mod tests {
         assert_eq!(
             recordings("class", Some("class-20261201T170425Z.webm"), "a b&c"),
             "/recordings/class/class-20261201T170425Z.webm?key=a%20b%26c"
+        );
+    }
+
+    #[test]
+    fn a_qr_code_url_carries_its_text_escaped() {
+        assert_eq!(
+            qr_code("http://10.0.0.2:3000/watch/a?key=b"),
+            "/qr.svg?text=http%3A%2F%2F10.0.0.2%3A3000%2Fwatch%2Fa%3Fkey%3Db"
         );
     }
 

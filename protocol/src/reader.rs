@@ -10,8 +10,8 @@
 //! The browser's side of [`JsonValue`] (for `wasm_bindgen::JsValue`) is in the app's `client`.
 
 use crate::{
-    ErrorCode, IceCandidate, IceServer, MediaMode, OffAirReason, PageOffer, Role, RoomSummary,
-    ServerKind, ServerMessage,
+    AudienceMember, ChatEntry, ErrorCode, IceCandidate, IceServer, MediaMode, OffAirReason,
+    PageOffer, Role, RoomSummary, ServerKind, ServerMessage,
 };
 
 /// What the reader needs from a parsed JSON value. `field` is `None` for a missing or `null`
@@ -162,6 +162,7 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
                 .field("recording")
                 .map(|_| boolean(v, "recording"))
                 .transpose()?,
+            public_url: opt_string(v, "public_url")?,
         },
         ServerKind::Live => ServerMessage::Live {
             reclaim: string(v, "reclaim")?,
@@ -218,6 +219,67 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
             message: string(v, "message")?,
         },
         ServerKind::ShuttingDown => ServerMessage::ShuttingDown,
+        ServerKind::Chat => ServerMessage::Chat {
+            message: chat_entry(&field(v, "message")?)?,
+        },
+        ServerKind::ChatBacklog => ServerMessage::ChatBacklog {
+            messages: items(v, "messages")?
+                .iter()
+                .map(chat_entry)
+                .collect::<Result<_>>()?,
+        },
+        ServerKind::ChatDeleted => ServerMessage::ChatDeleted { id: id(v, "id")? },
+        ServerKind::ChatMuted => ServerMessage::ChatMuted {
+            muted: boolean(v, "muted")?,
+        },
+        ServerKind::Audience => ServerMessage::Audience {
+            viewers: items(v, "viewers")?
+                .iter()
+                .map(audience_member)
+                .collect::<Result<_>>()?,
+        },
+        ServerKind::AudienceJoined => ServerMessage::AudienceJoined {
+            viewer: audience_member(&field(v, "viewer")?)?,
+        },
+        ServerKind::AudienceLeft => ServerMessage::AudienceLeft { id: id(v, "id")? },
+    })
+}
+
+fn field<V: JsonValue>(v: &V, name: &str) -> Result<V> {
+    v.field(name).ok_or_else(|| missing(name))
+}
+
+fn items<V: JsonValue>(v: &V, name: &str) -> Result<Vec<V>> {
+    v.field(name)
+        .and_then(|f| f.items())
+        .ok_or_else(|| missing(name))
+}
+
+/// An absent `false` flag, as serde skips it.
+fn flag<V: JsonValue>(v: &V, name: &str) -> Result<bool> {
+    v.field(name)
+        .map(|_| boolean(v, name))
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+fn chat_entry<V: JsonValue>(v: &V) -> Result<ChatEntry> {
+    Ok(ChatEntry {
+        id: id(v, "id")?,
+        from: id(v, "from")?,
+        name: string(v, "name")?,
+        text: string(v, "text")?,
+        broadcaster: flag(v, "broadcaster")?,
+        at: id(v, "at")?,
+    })
+}
+
+fn audience_member<V: JsonValue>(v: &V) -> Result<AudienceMember> {
+    Ok(AudienceMember {
+        id: id(v, "id")?,
+        name: string(v, "name")?,
+        since: id(v, "since")?,
+        muted: flag(v, "muted")?,
     })
 }
 

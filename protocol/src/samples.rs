@@ -5,8 +5,8 @@
 use strum::IntoEnumIterator;
 
 use crate::{
-    ClientKind, ClientMessage, ErrorCode, IceCandidate, IceServer, MediaMode, OffAirReason, Role,
-    ServerKind, ServerMessage,
+    AudienceMember, ChatEntry, ClientKind, ClientMessage, ErrorCode, IceCandidate, IceServer,
+    MediaMode, OffAirReason, Role, ServerKind, ServerMessage,
 };
 
 fn candidate(mid: Option<&str>, index: Option<u16>) -> IceCandidate {
@@ -92,6 +92,21 @@ pub fn client(kind: ClientKind) -> Vec<ClientMessage> {
             ClientMessage::Record { on: true },
             ClientMessage::Record { on: false },
         ],
+        ClientKind::Chat => vec![ClientMessage::Chat {
+            text: "<b>hi</b> \"ünïcode\" 🎉".into(),
+        }],
+        ClientKind::ChatName => vec![ClientMessage::ChatName { name: "Ada".into() }],
+        ClientKind::DeleteChat => vec![ClientMessage::DeleteChat { id: 12 }],
+        ClientKind::MuteChat => vec![
+            ClientMessage::MuteChat {
+                member: 4,
+                muted: true,
+            },
+            ClientMessage::MuteChat {
+                member: 4,
+                muted: false,
+            },
+        ],
     }
 }
 
@@ -111,6 +126,7 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 media: MediaMode::P2p,
                 page_offer: true,
                 recording: None,
+                public_url: None,
             },
             ServerMessage::Welcome {
                 id: 9_007_199_254_740_991,
@@ -123,6 +139,7 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 media: MediaMode::Sfu,
                 page_offer: false,
                 recording: Some(false),
+                public_url: Some("https://192.168.1.20:3000".into()),
             },
         ],
         ServerKind::Live => vec![ServerMessage::Live {
@@ -169,7 +186,71 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
             .map(|code| ServerMessage::error(code, "why"))
             .collect(),
         ServerKind::ShuttingDown => vec![ServerMessage::ShuttingDown],
+        ServerKind::Chat => chat_entries()
+            .into_iter()
+            .map(|message| ServerMessage::Chat { message })
+            .collect(),
+        ServerKind::ChatBacklog => vec![
+            ServerMessage::ChatBacklog { messages: vec![] },
+            ServerMessage::ChatBacklog {
+                messages: chat_entries(),
+            },
+        ],
+        ServerKind::ChatDeleted => vec![ServerMessage::ChatDeleted { id: 3 }],
+        ServerKind::ChatMuted => vec![
+            ServerMessage::ChatMuted { muted: true },
+            ServerMessage::ChatMuted { muted: false },
+        ],
+        ServerKind::Audience => vec![
+            ServerMessage::Audience { viewers: vec![] },
+            ServerMessage::Audience {
+                viewers: audience(),
+            },
+        ],
+        ServerKind::AudienceJoined => audience()
+            .into_iter()
+            .map(|viewer| ServerMessage::AudienceJoined { viewer })
+            .collect(),
+        ServerKind::AudienceLeft => vec![ServerMessage::AudienceLeft { id: 9 }],
     }
+}
+
+fn chat_entries() -> Vec<ChatEntry> {
+    vec![
+        ChatEntry {
+            id: 1,
+            from: 4,
+            name: "viewer 2".into(),
+            text: "<script>alert(1)</script> \"ü\" 🎉".into(),
+            broadcaster: false,
+            at: 1_796_144_665_123,
+        },
+        ChatEntry {
+            id: 2,
+            from: 3,
+            name: "Ada".into(),
+            text: "Welcome!".into(),
+            broadcaster: true,
+            at: 1_796_144_666_000,
+        },
+    ]
+}
+
+fn audience() -> Vec<AudienceMember> {
+    vec![
+        AudienceMember {
+            id: 4,
+            name: "viewer 2".into(),
+            since: 1_796_144_665_123,
+            muted: false,
+        },
+        AudienceMember {
+            id: 5,
+            name: "Grace".into(),
+            since: 1_796_144_600_000,
+            muted: true,
+        },
+    ]
 }
 
 /// Samples of every client kind.

@@ -4,6 +4,7 @@
 //! `Closure::forget`).
 
 pub mod broadcaster;
+pub mod chat;
 pub mod json;
 pub mod listener;
 pub mod media;

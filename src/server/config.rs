@@ -122,6 +122,23 @@ pub struct HttpSettings {
     /// Directory with the built browser bundle (`pkg/`) and static files.
     #[arg(long, env = "ONAIR_SITE_ROOT", default_value = "target/site")]
     pub site_root: PathBuf,
+    /// The address the audience opens, for the talk page's watch link and QR code (e.g.
+    /// https://live.example.org behind a proxy) [default: this machine's LAN address].
+    #[arg(long, env = "ONAIR_PUBLIC_URL", value_parser = public_url)]
+    pub public_url: Option<String>,
+}
+
+/// An `http://` or `https://` URL, without a trailing slash.
+fn public_url(text: &str) -> Result<String, String> {
+    let url = text.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or("give the whole address, starting with http:// or https://")?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err("that is not an address".into());
+    }
+    Ok(url.to_owned())
 }
 
 /// Rooms: how many, how big, how long a dropped broadcaster's room waits (`rooms`).

@@ -11,12 +11,14 @@
 //! - [`tls`]: HTTPS, with the operator's certificate or a self-signed one.
 //!
 //! [`config`] reads the command line; [`shutdown`] is the stop every part sees; [`outbox`] is a
-//! member's queue, which `rooms` fills and `signaling` drains.
+//! member's queue, which `rooms` fills and `signaling` drains; [`rate_limit`] is the token
+//! bucket both the signaling socket and the chat hold to.
 
 pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod outbox;
+pub mod rate_limit;
 pub mod recording;
 pub mod relay;
 pub mod rooms;
@@ -92,7 +94,18 @@ pub async fn serve(
         MediaMode::Sfu => Some(MediaRelay::start(&media, http_addr)?),
         MediaMode::P2p => None,
     };
-    let hub = Hub::new(rooms, keys, ice.ice_servers(), shutdown.clone(), relay);
+    let public_url = http_settings
+        .public_url
+        .clone()
+        .or_else(|| audience_url(http_addr, tls.is_some()));
+    let hub = Hub::new(
+        rooms,
+        keys,
+        ice.ice_servers(),
+        shutdown.clone(),
+        relay,
+        public_url,
+    );
     let signaling = Signaling::new(hub.clone(), signaling, shutdown.clone());
     let recordings = media.record.clone();
     let routers = http::router(&http_settings, hub, signaling, shutdown.clone(), recordings);
@@ -183,6 +196,20 @@ pub fn urls(addr: SocketAddr, https: bool) -> Vec<String> {
     ips.into_iter()
         .map(|ip| format!("{scheme}://{}", SocketAddr::new(ip, addr.port())))
         .collect()
+}
+
+/// The address to give the audience: the first one that is not loopback, where there is one.
+pub fn audience_url(addr: SocketAddr, https: bool) -> Option<String> {
+    let scheme = if https { "https" } else { "http" };
+    if addr.ip().is_unspecified() {
+        let lan = if_addrs::get_if_addrs()
+            .ok()?
+            .into_iter()
+            .map(|i| i.ip())
+            .find(|ip| ip.is_ipv4() == addr.is_ipv4() && !ip.is_loopback())?;
+        return Some(format!("{scheme}://{}", SocketAddr::new(lan, addr.port())));
+    }
+    Some(format!("{scheme}://{addr}"))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -2,7 +2,8 @@
 
 use leptos::prelude::*;
 
-use crate::protocol::MediaMode;
+use super::chat::ChatUi;
+use crate::protocol::{AudienceMember, MediaMode};
 
 /// What is being sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +29,12 @@ pub struct TalkUi {
     pub recording: RwSignal<Option<bool>>,
     /// The room's recordings, newest first (file names).
     pub recordings: RwSignal<Vec<String>>,
+    pub chat: ChatUi,
+    /// Who is watching, longest first.
+    pub audience: RwSignal<Vec<AudienceMember>>,
+    /// Where the audience opens this room: the server's address they can reach, once the
+    /// server said (its welcome).
+    pub watch_url: RwSignal<Option<String>>,
 }
 
 impl TalkUi {
@@ -60,6 +67,9 @@ impl Default for TalkUi {
             media: RwSignal::new(None),
             recording: RwSignal::new(None),
             recordings: RwSignal::new(Vec::new()),
+            chat: ChatUi::default(),
+            audience: RwSignal::new(Vec::new()),
+            watch_url: RwSignal::new(None),
         }
     }
 }

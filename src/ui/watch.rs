@@ -2,6 +2,8 @@
 
 use leptos::prelude::*;
 
+use super::chat::ChatUi;
+
 /// The `id` of the watch page's stage, where the viewer engine starts before hydration: its
 /// first child is the `<video>`, the next the overlay over it, which the engine hides once
 /// the picture plays. (One id, not one per element: each attribute the view adds costs wasm.)
@@ -37,6 +39,7 @@ pub struct WatchUi {
     pub message: RwSignal<String>,
     /// The room is private and the page's key was missing or wrong.
     pub needs_key: RwSignal<bool>,
+    pub chat: ChatUi,
 }
 
 impl Default for WatchUi {
@@ -46,6 +49,7 @@ impl Default for WatchUi {
             state: RwSignal::new(WatchState::Waiting),
             message: RwSignal::new("Waiting for the broadcaster to go live…".into()),
             needs_key: RwSignal::new(false),
+            chat: ChatUi::default(),
         }
     }
 }

@@ -149,10 +149,31 @@ pub enum Event {
     Ended(String),
 }
 
+/// What the server tells a room unasked: the chat's backlog on joining, and the
+/// broadcaster's audience list. The chat tests read it (`Peer::recv_news`); the others pass
+/// over it, so their exact sequences of messages stay what they test.
+fn is_room_news(msg: &ServerMessage) -> bool {
+    matches!(
+        msg,
+        ServerMessage::ChatBacklog { .. }
+            | ServerMessage::Audience { .. }
+            | ServerMessage::AudienceJoined { .. }
+            | ServerMessage::AudienceLeft { .. }
+    )
+}
+
 /// The next frame within `within`, or `None` if nothing came. Pings and pongs are transport,
-/// not protocol, and are passed over (tungstenite answers pings while we read); everything
-/// else is returned, nothing is skipped.
+/// not protocol, and are passed over (tungstenite answers pings while we read), as is room
+/// news (see [`is_room_news`]); everything else is returned.
 pub async fn next_event<S>(ws: &mut S, within: Duration) -> Option<Event>
+where
+    S: Stream<Item = WsResult> + Unpin,
+{
+    next_event_of(ws, within, false).await
+}
+
+/// [`next_event`], room news included when `news`.
+pub async fn next_event_of<S>(ws: &mut S, within: Duration, news: bool) -> Option<Event>
 where
     S: Stream<Item = WsResult> + Unpin,
 {
@@ -163,9 +184,16 @@ where
             None => Event::Ended("end of stream".into()),
             Some(Err(err)) => Event::Ended(err.to_string()),
             Some(Ok(Message::Text(text))) => {
-                Event::Msg(serde_json::from_str(text.as_str()).unwrap_or_else(|err| {
-                    panic!("the server sent something that is not a ServerMessage ({err}): {text}")
-                }))
+                let msg: ServerMessage =
+                    serde_json::from_str(text.as_str()).unwrap_or_else(|err| {
+                        panic!(
+                            "the server sent something that is not a ServerMessage ({err}): {text}"
+                        )
+                    });
+                if !news && is_room_news(&msg) {
+                    continue;
+                }
+                Event::Msg(msg)
             }
             Some(Ok(Message::Close(frame))) => Event::Close(frame.map(|f| u16::from(f.code))),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
@@ -290,6 +318,15 @@ impl Peer {
 
     pub async fn recv(&mut self) -> ServerMessage {
         recv(&mut self.ws, &self.name).await
+    }
+
+    /// The next message, room news (the chat's backlog, the audience) included.
+    pub async fn recv_news(&mut self) -> ServerMessage {
+        match next_event_of(&mut self.ws, STEP, true).await {
+            Some(Event::Msg(msg)) => msg,
+            Some(other) => panic!("{}: expected a message, got {other:?}", self.name),
+            None => panic!("{}: no message within {STEP:?}", self.name),
+        }
     }
 
     /// The next message must be `expected`.

@@ -14,6 +14,7 @@ mod rooms;
 
 mod bad_input;
 mod broadcast;
+mod chat;
 mod keys;
 mod limits;
 mod pages;

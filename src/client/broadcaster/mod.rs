@@ -77,6 +77,11 @@ impl Broadcaster {
         self.socket.send(msg);
     }
 
+    /// A chat message, name, deletion or mute, for the server.
+    pub fn chat(&self, msg: &ClientMessage) {
+        self.send(msg);
+    }
+
     /// Record this room's broadcasts, or stop (where the server records).
     pub fn toggle_recording(&self) {
         if let Some(on) = self.ui.recording.get_untracked() {
@@ -267,21 +272,37 @@ impl Broadcaster {
                 drop(state);
                 self.ui.live.set(false);
                 self.ui.viewers.set(0);
+                self.ui.audience.set(Vec::new());
             }
             SocketEvent::Message(msg) => self.on_message(msg),
         }
     }
 
     fn on_message(self: &Rc<Self>, msg: ServerMessage) {
+        if self.ui.chat.apply(&msg) {
+            return;
+        }
         match msg {
             ServerMessage::Welcome {
+                id,
                 ice_servers,
                 viewers,
                 needs_key,
                 media,
                 recording,
+                public_url,
                 ..
             } => {
+                self.ui.chat.me.set(Some(id));
+                if let Some(name) = super::chat::name_message(self.ui.chat) {
+                    self.send(&name);
+                }
+                let origin = super::window().location().origin().unwrap_or_default();
+                self.ui.watch_url.set(Some(format!(
+                    "{}/watch/{}",
+                    public_url.unwrap_or(origin),
+                    self.room
+                )));
                 self.ui.recording.set(recording);
                 if recording.is_some() {
                     recordings::refresh(&self.room, self.ui, 0);
@@ -314,6 +335,16 @@ impl Broadcaster {
                 self.prepare_spare();
             }
             ServerMessage::ViewerCount { count } => self.ui.viewers.set(count),
+            ServerMessage::Audience { viewers } => self.ui.audience.set(viewers),
+            ServerMessage::AudienceJoined { viewer } => self.ui.audience.update(|audience| {
+                match audience.iter_mut().find(|known| known.id == viewer.id) {
+                    Some(known) => *known = viewer,
+                    None => audience.push(viewer),
+                }
+            }),
+            ServerMessage::AudienceLeft { id } => {
+                self.ui.audience.update(|audience| audience.retain(|v| v.id != id));
+            }
             ServerMessage::Recording { on } => {
                 self.ui.recording.set(Some(on));
                 recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);
@@ -353,7 +384,12 @@ impl Broadcaster {
             ServerMessage::RoomFull { .. }
             | ServerMessage::OnAir { .. }
             | ServerMessage::OffAir { .. }
-            | ServerMessage::Offer { .. } => {}
+            | ServerMessage::Offer { .. }
+            // The chat's, taken above.
+            | ServerMessage::Chat { .. }
+            | ServerMessage::ChatBacklog { .. }
+            | ServerMessage::ChatDeleted { .. }
+            | ServerMessage::ChatMuted { .. } => {}
         }
     }
 

@@ -121,6 +121,7 @@ impl Viewer {
     pub fn adopt_ui(&self, ui: WatchUi) {
         self.overlay.take();
         let old = self.ui.replace(ui);
+        ui.chat.take_from(old.chat);
         ui.needs_key.set(old.needs_key.get_untracked());
         ui.set(old.state.get_untracked(), &old.message.get_untracked());
     }
@@ -145,6 +146,11 @@ impl Viewer {
 
     fn send(&self, msg: &ClientMessage) {
         self.socket.send(msg);
+    }
+
+    /// A chat message or name, for the server.
+    pub fn chat(&self, msg: &ClientMessage) {
+        self.send(msg);
     }
 
     pub fn unmute(&self) {
@@ -195,13 +201,22 @@ impl Viewer {
     }
 
     fn on_message(self: &Rc<Self>, msg: ServerMessage) {
+        let chat = self.ui.get().chat;
+        if chat.apply(&msg) {
+            return;
+        }
         match msg {
             ServerMessage::Welcome {
+                id,
                 on_air,
                 ice_servers,
                 page_offer,
                 ..
             } => {
+                chat.me.set(Some(id));
+                if let Some(name) = super::chat::name_message(chat) {
+                    self.send(&name);
+                }
                 // The page's offer stands only if the welcome says so; if not, it is dropped
                 // and a fresh offer comes (the join asked for the stream).
                 let unconfirmed = self.state.borrow_mut().unconfirmed.take();
@@ -274,6 +289,14 @@ impl Viewer {
                     .set("The server is restarting; reconnecting…".into());
             }
             ServerMessage::Live { .. }
+            // The chat's, taken above; the audience is the broadcaster's.
+            | ServerMessage::Chat { .. }
+            | ServerMessage::ChatBacklog { .. }
+            | ServerMessage::ChatDeleted { .. }
+            | ServerMessage::ChatMuted { .. }
+            | ServerMessage::Audience { .. }
+            | ServerMessage::AudienceJoined { .. }
+            | ServerMessage::AudienceLeft { .. }
             | ServerMessage::Audio { .. }
             | ServerMessage::Recording { .. }
             | ServerMessage::WantStream { .. }

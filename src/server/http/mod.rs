@@ -5,11 +5,13 @@
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics`.
 //! - [`room_events`]: the live room list as server-sent events.
 //! - [`recordings`]: a room's recordings, listed and downloaded.
+//! - [`qr`]: the QR code of a watch link.
 //!
 //! `/whip/<room>` is routed here and served by `server::whip`.
 
 pub mod assets;
 mod health;
+mod qr;
 mod recordings;
 mod room_events;
 
@@ -173,6 +175,7 @@ pub fn router(
         )
         .route("/whep/{room}/{session}", whip_session.clone())
         .route("/whip/{room}/{session}", whip_session)
+        .route("/qr.svg", get(qr::qr_code))
         .route("/recordings/{room}", get(recordings::list))
         .route("/recordings/{room}/{file}", get(recordings::download))
         .route(paths::ROOM_EVENTS, get(room_events::room_events))

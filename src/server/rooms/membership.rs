@@ -103,6 +103,10 @@ impl Membership {
                 }
                 self.relay(to, encode(&ServerMessage::Audio { from: self.id, on }))
             }
+            ClientMessage::Chat { text } => self.chat(&text),
+            ClientMessage::ChatName { name } => self.chat_name(&name),
+            ClientMessage::DeleteChat { id } => self.delete_chat(id),
+            ClientMessage::MuteChat { member, muted } => self.mute_chat(member, muted),
         }
     }
 

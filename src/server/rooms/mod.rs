@@ -6,11 +6,13 @@
 //! - [`spares`]: the broadcaster's spare offers and the tickets of watch pages.
 //! - [`room_list`]: the live room list, kept current for the home page.
 //! - [`to_relay`]: what members send the media relay, when the server relays.
+//! - [`chat`]: the room's chat and its audience list.
 //!
 //! Locks: `Hub::rooms` before any room's state, never the other way round. Each member's
 //! outbound queue is bounded (see `server::outbox`); a member whose queue is full is cut off
 //! instead of stalling the room.
 
+mod chat;
 pub mod membership;
 mod reclaim;
 mod refusal;
@@ -53,8 +55,9 @@ use crate::{
 };
 
 /// Messages a member's queue holds before the member counts as too slow and is dropped; a
-/// broadcaster's queue also has room for two messages per viewer (viewer count and
-/// want_stream, or viewer count and peer_left), so a whole room joining at once fits.
+/// broadcaster's queue also has room for three messages per viewer (viewer count, audience and
+/// want_stream, or viewer count, audience and peer_left), so a whole room joining at once fits.
+/// The chat's backlog comes as one message.
 pub const OUTBOX_CAPACITY: usize = 100;
 
 /// How many rooms, live rooms and viewers there are, for `/metrics`.
@@ -91,6 +94,8 @@ pub struct Hub {
     rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
     next_id: AtomicU64,
     room_list: RoomList,
+    /// The server's address for the audience, for broadcasters' watch links.
+    public_url: Option<String>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -108,6 +113,7 @@ impl Hub {
         ice_servers: Vec<IceServer>,
         shutdown: Shutdown,
         relay: Option<MediaRelay>,
+        public_url: Option<String>,
     ) -> Arc<Self> {
         let media = if relay.is_some() {
             MediaMode::Sfu
@@ -125,6 +131,7 @@ impl Hub {
             rooms: Mutex::default(),
             next_id: AtomicU64::new(1),
             room_list: RoomList::new(),
+            public_url,
         });
         hub.room_list.spawn_publisher(Arc::downgrade(&hub));
         hub
@@ -132,7 +139,7 @@ impl Hub {
 
     /// The queue size a member needs: see [`OUTBOX_CAPACITY`].
     pub fn outbox_capacity(&self) -> usize {
-        OUTBOX_CAPACITY + 2 * self.max_viewers as usize
+        OUTBOX_CAPACITY + 3 * self.max_viewers as usize
     }
 
     /// Rooms, live rooms and viewers, now.
@@ -234,17 +241,26 @@ impl Hub {
         let ticket = ticket
             .filter(|_| role == Role::Viewer)
             .and_then(|token| state.spares.take_ticket(token, on_air, Instant::now()));
+        if role == Role::Viewer {
+            state.viewers_ever += 1;
+        }
+        let number = state.viewers_ever;
         state.members.insert(
             id,
             Member {
                 role,
                 outbox: outbox.clone(),
                 offered_by: ticket.as_ref().map(|t| t.broadcaster),
+                name: None,
+                number,
+                since: chat::now_ms(),
+                chat_bucket: chat::chat_bucket(),
             },
         );
         if role == Role::Viewer {
             state.viewers += 1;
             state.announce_viewer_count();
+            state.announce_viewer(id);
         }
         outbox.send(&ServerMessage::Welcome {
             id,
@@ -257,7 +273,19 @@ impl Hub {
             media: self.media(),
             page_offer: ticket.is_some(),
             recording: (self.records() && role == Role::Broadcaster).then_some(!state.not_recorded),
+            public_url: self
+                .public_url
+                .clone()
+                .filter(|_| role == Role::Broadcaster),
         });
+        outbox.send(&ServerMessage::ChatBacklog {
+            messages: state.chat.backlog(),
+        });
+        if role == Role::Broadcaster {
+            outbox.send(&ServerMessage::Audience {
+                viewers: state.audience(),
+            });
+        }
         if let Some(ticket) = &ticket {
             state.send(
                 ticket.broadcaster,
@@ -291,6 +319,8 @@ impl Hub {
             Role::Viewer => {
                 state.viewers = state.viewers.saturating_sub(1);
                 state.announce_viewer_count();
+                state.muted.remove(&id);
+                state.send_to_role(Role::Broadcaster, &ServerMessage::AudienceLeft { id });
                 if state.relayed {
                     self.tell_relay(Command::Left { member: id });
                     list_changed = state.on_air.is_some();

@@ -1,23 +1,42 @@
 //! One room: its members, who is on air, and how messages reach them.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Mutex, MutexGuard},
     time::Instant,
 };
 
-use super::{reclaim::Reclaim, spares::Spares};
+use super::{chat::ChatLog, reclaim::Reclaim, spares::Spares};
 use crate::{
     protocol::{PeerId, Role, RoomName, ServerMessage, RELAY_ID},
-    server::outbox::{encode, Outbox, Queued},
+    server::{
+        outbox::{encode, Outbox, Queued},
+        rate_limit::TokenBucket,
+    },
 };
 
-#[derive(Debug)]
 pub(super) struct Member {
     pub(super) role: Role,
     pub(super) outbox: Outbox,
     /// For a viewer: the upstream that sent it its current offer.
     pub(super) offered_by: Option<PeerId>,
+    /// The name it chose for the chat and the audience list.
+    pub(super) name: Option<String>,
+    /// A viewer's number in the room, for its default name ("viewer 12").
+    pub(super) number: u32,
+    /// When it joined, in milliseconds since the Unix epoch.
+    pub(super) since: u64,
+    pub(super) chat_bucket: TokenBucket,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("role", &self.role)
+            .field("offered_by", &self.offered_by)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The room's "broadcaster side" for its viewers: what serves them the stream, and so gets
@@ -55,6 +74,11 @@ pub(super) struct RoomState {
     pub(super) relayed: bool,
     /// The broadcaster turned recording off here (where the server records).
     pub(super) not_recorded: bool,
+    pub(super) chat: ChatLog,
+    /// Viewers the broadcaster muted in the chat.
+    pub(super) muted: HashSet<PeerId>,
+    /// Viewers who ever joined: the next one's number.
+    pub(super) viewers_ever: u32,
 }
 
 impl RoomState {

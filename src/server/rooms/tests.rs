@@ -91,7 +91,14 @@ fn run(steps: Vec<Step>) {
         .unwrap();
     let _guard = runtime.enter();
     let config = Config::parse_from(["onair", "--max-viewers", "3"]);
-    let hub = Hub::new(config.rooms, config.keys, vec![], Shutdown::default(), None);
+    let hub = Hub::new(
+        config.rooms,
+        config.keys,
+        vec![],
+        Shutdown::default(),
+        None,
+        None,
+    );
     let rooms = [RoomName::parse("a").unwrap(), RoomName::parse("b").unwrap()];
     let mut conns: Vec<Option<Conn>> = (0..6).map(|_| None).collect();
     // (sender, recipient) pairs a client addressed, per step.

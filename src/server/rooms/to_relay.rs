@@ -36,7 +36,11 @@ fn addresses_relay(msg: &ClientMessage) -> bool {
         | ClientMessage::OffAir
         | ClientMessage::WantStream
         | ClientMessage::Record { .. }
-        | ClientMessage::SpareOffer { .. } => false,
+        | ClientMessage::SpareOffer { .. }
+        | ClientMessage::Chat { .. }
+        | ClientMessage::ChatName { .. }
+        | ClientMessage::DeleteChat { .. }
+        | ClientMessage::MuteChat { .. } => false,
     }
 }
 

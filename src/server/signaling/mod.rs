@@ -5,13 +5,11 @@
 //! - [`socket`]: the connection's task (read, write, ping, close).
 //! - [`session`]: its protocol state (join, rate limit, rule breaks, the wrong-key delay).
 //! - [`relayed`]: the fast path for offers, answers and candidates.
-//! - [`rate_limit`]: the token bucket.
 //! - [`metrics`]: its figures for `/metrics`.
 
 pub mod admission;
 pub mod burst;
 pub mod metrics;
-mod rate_limit;
 pub mod relayed;
 mod session;
 mod socket;

@@ -37,7 +37,11 @@ pub fn relay_of(kind: ClientKind) -> Option<Relay> {
         | ClientKind::SpareOffer
         | ClientKind::Hangup
         | ClientKind::Audio
-        | ClientKind::Record => None,
+        | ClientKind::Record
+        | ClientKind::Chat
+        | ClientKind::ChatName
+        | ClientKind::DeleteChat
+        | ClientKind::MuteChat => None,
     }
 }
 

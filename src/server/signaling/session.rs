@@ -5,7 +5,8 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use super::{admission::IpSlot, metrics::SignalingMetrics, rate_limit::TokenBucket, relayed};
+use super::{admission::IpSlot, metrics::SignalingMetrics, relayed};
+use crate::server::rate_limit::TokenBucket;
 use crate::{
     protocol::{
         close_code, ClientMessage, ErrorCode, Role, RoomName, ServerMessage, MAX_CANDIDATE_BYTES,
@@ -274,7 +275,11 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
         | ClientMessage::WantStream
         | ClientMessage::Hangup { .. }
         | ClientMessage::Audio { .. }
-        | ClientMessage::Record { .. } => Ok(()),
+        | ClientMessage::Record { .. }
+        | ClientMessage::DeleteChat { .. }
+        | ClientMessage::MuteChat { .. } => Ok(()),
+        // Their limits are in characters, refused by the chat with a reason of its own.
+        ClientMessage::Chat { .. } | ClientMessage::ChatName { .. } => Ok(()),
     }
 }
 
@@ -287,7 +292,14 @@ mod tests {
 
     fn session(flags: &[&str], room: &str, key: Option<&str>) -> (Session, Queue) {
         let config = Config::parse_from(std::iter::once("onair").chain(flags.iter().copied()));
-        let hub = Hub::new(config.rooms, config.keys, vec![], Shutdown::default(), None);
+        let hub = Hub::new(
+            config.rooms,
+            config.keys,
+            vec![],
+            Shutdown::default(),
+            None,
+            None,
+        );
         let (outbox, queue) = Outbox::new(16);
         let room = RoomName::parse(room).unwrap();
         let session = Session::new(hub, room, key.map(str::to_owned), outbox, 50, None);

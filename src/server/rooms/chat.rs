@@ -1,0 +1,290 @@
+//! A room's chat and its audience list: who says what, under which name, and who may not.
+//!
+//! The server stamps every message with its sender's id, name and role, and the time; a client
+//! only says the text. Text stays text: the server keeps it as sent, the pages show it as text
+//! nodes. Moderation (delete, mute) is for the broadcaster on air only, since any page may
+//! open `/talk/<room>` but only the one that went live holds the room's publish key.
+
+use std::{
+    collections::VecDeque,
+    time::{Duration, SystemTime},
+};
+
+use super::{
+    membership::Membership,
+    refusal::{no_such_peer, refuse, Refusal},
+    room::{Member, RoomState},
+};
+use crate::{
+    protocol::{
+        AudienceMember, ChatEntry, ErrorCode, PeerId, Role, ServerMessage, CHAT_BACKLOG,
+        MAX_CHAT_CHARS, MAX_NAME_CHARS,
+    },
+    server::rate_limit::TokenBucket,
+};
+
+/// Chat messages one connection may send at once, and then per second.
+pub(super) const CHAT_BURST: f64 = 5.0;
+pub(super) const CHAT_PER_SECOND: f64 = 1.0;
+
+/// The room's latest messages, for whoever joins.
+#[derive(Debug, Default)]
+pub(super) struct ChatLog {
+    entries: VecDeque<ChatEntry>,
+    next_id: u64,
+}
+
+impl ChatLog {
+    fn push(&mut self, entry: ChatEntry) {
+        if self.entries.len() == CHAT_BACKLOG {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|entry| entry.id != id);
+        self.entries.len() != before
+    }
+
+    pub(super) fn backlog(&self) -> Vec<ChatEntry> {
+        self.entries.iter().cloned().collect()
+    }
+}
+
+/// A new member's chat state: its default name's number, when it came, its rate limit.
+pub(super) fn chat_bucket() -> TokenBucket {
+    TokenBucket::new(CHAT_PER_SECOND, CHAT_BURST)
+}
+
+/// Milliseconds since the Unix epoch, as the pages show times.
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_millis() as u64
+}
+
+/// A message's text as the room keeps it, or why not.
+fn checked_text(text: &str) -> Result<String, Refusal> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(refuse(
+            ErrorCode::ChatRefused,
+            "an empty message says nothing",
+        ));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_CHAT_CHARS {
+        return Err(refuse(
+            ErrorCode::ChatRefused,
+            format!("a chat message is at most {MAX_CHAT_CHARS} characters; this one has {chars}"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// A chosen name as the room keeps it (control characters dropped), or why not.
+fn checked_name(name: &str) -> Result<Option<String>, Refusal> {
+    let name: String = name.chars().filter(|c| !c.is_control()).collect();
+    let name = name.trim();
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(refuse(
+            ErrorCode::ChatRefused,
+            format!("a name is at most {MAX_NAME_CHARS} characters; this one has {chars}"),
+        ));
+    }
+    Ok((!name.is_empty()).then(|| name.to_owned()))
+}
+
+impl Member {
+    /// The name others see: the chosen one, or "viewer 12" / "broadcaster".
+    pub(super) fn display_name(&self) -> String {
+        match (&self.name, self.role) {
+            (Some(name), _) => name.clone(),
+            (None, Role::Viewer) => format!("viewer {}", self.number),
+            (None, Role::Broadcaster) => "broadcaster".to_owned(),
+        }
+    }
+}
+
+impl RoomState {
+    pub(super) fn audience_member(&self, id: PeerId) -> Option<AudienceMember> {
+        let member = self.members.get(&id).filter(|m| m.role == Role::Viewer)?;
+        Some(AudienceMember {
+            id,
+            name: member.display_name(),
+            since: member.since,
+            muted: self.muted.contains(&id),
+        })
+    }
+
+    /// Every viewer, longest-watching first.
+    pub(super) fn audience(&self) -> Vec<AudienceMember> {
+        let mut viewers: Vec<AudienceMember> = self
+            .members
+            .keys()
+            .filter_map(|id| self.audience_member(*id))
+            .collect();
+        viewers.sort_by_key(|viewer| (viewer.since, viewer.id));
+        viewers
+    }
+
+    /// Tell the broadcaster pages how viewer `id` stands now (joined, renamed, muted).
+    pub(super) fn announce_viewer(&self, id: PeerId) {
+        if let Some(viewer) = self.audience_member(id) {
+            self.send_to_role(Role::Broadcaster, &ServerMessage::AudienceJoined { viewer });
+        }
+    }
+
+    fn send_to_all(&self, msg: &ServerMessage) {
+        self.send_to_role(Role::Viewer, msg);
+        self.send_to_role(Role::Broadcaster, msg);
+    }
+}
+
+impl Membership {
+    pub(super) fn chat(&self, text: &str) -> Result<(), Refusal> {
+        let text = checked_text(text)?;
+        let mut state = self.room.lock();
+        if state.muted.contains(&self.id) {
+            return Err(refuse(
+                ErrorCode::Muted,
+                "the broadcaster muted your chat in this room",
+            ));
+        }
+        let on_air = state.on_air == Some(self.id);
+        let member = state
+            .members
+            .get_mut(&self.id)
+            .ok_or_else(|| no_such_peer(self.id))?;
+        if !member.chat_bucket.take() {
+            return Err(refuse(
+                ErrorCode::SlowDown,
+                format!(
+                    "slow down: at most {CHAT_BURST} messages at once, then one every {} s",
+                    1.0 / CHAT_PER_SECOND
+                ),
+            ));
+        }
+        let name = member.display_name();
+        let id = state.chat.next_id();
+        let entry = ChatEntry {
+            id,
+            from: self.id,
+            name,
+            text,
+            broadcaster: on_air,
+            at: now_ms(),
+        };
+        state.chat.push(entry.clone());
+        state.send_to_all(&ServerMessage::Chat { message: entry });
+        Ok(())
+    }
+
+    pub(super) fn chat_name(&self, name: &str) -> Result<(), Refusal> {
+        let name = checked_name(name)?;
+        let mut state = self.room.lock();
+        if let Some(member) = state.members.get_mut(&self.id) {
+            member.name = name;
+        }
+        state.announce_viewer(self.id);
+        Ok(())
+    }
+
+    /// The room, locked, if this member is the broadcaster on air: only it moderates.
+    fn lock_moderator(&self) -> Result<std::sync::MutexGuard<'_, RoomState>, Refusal> {
+        let state = self.room.lock();
+        if state.on_air != Some(self.id) {
+            return Err(refuse(
+                ErrorCode::NotAllowed,
+                "only the broadcaster on air moderates the chat",
+            ));
+        }
+        Ok(state)
+    }
+
+    pub(super) fn delete_chat(&self, id: u64) -> Result<(), Refusal> {
+        let mut state = self.lock_moderator()?;
+        if !state.chat.remove(id) {
+            return Err(refuse(
+                ErrorCode::OutOfOrder,
+                format!("there is no chat message {id} in this room"),
+            ));
+        }
+        state.send_to_all(&ServerMessage::ChatDeleted { id });
+        Ok(())
+    }
+
+    pub(super) fn mute_chat(&self, member: PeerId, muted: bool) -> Result<(), Refusal> {
+        let mut state = self.lock_moderator()?;
+        let is_viewer = state
+            .members
+            .get(&member)
+            .is_some_and(|m| m.role == Role::Viewer);
+        if !is_viewer {
+            return Err(no_such_peer(member));
+        }
+        if muted {
+            state.muted.insert(member);
+        } else {
+            state.muted.remove(&member);
+        }
+        state.send(member, &ServerMessage::ChatMuted { muted });
+        state.announce_viewer(member);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_and_bounded_in_characters_not_bytes() {
+        assert_eq!(checked_text("  hi  ").unwrap(), "hi");
+        assert_eq!(
+            checked_text(" \n ").unwrap_err().code,
+            ErrorCode::ChatRefused
+        );
+        let long = "é".repeat(MAX_CHAT_CHARS);
+        assert_eq!(checked_text(&long).unwrap(), long);
+        let refusal = checked_text(&format!("{long}x")).unwrap_err();
+        assert!(refusal.message.contains("501"), "{}", refusal.message);
+    }
+
+    #[test]
+    fn names_drop_control_characters_and_empty_means_the_default() {
+        assert_eq!(checked_name(" Ada\u{7}\n ").unwrap(), Some("Ada".into()));
+        assert_eq!(checked_name("  ").unwrap(), None);
+        assert!(checked_name(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn the_log_keeps_the_latest_messages() {
+        let mut log = ChatLog::default();
+        for _ in 0..CHAT_BACKLOG + 5 {
+            let id = log.next_id();
+            log.push(ChatEntry {
+                id,
+                from: 1,
+                name: "a".into(),
+                text: "t".into(),
+                broadcaster: false,
+                at: 0,
+            });
+        }
+        let backlog = log.backlog();
+        assert_eq!(backlog.len(), CHAT_BACKLOG);
+        assert_eq!(backlog[0].id, 6);
+        assert!(log.remove(50));
+        assert!(!log.remove(50));
+    }
+}
