@@ -7,7 +7,7 @@ import { CHROMIUM, chromiumArgs } from "../bench/lib.mjs";
 const base = process.argv[2] ?? "http://127.0.0.1:3000";
 const out = resolve(import.meta.dirname, "../../docs");
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs() });
-const context = await browser.newContext({ viewport: { width: 1100, height: 860 }, permissions: ["camera", "microphone"] });
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ["camera", "microphone"] });
 const room = "all-hands";
 const talk = await context.newPage();
 await talk.goto(`${base}/talk/${room}`);
@@ -22,6 +22,17 @@ for (let i = 0; i < 2; i++) {
   watchers.push(watch);
 }
 await talk.getByTestId("viewer-count").filter({ hasText: "2" }).waitFor();
+// A little conversation, as an all-hands has.
+async function say(page, text) {
+  await page.getByTestId("chat-input").fill(text);
+  await page.getByTestId("chat-send").click();
+}
+await watchers[0].getByTestId("chat-name").fill("Ada");
+await watchers[0].getByTestId("chat-name").press("Enter");
+await say(talk, "Good morning everyone, we start in a minute.");
+await say(watchers[0], "Morning! Sound and picture are fine here.");
+await say(watchers[1], "Will the slides be shared afterwards?");
+await watchers[1].getByTestId("chat-message").nth(2).waitFor();
 await watchers[0].waitForTimeout(1500); // let the fake camera's picture move on (cosmetic only)
 await talk.screenshot({ path: `${out}/talk.png` });
 await watchers[0].screenshot({ path: `${out}/watch.png` });

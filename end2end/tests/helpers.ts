@@ -74,9 +74,10 @@ export async function expectNotReloaded(page: Page): Promise<void> {
   expect(await page.evaluate(() => (window as any).__onairMark)).toBe(42);
 }
 
-/** A server of the test's own on `port` (for tests that restart it or configure it). */
-export async function startServer(port: number, args: string[] = []): Promise<ChildProcess> {
-  const flags = ["--addr", `127.0.0.1:${port}`, "--media", MEDIA, "--site-root", serverSiteRoot, ...args];
+/** A server of the test's own on `port` (for tests that restart it or configure it), on
+ * loopback unless `host` says otherwise (`0.0.0.0`: every interface). */
+export async function startServer(port: number, args: string[] = [], host = "127.0.0.1"): Promise<ChildProcess> {
+  const flags = ["--addr", `${host}:${port}`, "--media", MEDIA, "--site-root", serverSiteRoot, ...args];
   const server = spawn(serverBin, flags, {
     stdio: "inherit",
   });

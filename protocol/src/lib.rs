@@ -1,6 +1,7 @@
 //! onair's wire format, in one place: what the pages, the server and the load tool exchange.
 //!
 //! - [`message`]: every signaling message (JSON over one WebSocket per page, at `/ws/<room>`).
+//! - [`chat`]: the chat's messages and the audience list, as messages carry them.
 //! - [`limits`]: the sizes and times both sides hold to.
 //! - [`paths`]: where the pages reach the server, and the `?key=` of a private room.
 //! - [`close_code`]: the WebSocket close codes the server ends a connection with.
@@ -8,6 +9,7 @@
 //! - [`reader`]: reading a server message from JSON the browser already parsed (no serde
 //!   reader in the wasm), checked against serde for every message kind.
 
+pub mod chat;
 pub mod close_code;
 pub mod limits;
 pub mod message;
@@ -17,6 +19,7 @@ pub mod room_name;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
 
+pub use chat::{AudienceMember, ChatEntry};
 pub use limits::*;
 pub use message::*;
 pub use room_name::{RoomName, RoomNameError};

@@ -13,6 +13,8 @@
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, EnumIter, EnumString, IntoStaticStr};
 
+use crate::chat::{AudienceMember, ChatEntry};
+
 /// A connection's id, assigned by the server, unique for the life of the process.
 pub type PeerId = u64;
 
@@ -330,33 +332,6 @@ pub enum ServerMessage {
     AudienceLeft {
         id: PeerId,
     },
-}
-
-/// One chat message, as the room keeps it and everyone gets it. The server stamps `from`,
-/// `name`, `broadcaster` and `at`; a client only says `text`.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct ChatEntry {
-    pub id: u64,
-    pub from: PeerId,
-    pub name: String,
-    pub text: String,
-    /// Said by the room's broadcaster.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub broadcaster: bool,
-    /// When the server got it, in milliseconds since the Unix epoch.
-    pub at: u64,
-}
-
-/// One viewer, as the broadcaster's audience list shows it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct AudienceMember {
-    pub id: PeerId,
-    pub name: String,
-    /// When it joined, in milliseconds since the Unix epoch.
-    pub since: u64,
-    /// The broadcaster muted its chat.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub muted: bool,
 }
 
 /// Machine-readable reason of an [`ServerMessage::Error`].

@@ -1,5 +1,7 @@
 //! The chat name this browser chose, kept in `localStorage` so it is asked once.
 
+use leptos::prelude::*;
+
 const NAME_KEY: &str = "onair.chat-name";
 
 fn storage() -> Option<web_sys::Storage> {

@@ -2,7 +2,10 @@
 //! engine in the browser (`client`), and reach the server only through server functions and
 //! the [`RoomDirectory`](crate::directory::RoomDirectory) the server puts in context.
 
+mod audience;
+mod chat;
 pub mod home;
 pub mod not_found;
 pub mod talk;
 pub mod watch;
+mod watch_link;

@@ -3,8 +3,9 @@
 use leptos::{html::Video, prelude::*};
 use leptos_meta::Title;
 
+use super::{audience::AudienceList, chat::ChatPanel, watch_link::WatchLink};
 use crate::{
-    protocol::{MediaMode, RoomName},
+    protocol::{ClientMessage, MediaMode, RoomName},
     ui::talk::{Source, TalkUi},
 };
 
@@ -50,6 +51,17 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
         let _ = action;
     };
 
+    let send = Callback::new(move |msg: ClientMessage| {
+        #[cfg(feature = "hydrate")]
+        engine.with_value(|engine| {
+            if let Some(engine) = engine {
+                engine.chat(&msg);
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = msg;
+    });
+
     let room_name = StoredValue::new(room.to_string());
     let recording_url = move |file: &str| {
         room_name.with_value(|room| {
@@ -75,6 +87,8 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
                 </span>
             </div>
         </section>
+        <div class="room-body">
+        <div class="room-main">
         <div class="stage">
             <video
                 node_ref=preview
@@ -146,8 +160,12 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
             hidden=move || ui.media.get().is_none()>
             {move || ui.media_line()}
         </p>
-        <p class="hint">
-            "Viewers watch at " <a href=watch_path.clone() target="_blank">{watch_path.clone()}</a>
-        </p>
+        <WatchLink url=ui.watch_url fallback=watch_path/>
+        </div>
+        <aside class="room-side">
+            <AudienceList audience=ui.audience live=ui.live send=send/>
+            <ChatPanel chat=ui.chat moderator=ui.live send=send/>
+        </aside>
+        </div>
     }
 }

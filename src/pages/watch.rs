@@ -3,8 +3,9 @@
 use leptos::{html::Video, prelude::*};
 use leptos_meta::Title;
 
+use super::chat::ChatPanel;
 use crate::{
-    protocol::RoomName,
+    protocol::{ClientMessage, RoomName},
     ui::watch::{WatchState, WatchUi, STAGE_ID},
 };
 
@@ -65,6 +66,17 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
         });
     };
 
+    let send = Callback::new(move |msg: ClientMessage| {
+        #[cfg(feature = "hydrate")]
+        engine.with_value(|engine| {
+            if let Some(engine) = engine {
+                engine.chat(&msg);
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = msg;
+    });
+
     let title = format!("Watch {room}");
     view! {
         <Title text=title/>
@@ -79,6 +91,8 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 </span>
             </div>
         </section>
+        <div class="room-body">
+        <div class="room-main">
         <div class="stage" id=STAGE_ID>
             <video
                 node_ref=video
@@ -121,5 +135,10 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
             <input id="watch-key" name="key" type="password" data-testid="watch-key" autocomplete="off"/>
             <button class="button primary" type="submit">"Watch"</button>
         </form>
+        </div>
+        <aside class="room-side">
+            <ChatPanel chat=ui.chat moderator=Signal::stored(false) send=send/>
+        </aside>
+        </div>
     }
 }

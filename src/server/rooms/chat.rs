@@ -5,10 +5,7 @@
 //! nodes. Moderation (delete, mute) is for the broadcaster on air only, since any page may
 //! open `/talk/<room>` but only the one that went live holds the room's publish key.
 
-use std::{
-    collections::VecDeque,
-    time::{Duration, SystemTime},
-};
+use std::time::{Duration, SystemTime};
 
 use super::{
     membership::Membership,
@@ -17,8 +14,8 @@ use super::{
 };
 use crate::{
     protocol::{
-        AudienceMember, ChatEntry, ErrorCode, PeerId, Role, ServerMessage, CHAT_BACKLOG,
-        MAX_CHAT_CHARS, MAX_NAME_CHARS,
+        AudienceMember, ChatEntry, ErrorCode, PeerId, Role, ServerMessage, MAX_CHAT_CHARS,
+        MAX_NAME_CHARS,
     },
     server::rate_limit::TokenBucket,
 };
@@ -26,37 +23,6 @@ use crate::{
 /// Chat messages one connection may send at once, and then per second.
 pub(super) const CHAT_BURST: f64 = 5.0;
 pub(super) const CHAT_PER_SECOND: f64 = 1.0;
-
-/// The room's latest messages, for whoever joins.
-#[derive(Debug, Default)]
-pub(super) struct ChatLog {
-    entries: VecDeque<ChatEntry>,
-    next_id: u64,
-}
-
-impl ChatLog {
-    fn push(&mut self, entry: ChatEntry) {
-        if self.entries.len() == CHAT_BACKLOG {
-            self.entries.pop_front();
-        }
-        self.entries.push_back(entry);
-    }
-
-    fn next_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    fn remove(&mut self, id: u64) -> bool {
-        let before = self.entries.len();
-        self.entries.retain(|entry| entry.id != id);
-        self.entries.len() != before
-    }
-
-    pub(super) fn backlog(&self) -> Vec<ChatEntry> {
-        self.entries.iter().cloned().collect()
-    }
-}
 
 /// A new member's chat state: its default name's number, when it came, its rate limit.
 pub(super) fn chat_bucket() -> TokenBucket {
@@ -265,26 +231,5 @@ mod tests {
         assert_eq!(checked_name(" Ada\u{7}\n ").unwrap(), Some("Ada".into()));
         assert_eq!(checked_name("  ").unwrap(), None);
         assert!(checked_name(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
-    }
-
-    #[test]
-    fn the_log_keeps_the_latest_messages() {
-        let mut log = ChatLog::default();
-        for _ in 0..CHAT_BACKLOG + 5 {
-            let id = log.next_id();
-            log.push(ChatEntry {
-                id,
-                from: 1,
-                name: "a".into(),
-                text: "t".into(),
-                broadcaster: false,
-                at: 0,
-            });
-        }
-        let backlog = log.backlog();
-        assert_eq!(backlog.len(), CHAT_BACKLOG);
-        assert_eq!(backlog[0].id, 6);
-        assert!(log.remove(50));
-        assert!(!log.remove(50));
     }
 }

@@ -6,13 +6,14 @@
 //! - [`spares`]: the broadcaster's spare offers and the tickets of watch pages.
 //! - [`room_list`]: the live room list, kept current for the home page.
 //! - [`to_relay`]: what members send the media relay, when the server relays.
-//! - [`chat`]: the room's chat and its audience list.
+//! - [`chat`]: the room's chat and its audience list; [`chat_log`], its latest messages.
 //!
 //! Locks: `Hub::rooms` before any room's state, never the other way round. Each member's
 //! outbound queue is bounded (see `server::outbox`); a member whose queue is full is cut off
 //! instead of stalling the room.
 
 mod chat;
+mod chat_log;
 pub mod membership;
 mod reclaim;
 mod refusal;

@@ -6,7 +6,7 @@ use std::{
     time::Instant,
 };
 
-use super::{chat::ChatLog, reclaim::Reclaim, spares::Spares};
+use super::{chat_log::ChatLog, reclaim::Reclaim, spares::Spares};
 use crate::{
     protocol::{PeerId, Role, RoomName, ServerMessage, RELAY_ID},
     server::{

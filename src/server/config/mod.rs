@@ -9,8 +9,11 @@ use std::{
 
 use clap::{Args, Parser};
 
+mod values;
+
 use super::secrets;
-use crate::protocol::{IceServer, MediaMode, RoomName, MAX_KEY_BYTES};
+use crate::protocol::{IceServer, MediaMode, RoomName};
+use values::{parse_ice_url, parse_key, parse_media, parse_room_key, public_url};
 
 /// Viewers one room takes by default when the server relays the media: what this machine
 /// was measured to carry (see BENCHMARKS.md, "Media relay").
@@ -128,19 +131,6 @@ pub struct HttpSettings {
     pub public_url: Option<String>,
 }
 
-/// An `http://` or `https://` URL, without a trailing slash.
-fn public_url(text: &str) -> Result<String, String> {
-    let url = text.trim().trim_end_matches('/');
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or("give the whole address, starting with http:// or https://")?;
-    if rest.is_empty() || rest.contains(char::is_whitespace) {
-        return Err("that is not an address".into());
-    }
-    Ok(url.to_owned())
-}
-
 /// Rooms: how many, how big, how long a dropped broadcaster's room waits (`rooms`).
 #[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Rooms")]
@@ -243,45 +233,6 @@ pub struct Timing {
     pub ping_every: Duration,
     pub idle_limit: Duration,
     pub write_within: Duration,
-}
-
-fn parse_ice_url(url: &str) -> Result<String, String> {
-    let url = url.trim();
-    if ["stun:", "stuns:", "turn:", "turns:"]
-        .iter()
-        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len())
-    {
-        Ok(url.to_owned())
-    } else {
-        Err(format!(
-            "{url:?} is not a STUN/TURN URL (expected stun:host:port or turn:host:port)"
-        ))
-    }
-}
-
-fn parse_media(mode: &str) -> Result<MediaMode, String> {
-    mode.parse()
-        .map_err(|_| format!("{mode:?} is not a media mode (expected sfu or p2p)"))
-}
-
-fn parse_key(key: &str) -> Result<String, String> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(format!("a key must be 1-{MAX_KEY_BYTES} bytes"));
-    }
-    Ok(key.to_owned())
-}
-
-fn parse_room_key(spec: &str) -> Result<(String, String), String> {
-    let (room, key) = spec
-        .split_once('=')
-        .ok_or_else(|| format!("{spec:?} is not ROOM=KEY"))?;
-    RoomName::parse(room).map_err(|err| format!("{room:?} is not a valid room name: {err}"))?;
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        return Err(format!(
-            "the key for {room:?} must be 1-{MAX_KEY_BYTES} bytes"
-        ));
-    }
-    Ok((room.to_owned(), key.to_owned()))
 }
 
 impl Config {
