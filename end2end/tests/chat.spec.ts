@@ -3,7 +3,7 @@
 // the talk page's audience list, and the watch link with its QR code at an address the
 // audience can reach.
 import { expect, test, type Page } from "@playwright/test";
-import { lanAddress, liveBroadcaster, open, roomName, startServer, stopServer, viewer } from "./helpers";
+import { expectPlaying, lanAddress, liveBroadcaster, open, roomName, startServer, stopServer, viewer } from "./helpers";
 
 const port = 3220;
 
@@ -84,7 +84,7 @@ test("flooding is refused with a reason, and a muted viewer cannot chat until un
   await expect(watch.getByTestId("chat-notice")).toBeHidden();
 });
 
-test("the talk page lists each viewer by name and drops one that leaves", async ({ context }) => {
+test("the talk page lists each viewer by name, with how well it receives, and drops one that leaves", async ({ context }) => {
   const room = roomName("audience");
   const talk = await liveBroadcaster(context, room);
   const first = await viewer(context, room);
@@ -92,6 +92,19 @@ test("the talk page lists each viewer by name and drops one that leaves", async 
   const names = () =>
     talk.getByTestId("audience-viewer").evaluateAll((items) => items.map((li) => li.getAttribute("data-name")));
   await expect.poll(names).toEqual(["viewer 1", "viewer 2"]);
+  await expectPlaying(first);
+  await expectPlaying(second);
+  // Each viewer's round trip and bitrate (from the relay's stats, or peer to peer the talk
+  // page's own getStats), every few seconds.
+  const figures = () =>
+    talk.getByTestId("audience-quality").evaluateAll((items) =>
+      items.map((q) => ({ rtt: Number(q.getAttribute("data-rtt-ms")), kbps: Number(q.getAttribute("data-kbps")) })),
+    );
+  await expect
+    .poll(async () => (await figures()).filter((f) => f.kbps > 50 && f.rtt >= 0 && f.rtt < 1000).length, {
+      timeout: 15_000,
+    })
+    .toBe(2);
   await second.getByTestId("chat-name").fill("Grace");
   await second.getByTestId("chat-name").press("Enter");
   await expect.poll(names).toEqual(["viewer 1", "Grace"]);

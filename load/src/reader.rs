@@ -238,7 +238,8 @@ impl<'a> Peer<'a> {
             ServerMessage::ChatBacklog { .. } => {}
             ServerMessage::Audience { .. }
             | ServerMessage::AudienceJoined { .. }
-            | ServerMessage::AudienceLeft { .. } => {
+            | ServerMessage::AudienceLeft { .. }
+            | ServerMessage::ViewerStats { .. } => {
                 if self.role != Role::Broadcaster {
                     stats.misrouted.fetch_add(1, Relaxed);
                 }

@@ -31,3 +31,19 @@ pub struct AudienceMember {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub muted: bool,
 }
+
+/// How well one viewer receives the broadcast, for the broadcaster's audience list: from the
+/// relay's stats of its link, or (peer to peer) the talk page's own `getStats`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ViewerQuality {
+    pub id: PeerId,
+    /// Round trip to it, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<u32>,
+    /// Of the packets sent to it, the thousandths lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_permille: Option<u32>,
+    /// What it receives, in kbit/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kbps: Option<u32>,
+}

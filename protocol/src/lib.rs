@@ -19,7 +19,7 @@ pub mod room_name;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
 
-pub use chat::{AudienceMember, ChatEntry};
+pub use chat::{AudienceMember, ChatEntry, ViewerQuality};
 pub use limits::*;
 pub use message::*;
 pub use room_name::{RoomName, RoomNameError};

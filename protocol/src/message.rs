@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use strum::{EnumDiscriminants, EnumIter, EnumString, IntoStaticStr};
 
-use crate::chat::{AudienceMember, ChatEntry};
+use crate::chat::{AudienceMember, ChatEntry, ViewerQuality};
 
 /// A connection's id, assigned by the server, unique for the life of the process.
 pub type PeerId = u64;
@@ -331,6 +331,11 @@ pub enum ServerMessage {
     /// Broadcaster: viewer `id` left.
     AudienceLeft {
         id: PeerId,
+    },
+    /// Broadcaster, every few seconds where the server relays: how well each viewer
+    /// receives the broadcast.
+    ViewerStats {
+        viewers: Vec<ViewerQuality>,
     },
 }
 

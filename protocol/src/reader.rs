@@ -11,7 +11,7 @@
 
 use crate::{
     AudienceMember, ChatEntry, ErrorCode, IceCandidate, IceServer, MediaMode, OffAirReason,
-    PageOffer, Role, RoomSummary, ServerKind, ServerMessage,
+    PageOffer, Role, RoomSummary, ServerKind, ServerMessage, ViewerQuality,
 };
 
 /// What the reader needs from a parsed JSON value. `field` is `None` for a missing or `null`
@@ -242,6 +242,12 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
             viewer: audience_member(&field(v, "viewer")?)?,
         },
         ServerKind::AudienceLeft => ServerMessage::AudienceLeft { id: id(v, "id")? },
+        ServerKind::ViewerStats => ServerMessage::ViewerStats {
+            viewers: items(v, "viewers")?
+                .iter()
+                .map(viewer_quality)
+                .collect::<Result<_>>()?,
+        },
     })
 }
 
@@ -271,6 +277,18 @@ fn chat_entry<V: JsonValue>(v: &V) -> Result<ChatEntry> {
         text: string(v, "text")?,
         broadcaster: flag(v, "broadcaster")?,
         at: id(v, "at")?,
+    })
+}
+
+fn viewer_quality<V: JsonValue>(v: &V) -> Result<ViewerQuality> {
+    let figure = |name| -> Result<Option<u32>> {
+        whole(v, name, f64::from(u32::MAX)).map(|n| n.map(|n| n as u32))
+    };
+    Ok(ViewerQuality {
+        id: id(v, "id")?,
+        rtt_ms: figure("rtt_ms")?,
+        loss_permille: figure("loss_permille")?,
+        kbps: figure("kbps")?,
     })
 }
 

@@ -6,7 +6,7 @@ use strum::IntoEnumIterator;
 
 use crate::{
     AudienceMember, ChatEntry, ClientKind, ClientMessage, ErrorCode, IceCandidate, IceServer,
-    MediaMode, OffAirReason, Role, ServerKind, ServerMessage,
+    MediaMode, OffAirReason, Role, ServerKind, ServerMessage, ViewerQuality,
 };
 
 fn candidate(mid: Option<&str>, index: Option<u16>) -> IceCandidate {
@@ -212,6 +212,25 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
             .map(|viewer| ServerMessage::AudienceJoined { viewer })
             .collect(),
         ServerKind::AudienceLeft => vec![ServerMessage::AudienceLeft { id: 9 }],
+        ServerKind::ViewerStats => vec![
+            ServerMessage::ViewerStats { viewers: vec![] },
+            ServerMessage::ViewerStats {
+                viewers: vec![
+                    ViewerQuality {
+                        id: 4,
+                        rtt_ms: Some(12),
+                        loss_permille: Some(3),
+                        kbps: Some(1450),
+                    },
+                    ViewerQuality {
+                        id: 5,
+                        rtt_ms: None,
+                        loss_permille: None,
+                        kbps: None,
+                    },
+                ],
+            },
+        ],
     }
 }
 

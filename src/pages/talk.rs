@@ -163,7 +163,7 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
         <WatchLink url=ui.watch_url fallback=watch_path/>
         </div>
         <aside class="room-side">
-            <AudienceList audience=ui.audience live=ui.live send=send/>
+            <AudienceList audience=ui.audience quality=ui.quality live=ui.live send=send/>
             <ChatPanel chat=ui.chat moderator=ui.live send=send/>
         </aside>
         </div>

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 
 use super::chat::ChatUi;
-use crate::protocol::{AudienceMember, MediaMode};
+use std::collections::HashMap;
+
+use crate::protocol::{AudienceMember, MediaMode, PeerId, ViewerQuality};
 
 /// What is being sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct TalkUi {
     pub chat: ChatUi,
     /// Who is watching, longest first.
     pub audience: RwSignal<Vec<AudienceMember>>,
+    /// How well each viewer receives the broadcast (every few seconds).
+    pub quality: RwSignal<HashMap<PeerId, ViewerQuality>>,
     /// Where the audience opens this room: the server's address they can reach, once the
     /// server said (its welcome).
     pub watch_url: RwSignal<Option<String>>,
@@ -69,6 +73,7 @@ impl Default for TalkUi {
             recordings: RwSignal::new(Vec::new()),
             chat: ChatUi::default(),
             audience: RwSignal::new(Vec::new()),
+            quality: RwSignal::new(HashMap::new()),
             watch_url: RwSignal::new(None),
         }
     }

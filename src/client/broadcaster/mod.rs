@@ -8,6 +8,7 @@ use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlVideoElement, MediaStream, MediaStreamTrack, RtcSdpType};
 
 mod link;
+mod quality;
 mod recordings;
 mod spare;
 
@@ -50,6 +51,9 @@ struct State {
     capturing: bool,
     /// The server relays the stream: its relay is the one viewer, and no spares are made.
     relayed: bool,
+    /// Peer to peer: what was sent to each viewer at the last measurement, and the next one.
+    sent: HashMap<PeerId, quality::Sent>,
+    measure_timer: Option<Timeout>,
 }
 
 pub struct Broadcaster {
@@ -130,6 +134,7 @@ impl Broadcaster {
             state.spare = None;
             state.held.clear();
             state.next_spare_timer = None;
+            state.measure_timer = None;
             state.screen_ended = None;
             if let Some(stream) = state.stream.take() {
                 media::stop_all(&stream);
@@ -333,6 +338,7 @@ impl Broadcaster {
                     recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);
                 }
                 self.prepare_spare();
+                self.measure_viewers();
             }
             ServerMessage::ViewerCount { count } => self.ui.viewers.set(count),
             ServerMessage::Audience { viewers } => self.ui.audience.set(viewers),
@@ -345,6 +351,7 @@ impl Broadcaster {
             ServerMessage::AudienceLeft { id } => {
                 self.ui.audience.update(|audience| audience.retain(|v| v.id != id));
             }
+            ServerMessage::ViewerStats { viewers } => self.ui.quality.set(quality::by_viewer(viewers)),
             ServerMessage::Recording { on } => {
                 self.ui.recording.set(Some(on));
                 recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);

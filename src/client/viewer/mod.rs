@@ -297,6 +297,7 @@ impl Viewer {
             | ServerMessage::Audience { .. }
             | ServerMessage::AudienceJoined { .. }
             | ServerMessage::AudienceLeft { .. }
+            | ServerMessage::ViewerStats { .. }
             | ServerMessage::Audio { .. }
             | ServerMessage::Recording { .. }
             | ServerMessage::WantStream { .. }

@@ -15,6 +15,7 @@ use super::{
     media_room::MediaRoom,
     metrics::RelayMetrics,
     peer::{Local, Peer, Side},
+    quality,
     udp::{Datagram, RecvBuffers, UdpPort},
     Command,
 };
@@ -42,6 +43,8 @@ pub(super) struct Engine {
     metrics: RelayMetrics,
     /// Writes the broadcasts to files (`--record`); closes them when dropped.
     recorder: Option<Recorder>,
+    /// When broadcasters next hear their viewers' figures.
+    next_quality_report: Instant,
 }
 
 enum Wake {
@@ -67,6 +70,7 @@ impl Engine {
             events: Vec::new(),
             metrics,
             recorder,
+            next_quality_report: Instant::now() + quality::REPORT_EVERY,
         }
     }
 
@@ -197,6 +201,7 @@ impl Engine {
             // Always, not only after polling: a request that is due must go (and its time
             // stop waking the loop) even when nothing else happened.
             self.request_keyframes(now);
+            self.report_quality(now);
             if self.touched.is_empty() {
                 return;
             }
@@ -252,10 +257,12 @@ impl Engine {
                     }
                 }
             }
+            Event::PeerStats(stats) if !is_ingest => peer.quality.link(&stats),
             Event::MediaEgressStats(stats) => {
                 let nacks = peer.new_nacks(stats.mid, stats.nacks);
                 self.metrics.nacks_received.inc_by(nacks);
                 if peer.kind_of(stats.mid) == Some(MediaKind::Video) {
+                    peer.quality.video(&stats);
                     if let Some(loss) = stats.loss {
                         self.metrics.viewer_loss.observe(f64::from(loss));
                     }
@@ -274,6 +281,28 @@ impl Engine {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Every few seconds, each broadcaster hears how well its viewers receive it. (The loop
+    /// runs at least once a second while there are viewers: their stats wake it.)
+    fn report_quality(&mut self, now: Instant) {
+        if now < self.next_quality_report {
+            return;
+        }
+        self.next_quality_report = now + quality::REPORT_EVERY;
+        for room in self.rooms.values() {
+            let Some((_, outbox)) = &room.broadcaster else {
+                continue;
+            };
+            let viewers = room
+                .viewers
+                .iter()
+                .filter_map(|id| self.peers.get(id).map(|peer| peer.quality.report(*id)))
+                .collect::<Vec<_>>();
+            if !viewers.is_empty() {
+                outbox.send(&ServerMessage::ViewerStats { viewers });
+            }
         }
     }
 

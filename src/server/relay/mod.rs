@@ -13,6 +13,7 @@
 //! - [`udp`]: the socket, read and written in batches.
 //! - [`addresses`]: the addresses the relay announces to browsers.
 //! - [`metrics`]: the relay's figures for `/metrics`.
+//! - [`quality`]: how well each viewer receives the broadcast, for its broadcaster.
 
 mod addresses;
 mod command;
@@ -21,6 +22,7 @@ mod engine;
 mod media_room;
 mod metrics;
 mod peer;
+mod quality;
 mod udp;
 
 use std::{io, net::SocketAddr};

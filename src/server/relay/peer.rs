@@ -91,6 +91,8 @@ pub(super) struct Peer {
     pub(super) wake_at: Instant,
     /// NACKs counted so far per media line (str0m's stats are totals).
     nacks_seen: Vec<(Mid, u64)>,
+    /// A viewer link's latest round trip, loss and bitrate.
+    pub(super) quality: super::quality::Quality,
 }
 
 /// What the relay shows every browser: its addresses, and one DTLS certificate (made once at
@@ -174,6 +176,7 @@ impl Peer {
             sources: Vec::new(),
             wake_at: now,
             nacks_seen: Vec::new(),
+            quality: super::quality::Quality::default(),
         }
     }
 

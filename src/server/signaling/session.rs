@@ -328,6 +328,15 @@ mod tests {
             next(&mut queue),
             Some(ServerMessage::Welcome { .. })
         ));
+        // A broadcaster's welcome comes with the chat's backlog and the audience.
+        assert!(matches!(
+            next(&mut queue),
+            Some(ServerMessage::ChatBacklog { .. })
+        ));
+        assert!(matches!(
+            next(&mut queue),
+            Some(ServerMessage::Audience { .. })
+        ));
         let go_live = text(&ClientMessage::GoLive {
             key: Some("guess".into()),
             reclaim: None,
