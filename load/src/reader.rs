@@ -244,6 +244,10 @@ impl<'a> Peer<'a> {
                     stats.misrouted.fetch_add(1, Relaxed);
                 }
             }
+            // The load tool never asks the time.
+            ServerMessage::ClockPong { .. } | ServerMessage::BroadcasterClock { .. } => {
+                stats.client_errors.add("unexpected clock")
+            }
             // The load tool never chats.
             ServerMessage::Chat { .. }
             | ServerMessage::ChatDeleted { .. }

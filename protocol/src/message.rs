@@ -158,6 +158,16 @@ pub enum ClientMessage {
         member: PeerId,
         muted: bool,
     },
+    /// What time is it on the server? `t` is the page's own clock (ms), echoed back in the
+    /// `clock_pong`, so the page learns its clock's offset from the server's.
+    ClockPing {
+        t: u64,
+    },
+    /// Broadcaster on air: its clock's offset from the server's (server − page, in µs), for
+    /// viewers to read the capture times of its frames on their own clocks.
+    ClockOffset {
+        offset_us: i64,
+    },
 }
 
 impl ClientKind {
@@ -336,6 +346,17 @@ pub enum ServerMessage {
     /// receives the broadcast.
     ViewerStats {
         viewers: Vec<ViewerQuality>,
+    },
+    /// The answer to `clock_ping`: its `t`, and the server's clock then (µs since the Unix
+    /// epoch).
+    ClockPong {
+        t: u64,
+        server_us: u64,
+    },
+    /// Viewer: the broadcaster's clock offset from the server's (see `clock_offset`), when it
+    /// joins and whenever it changes.
+    BroadcasterClock {
+        offset_us: i64,
     },
 }
 

@@ -80,6 +80,15 @@ fn id<V: JsonValue>(v: &V, name: &str) -> Result<u64> {
         .ok_or_else(|| missing(name))
 }
 
+/// A whole number that may be negative (an offset).
+fn signed<V: JsonValue>(v: &V, name: &str) -> Result<i64> {
+    v.field(name)
+        .and_then(|f| f.number())
+        .filter(|n| n.fract() == 0.0 && n.abs() <= MAX_EXACT)
+        .map(|n| n as i64)
+        .ok_or_else(|| missing(name))
+}
+
 fn count<V: JsonValue>(v: &V, name: &str) -> Result<u32> {
     whole(v, name, f64::from(u32::MAX))?
         .map(|n| n as u32)
@@ -242,6 +251,13 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
             viewer: audience_member(&field(v, "viewer")?)?,
         },
         ServerKind::AudienceLeft => ServerMessage::AudienceLeft { id: id(v, "id")? },
+        ServerKind::ClockPong => ServerMessage::ClockPong {
+            t: id(v, "t")?,
+            server_us: id(v, "server_us")?,
+        },
+        ServerKind::BroadcasterClock => ServerMessage::BroadcasterClock {
+            offset_us: signed(v, "offset_us")?,
+        },
         ServerKind::ViewerStats => ServerMessage::ViewerStats {
             viewers: items(v, "viewers")?
                 .iter()

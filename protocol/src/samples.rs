@@ -97,6 +97,15 @@ pub fn client(kind: ClientKind) -> Vec<ClientMessage> {
         }],
         ClientKind::ChatName => vec![ClientMessage::ChatName { name: "Ada".into() }],
         ClientKind::DeleteChat => vec![ClientMessage::DeleteChat { id: 12 }],
+        ClientKind::ClockPing => vec![ClientMessage::ClockPing {
+            t: 1_796_144_665_123,
+        }],
+        ClientKind::ClockOffset => vec![
+            ClientMessage::ClockOffset { offset_us: -1_250 },
+            ClientMessage::ClockOffset {
+                offset_us: 3_000_000,
+            },
+        ],
         ClientKind::MuteChat => vec![
             ClientMessage::MuteChat {
                 member: 4,
@@ -212,6 +221,14 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
             .map(|viewer| ServerMessage::AudienceJoined { viewer })
             .collect(),
         ServerKind::AudienceLeft => vec![ServerMessage::AudienceLeft { id: 9 }],
+        ServerKind::ClockPong => vec![ServerMessage::ClockPong {
+            t: 1_796_144_665_123,
+            server_us: 1_796_144_665_130_456,
+        }],
+        ServerKind::BroadcasterClock => vec![
+            ServerMessage::BroadcasterClock { offset_us: -1_250 },
+            ServerMessage::BroadcasterClock { offset_us: 0 },
+        ],
         ServerKind::ViewerStats => vec![
             ServerMessage::ViewerStats { viewers: vec![] },
             ServerMessage::ViewerStats {

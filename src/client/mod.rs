@@ -4,7 +4,9 @@
 //! `Closure::forget`).
 
 pub mod broadcaster;
+pub mod capture_times;
 pub mod chat;
+pub mod clock;
 pub mod json;
 pub mod listener;
 pub mod media;

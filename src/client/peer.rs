@@ -152,6 +152,8 @@ impl Peer {
                 .set_remote_description(&description(RtcSdpType::Offer, offer)),
         )
         .await?;
+        // The answer takes capture times where the offer has them (the delay behind live).
+        super::capture_times::want_capture_times_on_all(&self.pc);
         let sdp = sdp_of(JsFuture::from(self.pc.create_answer()).await?)?;
         // Queued now; candidates added below run after it (the connection's operations chain).
         let applied = JsFuture::from(

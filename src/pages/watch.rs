@@ -9,6 +9,22 @@ use crate::{
     ui::watch::{WatchState, WatchUi, STAGE_ID},
 };
 
+/// "0.18 s behind live".
+fn behind_live(ms: u32) -> String {
+    let centis = (ms + 5) / 10;
+    format!("{}.{:02} s behind live", centis / 100, centis % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_delay_reads_in_seconds_to_the_hundredth() {
+        assert_eq!(super::behind_live(184), "0.18 s behind live");
+        assert_eq!(super::behind_live(996), "1.00 s behind live");
+        assert_eq!(super::behind_live(2_340), "2.34 s behind live");
+    }
+}
+
 #[component]
 pub fn WatchPage(room: RoomName) -> impl IntoView {
     let ui = WatchUi::default();
@@ -86,6 +102,11 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 <h1 class="room-title">{room.to_string()}</h1>
             </div>
             <div class="badges">
+                <span class="delay-pill" data-testid="delay" data-ms=move || ui.delay_ms.get()
+                    title="From the broadcaster's camera to your screen"
+                    hidden=move || ui.delay_ms.get().is_none() || ui.state.get() != WatchState::Live>
+                    {move || ui.delay_ms.get().map(behind_live)}
+                </span>
                 <span class="live-badge" class:off=move || ui.state.get() != WatchState::Live>
                     {move || if ui.state.get() == WatchState::Live { "LIVE" } else { "OFF AIR" }}
                 </span>

@@ -40,6 +40,8 @@ pub struct WatchUi {
     /// The room is private and the page's key was missing or wrong.
     pub needs_key: RwSignal<bool>,
     pub chat: ChatUi,
+    /// How far behind live the picture is (ms), once measured.
+    pub delay_ms: RwSignal<Option<u32>>,
 }
 
 impl Default for WatchUi {
@@ -50,6 +52,7 @@ impl Default for WatchUi {
             message: RwSignal::new("Waiting for the broadcaster to go live…".into()),
             needs_key: RwSignal::new(false),
             chat: ChatUi::default(),
+            delay_ms: RwSignal::new(None),
         }
     }
 }

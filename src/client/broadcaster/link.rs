@@ -12,7 +12,7 @@ use web_sys::{
 
 use super::Broadcaster;
 use crate::{
-    client::{media, peer::Peer},
+    client::{capture_times::want_capture_times, media, peer::Peer},
     protocol::{ClientMessage, IceCandidate, PeerId},
 };
 
@@ -72,11 +72,12 @@ impl Broadcaster {
         let init = RtcRtpTransceiverInit::new();
         init.set_direction(RtcRtpTransceiverDirection::Sendonly);
         let pc = peer.connection();
-        let audio_sender = pc
-            .add_transceiver_with_str_and_init("audio", &init)
-            .sender();
+        let audio_transceiver = pc.add_transceiver_with_str_and_init("audio", &init);
+        want_capture_times(&audio_transceiver);
+        let audio_sender = audio_transceiver.sender();
         let video_transceiver = pc.add_transceiver_with_str_and_init("video", &init);
         prefer_h264(&video_transceiver);
+        want_capture_times(&video_transceiver);
         let video_sender = video_transceiver.sender();
         let _ = video_sender.replace_track(video.as_ref());
         Some(ViewerLink {

@@ -54,6 +54,8 @@ struct State {
     /// Peer to peer: what was sent to each viewer at the last measurement, and the next one.
     sent: HashMap<PeerId, quality::Sent>,
     measure_timer: Option<Timeout>,
+    /// This page's clock against the server's: viewers read its capture times by it.
+    clock: Rc<super::clock::ClockSync>,
 }
 
 pub struct Broadcaster {
@@ -302,6 +304,9 @@ impl Broadcaster {
                 if let Some(name) = super::chat::name_message(self.ui.chat) {
                     self.send(&name);
                 }
+                for _ in 0..super::clock::PINGS {
+                    self.send(&super::clock::ClockSync::ping());
+                }
                 let origin = super::window().location().origin().unwrap_or_default();
                 self.ui.watch_url.set(Some(format!(
                     "{}/watch/{}",
@@ -339,6 +344,13 @@ impl Broadcaster {
                 }
                 self.prepare_spare();
                 self.measure_viewers();
+                self.say_clock();
+            }
+            ServerMessage::ClockPong { t, server_us } => {
+                let clock = self.state.borrow().clock.clone();
+                if clock.pong(t, server_us).is_some() && self.state.borrow().live {
+                    self.say_clock();
+                }
             }
             ServerMessage::ViewerCount { count } => self.ui.viewers.set(count),
             ServerMessage::Audience { viewers } => self.ui.audience.set(viewers),
@@ -396,7 +408,18 @@ impl Broadcaster {
             | ServerMessage::Chat { .. }
             | ServerMessage::ChatBacklog { .. }
             | ServerMessage::ChatDeleted { .. }
-            | ServerMessage::ChatMuted { .. } => {}
+            | ServerMessage::ChatMuted { .. }
+            | ServerMessage::BroadcasterClock { .. } => {}
+        }
+    }
+
+    /// Tell the viewers (through the server) this page's clock offset, once known.
+    fn say_clock(&self) {
+        let offset = self.state.borrow().clock.offset_ms();
+        if let Some(offset) = offset {
+            self.send(&ClientMessage::ClockOffset {
+                offset_us: (offset * 1000.0).round() as i64,
+            });
         }
     }
 

@@ -12,6 +12,7 @@ use web_sys::{
     HtmlVideoElement, MediaStream, MediaStreamTrack, RtcPeerConnectionState, RtcTrackEvent,
 };
 
+mod delay;
 mod early;
 mod page_offer;
 
@@ -68,6 +69,8 @@ pub struct Viewer {
     /// Until the page hydrates, the server-rendered overlay over the video, which the engine
     /// hides itself once the picture plays: the page hydrates only after that.
     overlay: RefCell<Option<web_sys::HtmlElement>>,
+    /// The delay behind live, and the clocks it is read on.
+    delay: delay::DelayMeter,
     _playing: EventListener,
 }
 
@@ -85,6 +88,7 @@ impl Viewer {
             let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
                 if let Some(this) = weak.upgrade() {
                     this.show(WatchState::Live, "Live");
+                    this.measure_delay();
                 }
             });
             Self {
@@ -95,6 +99,7 @@ impl Viewer {
                 ticket: RefCell::new(None),
                 hydrate: RefCell::new(None),
                 overlay: RefCell::new(None),
+                delay: delay::DelayMeter::default(),
                 _playing: playing,
             }
         });
@@ -122,6 +127,7 @@ impl Viewer {
         self.overlay.take();
         let old = self.ui.replace(ui);
         ui.chat.take_from(old.chat);
+        ui.delay_ms.set(old.delay_ms.get_untracked());
         ui.needs_key.set(old.needs_key.get_untracked());
         ui.set(old.state.get_untracked(), &old.message.get_untracked());
     }
@@ -217,6 +223,9 @@ impl Viewer {
                 if let Some(name) = super::chat::name_message(chat) {
                     self.send(&name);
                 }
+                for _ in 0..super::clock::PINGS {
+                    self.send(&super::clock::ClockSync::ping());
+                }
                 // The page's offer stands only if the welcome says so; if not, it is dropped
                 // and a fresh offer comes (the join asked for the stream).
                 let unconfirmed = self.state.borrow_mut().unconfirmed.take();
@@ -239,6 +248,12 @@ impl Viewer {
                 }
             }
             ServerMessage::OnAir { broadcaster } => self.on_air(broadcaster, true),
+            ServerMessage::ClockPong { t, server_us } => {
+                self.delay.clock.pong(t, server_us);
+            }
+            ServerMessage::BroadcasterClock { offset_us } => {
+                self.delay.broadcaster_offset.set(Some(offset_us as f64 / 1000.0));
+            }
             ServerMessage::OffAir { reason } => {
                 self.state.borrow_mut().on_air = None;
                 self.close_peer();

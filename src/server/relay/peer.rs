@@ -7,6 +7,7 @@ use str0m::{
     config::DtlsCert,
     media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid},
     net::{Protocol, Receive},
+    rtp::Extension,
     Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcError,
 };
 
@@ -95,6 +96,9 @@ pub(super) struct Peer {
     pub(super) quality: super::quality::Quality,
 }
 
+/// The relay's id for `abs-capture-time` in its offers (str0m's standard map leaves it free).
+const ABS_CAPTURE_TIME_ID: u8 = 5;
+
 /// What the relay shows every browser: its addresses, and one DTLS certificate (made once at
 /// start: making one per peer would cost every join a key generation).
 pub(super) struct Local {
@@ -126,6 +130,9 @@ fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
         .enable_opus(true, false)
         .enable_vp8(true)
         .enable_h264(true)
+        // When each frame was captured, passed from the broadcaster to the viewers: a watch
+        // page shows its delay behind live by it.
+        .set_extension(ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime)
         // Loss, round trips and NACKs for `/metrics`, once a second.
         .set_stats_interval(Some(STATS_EVERY));
     if let Some(cert) = &local.cert {
@@ -438,6 +445,11 @@ impl Peer {
                 ));
             }
             return false;
+        };
+        // The broadcaster's capture times go on to the viewer, which shows its delay by them.
+        let writer = match data.ext_vals.abs_capture_time {
+            Some(captured) => writer.abs_capture_time(captured),
+            None => writer,
         };
         match writer.write(pt, data.network_time, data.time, data.data.clone()) {
             Ok(()) => true,

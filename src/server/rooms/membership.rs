@@ -107,6 +107,8 @@ impl Membership {
             ClientMessage::ChatName { name } => self.chat_name(&name),
             ClientMessage::DeleteChat { id } => self.delete_chat(id),
             ClientMessage::MuteChat { member, muted } => self.mute_chat(member, muted),
+            ClientMessage::ClockPing { t } => self.clock_ping(t),
+            ClientMessage::ClockOffset { offset_us } => self.clock_offset(offset_us),
         }
     }
 
@@ -204,6 +206,7 @@ impl Membership {
             return Err(refuse(ErrorCode::OutOfOrder, "you are not on air"));
         }
         state.on_air = None;
+        state.broadcaster_clock_us = None;
         state.reclaim.end();
         state.spares.forget();
         state.forget_offers();

@@ -7,6 +7,7 @@
 //! - [`room_list`]: the live room list, kept current for the home page.
 //! - [`to_relay`]: what members send the media relay, when the server relays.
 //! - [`chat`]: the room's chat and its audience list; [`chat_log`], its latest messages.
+//! - [`clock`]: the pages' clock offsets, for the delay a watch page shows.
 //!
 //! Locks: `Hub::rooms` before any room's state, never the other way round. Each member's
 //! outbound queue is bounded (see `server::outbox`); a member whose queue is full is cut off
@@ -14,6 +15,7 @@
 
 mod chat;
 mod chat_log;
+mod clock;
 pub mod membership;
 mod reclaim;
 mod refusal;
@@ -287,6 +289,9 @@ impl Hub {
                 viewers: state.audience(),
             });
         }
+        if let (Role::Viewer, Some(offset_us)) = (role, state.broadcaster_clock_us) {
+            outbox.send(&ServerMessage::BroadcasterClock { offset_us });
+        }
         if let Some(ticket) = &ticket {
             state.send(
                 ticket.broadcaster,
@@ -332,6 +337,7 @@ impl Hub {
             }
             Role::Broadcaster if state.on_air == Some(id) => {
                 state.on_air = None;
+                state.broadcaster_clock_us = None;
                 state.reclaim.hold(self.settings.reclaim_grace());
                 state.forget_offers();
                 state.spares.forget();

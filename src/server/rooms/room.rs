@@ -79,6 +79,8 @@ pub(super) struct RoomState {
     pub(super) muted: HashSet<PeerId>,
     /// Viewers who ever joined: the next one's number.
     pub(super) viewers_ever: u32,
+    /// The broadcaster on air's clock offset from the server's, once it said (µs).
+    pub(super) broadcaster_clock_us: Option<i64>,
 }
 
 impl RoomState {

@@ -40,7 +40,9 @@ fn addresses_relay(msg: &ClientMessage) -> bool {
         | ClientMessage::Chat { .. }
         | ClientMessage::ChatName { .. }
         | ClientMessage::DeleteChat { .. }
-        | ClientMessage::MuteChat { .. } => false,
+        | ClientMessage::MuteChat { .. }
+        | ClientMessage::ClockPing { .. }
+        | ClientMessage::ClockOffset { .. } => false,
     }
 }
 

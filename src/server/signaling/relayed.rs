@@ -41,7 +41,9 @@ pub fn relay_of(kind: ClientKind) -> Option<Relay> {
         | ClientKind::Chat
         | ClientKind::ChatName
         | ClientKind::DeleteChat
-        | ClientKind::MuteChat => None,
+        | ClientKind::MuteChat
+        | ClientKind::ClockPing
+        | ClientKind::ClockOffset => None,
     }
 }
 

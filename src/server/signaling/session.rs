@@ -277,7 +277,9 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
         | ClientMessage::Audio { .. }
         | ClientMessage::Record { .. }
         | ClientMessage::DeleteChat { .. }
-        | ClientMessage::MuteChat { .. } => Ok(()),
+        | ClientMessage::MuteChat { .. }
+        | ClientMessage::ClockPing { .. }
+        | ClientMessage::ClockOffset { .. } => Ok(()),
         // Their limits are in characters, refused by the chat with a reason of its own.
         ClientMessage::Chat { .. } | ClientMessage::ChatName { .. } => Ok(()),
     }
