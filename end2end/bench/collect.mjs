@@ -96,6 +96,11 @@ const results = {
     plain: read("fan-out-baseline-plain.json"),
     tuned: read("fan-out-baseline-tuned.json"),
   },
+  delay: {
+    sfu: read("delay-sfu-rtt0.json"),
+    sfuRtt: read("delay-sfu-rtt100.json"),
+    p2p: read("delay-p2p-rtt0.json"),
+  },
   bundleSize: read("bundle-size.json"),
 };
 writeJson(args.out, results);
@@ -190,6 +195,19 @@ if (baselines.plain) {
 }
 if (baselines.tuned) {
   headline.push([`the same, plain-JavaScript reference page with onair's savings (H.264 first, no audio to muted viewers)`, baselines.tuned.heldViewers]);
+}
+// The watch page's delay figure beside the real glass-to-glass delay (end2end/bench/delay.mjs).
+for (const [label, d] of [
+  ["relayed, loopback", results.delay.sfu],
+  ["relayed, +100 ms round trip to the viewer", results.delay.sfuRtt],
+  ["peer to peer, loopback", results.delay.p2p],
+]) {
+  if (d?.realMs?.p50 !== undefined) {
+    headline.push([
+      `delay behind live, ${label}: real glass-to-glass p50 / shown p50 / shown − real p50`,
+      `${d.realMs.p50} / ${d.shownMs.p50} / ${d.shownMinusRealMs.p50} ms`,
+    ]);
+  }
 }
 if (bs?.files) {
   for (const f of bs.files) {

@@ -5,12 +5,14 @@
 //! - [`limits`]: the sizes and times both sides hold to.
 //! - [`paths`]: where the pages reach the server, and the `?key=` of a private room.
 //! - [`close_code`]: the WebSocket close codes the server ends a connection with.
+//! - [`error_code`]: why a request was refused, in the `error` message.
 //! - [`room_name`]: the one rule for room names.
 //! - [`reader`]: reading a server message from JSON the browser already parsed (no serde
 //!   reader in the wasm), checked against serde for every message kind.
 
 pub mod chat;
 pub mod close_code;
+pub mod error_code;
 pub mod limits;
 pub mod message;
 pub mod paths;
@@ -20,6 +22,7 @@ pub mod room_name;
 pub mod samples;
 
 pub use chat::{AudienceMember, ChatEntry, ViewerQuality};
+pub use error_code::ErrorCode;
 pub use limits::*;
 pub use message::*;
 pub use room_name::{RoomName, RoomNameError};

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::chat::ChatUi;
 use std::collections::HashMap;
 
-use crate::protocol::{AudienceMember, MediaMode, PeerId, ViewerQuality};
+use crate::protocol::{AudienceMember, MediaMode, PeerId, ServerMessage, ViewerQuality};
 
 /// What is being sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +42,30 @@ pub struct TalkUi {
 }
 
 impl TalkUi {
+    /// Take in who is watching and how well; `false` for any other message.
+    pub fn apply_audience(&self, msg: &ServerMessage) -> bool {
+        match msg {
+            ServerMessage::Audience { viewers } => self.audience.set(viewers.clone()),
+            ServerMessage::AudienceJoined { viewer } => self.audience.update(|audience| {
+                match audience.iter_mut().find(|known| known.id == viewer.id) {
+                    Some(known) => *known = viewer.clone(),
+                    None => audience.push(viewer.clone()),
+                }
+            }),
+            ServerMessage::AudienceLeft { id } => {
+                self.audience
+                    .update(|audience| audience.retain(|v| v.id != *id));
+            }
+            // The relay's figures; peer to peer the page measures its own.
+            ServerMessage::ViewerStats { viewers } => {
+                self.quality
+                    .set(viewers.iter().map(|q| (q.id, q.clone())).collect());
+            }
+            _ => return false,
+        }
+        true
+    }
+
     /// The line that says how the stream reaches viewers.
     pub fn media_line(&self) -> &'static str {
         match self.media.get() {

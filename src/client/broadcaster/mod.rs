@@ -7,6 +7,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{HtmlVideoElement, MediaStream, MediaStreamTrack, RtcSdpType};
 
+mod clock;
 mod link;
 mod quality;
 mod recordings;
@@ -286,7 +287,7 @@ impl Broadcaster {
     }
 
     fn on_message(self: &Rc<Self>, msg: ServerMessage) {
-        if self.ui.chat.apply(&msg) {
+        if self.ui.chat.apply(&msg) || self.ui.apply_audience(&msg) {
             return;
         }
         match msg {
@@ -346,24 +347,8 @@ impl Broadcaster {
                 self.measure_viewers();
                 self.say_clock();
             }
-            ServerMessage::ClockPong { t, server_us } => {
-                let clock = self.state.borrow().clock.clone();
-                if clock.pong(t, server_us).is_some() && self.state.borrow().live {
-                    self.say_clock();
-                }
-            }
+            ServerMessage::ClockPong { t, server_us } => self.clock_pong(t, server_us),
             ServerMessage::ViewerCount { count } => self.ui.viewers.set(count),
-            ServerMessage::Audience { viewers } => self.ui.audience.set(viewers),
-            ServerMessage::AudienceJoined { viewer } => self.ui.audience.update(|audience| {
-                match audience.iter_mut().find(|known| known.id == viewer.id) {
-                    Some(known) => *known = viewer,
-                    None => audience.push(viewer),
-                }
-            }),
-            ServerMessage::AudienceLeft { id } => {
-                self.ui.audience.update(|audience| audience.retain(|v| v.id != id));
-            }
-            ServerMessage::ViewerStats { viewers } => self.ui.quality.set(quality::by_viewer(viewers)),
             ServerMessage::Recording { on } => {
                 self.ui.recording.set(Some(on));
                 recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);
@@ -404,22 +389,16 @@ impl Broadcaster {
             | ServerMessage::OnAir { .. }
             | ServerMessage::OffAir { .. }
             | ServerMessage::Offer { .. }
-            // The chat's, taken above.
+            // The chat's and the audience's, taken above.
+            | ServerMessage::Audience { .. }
+            | ServerMessage::AudienceJoined { .. }
+            | ServerMessage::AudienceLeft { .. }
+            | ServerMessage::ViewerStats { .. }
             | ServerMessage::Chat { .. }
             | ServerMessage::ChatBacklog { .. }
             | ServerMessage::ChatDeleted { .. }
             | ServerMessage::ChatMuted { .. }
             | ServerMessage::BroadcasterClock { .. } => {}
-        }
-    }
-
-    /// Tell the viewers (through the server) this page's clock offset, once known.
-    fn say_clock(&self) {
-        let offset = self.state.borrow().clock.offset_ms();
-        if let Some(offset) = offset {
-            self.send(&ClientMessage::ClockOffset {
-                offset_us: (offset * 1000.0).round() as i64,
-            });
         }
     }
 

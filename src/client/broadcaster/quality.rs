@@ -118,8 +118,3 @@ impl Broadcaster {
         });
     }
 }
-
-/// The relay's figures, as the audience list keeps them.
-pub(super) fn by_viewer(viewers: Vec<ViewerQuality>) -> HashMap<PeerId, ViewerQuality> {
-    viewers.into_iter().map(|q| (q.id, q)).collect()
-}
