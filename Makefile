@@ -37,7 +37,7 @@ test-rust:
 test-e2e:
 	$(ENV) cd end2end && npx playwright test
 	$(ENV) cd end2end && ONAIR_E2E_SOURCE=whip npx playwright test broadcast.spec.ts
-	$(ENV) cd end2end && ONAIR_E2E_MEDIA=p2p npx playwright test broadcast.spec.ts relay.spec.ts reconnect.spec.ts firefox.spec.ts chat.spec.ts delay.spec.ts
+	$(ENV) cd end2end && ONAIR_E2E_MEDIA=p2p npx playwright test broadcast.spec.ts relay.spec.ts reconnect.spec.ts firefox.spec.ts chat.spec.ts delay.spec.ts check.spec.ts
 
 lint:
 	python3 scripts/check-layout

@@ -10,7 +10,9 @@ use leptos_router::{
 };
 
 use crate::{
-    pages::{home::HomePage, not_found::NotFound, talk::TalkPage, watch::WatchPage},
+    pages::{
+        check::CheckPage, home::HomePage, not_found::NotFound, talk::TalkPage, watch::WatchPage,
+    },
     protocol::RoomName,
 };
 
@@ -47,11 +49,12 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <a href="/" class="brand"><span class="brand-dot"></span>"onair"</a>
-                <nav><a href="/">"Live rooms"</a></nav>
+                <nav><a href="/">"Live rooms"</a><a href="/check" data-testid="nav-check">"Check your setup"</a></nav>
             </header>
             <main class="page">
                 <Routes fallback=|| view! { <NotFound message="There is no page at this address."/> }>
                     <Route path=path!("/") view=HomePage/>
+                    <Route path=path!("/check") view=CheckPage/>
                     <Route path=path!("/talk/:room") view=|| view! { <RoomRoute page=RoomPage::Talk/> }/>
                     <Route path=path!("/watch/:room") view=|| view! { <RoomRoute page=RoomPage::Watch/> }/>
                 </Routes>

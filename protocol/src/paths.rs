@@ -4,6 +4,11 @@
 pub const SOCKET_PREFIX: &str = "/ws/";
 /// Server-sent events: the live room list, whenever it changes.
 pub const ROOM_EVENTS: &str = "/api/rooms/events";
+/// Rooms the pre-flight check (`/check`) loops its camera through start so; the room list
+/// does not show them.
+pub const CHECK_ROOM_PREFIX: &str = "onair-check-";
+/// The pre-flight check's page.
+pub const CHECK_PAGE: &str = "/check";
 /// The query parameter of a private room's key: `/watch/ROOM?key=…`, `/ws/ROOM?key=…`.
 pub const ROOM_KEY_PARAM: &str = "key";
 

@@ -6,6 +6,7 @@
 pub mod broadcaster;
 pub mod capture_times;
 pub mod chat;
+pub mod check;
 pub mod clock;
 pub mod json;
 pub mod listener;

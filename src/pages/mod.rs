@@ -4,6 +4,7 @@
 
 mod audience;
 mod chat;
+pub mod check;
 pub mod home;
 pub mod not_found;
 pub mod talk;

@@ -160,6 +160,11 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
             hidden=move || ui.media.get().is_none()>
             {move || ui.media_line()}
         </p>
+        <p class="hint">
+            "Not sure your camera, microphone or network will do? "
+            <a href=crate::protocol::paths::CHECK_PAGE data-testid="check-link" target="_blank">"Check your setup"</a>
+            " before you go live."
+        </p>
         <WatchLink url=ui.watch_url fallback=watch_path/>
         </div>
         <aside class="room-side">

@@ -2,5 +2,6 @@
 //! (`pages`) read it. Neither imports the other; both import this.
 
 pub mod chat;
+pub mod check;
 pub mod talk;
 pub mod watch;

@@ -15,6 +15,7 @@ mod rooms;
 mod bad_input;
 mod broadcast;
 mod chat;
+mod clock;
 mod keys;
 mod limits;
 mod pages;

@@ -396,6 +396,13 @@ impl RoomDirectory for Hub {
             .iter()
             // Private rooms are for people who have the link; the list does not show them.
             .filter(|room| !self.keys.is_private(room.name.as_str()))
+            // The pre-flight check's loops are nobody's broadcast.
+            .filter(|room| {
+                !room
+                    .name
+                    .as_str()
+                    .starts_with(crate::protocol::paths::CHECK_ROOM_PREFIX)
+            })
             .filter_map(|room| {
                 let state = room.lock();
                 state.on_air.map(|_| RoomSummary {
