@@ -154,3 +154,47 @@ test("--public-url is the watch link's address", async ({ browser }) => {
     await stopServer(server);
   }
 });
+
+test("an over-long message is refused with its reason, and the list follows new messages unless scrolled up", async ({ context }) => {
+  test.setTimeout(60_000);
+  const room = roomName("scroll");
+  const talk = await liveBroadcaster(context, room);
+  const viewers = [await viewer(context, room), await viewer(context, room), await viewer(context, room)];
+
+  // The input holds 500 characters; a page that sends more anyway is told why.
+  const input = viewers[0].getByTestId("chat-input");
+  await expect(input).toHaveAttribute("maxlength", "500");
+  await input.evaluate((el: HTMLInputElement) => el.removeAttribute("maxlength"));
+  await input.fill("x".repeat(501));
+  await viewers[0].getByTestId("chat-send").click();
+  await expect(viewers[0].getByTestId("chat-notice")).toContainText("at most 500 characters");
+
+  // More messages than the list shows at once: it stays at the newest.
+  for (const page of [talk, ...viewers]) {
+    for (let n = 0; n < 4; n++) await say(page, `line ${n} from a page with a longer message to take room`);
+  }
+  await expect(talk.getByTestId("chat-message")).toHaveCount(16);
+  const list = talk.getByTestId("chat-messages");
+  const fromBottom = () => list.evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop);
+  expect(await list.evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
+  await expect.poll(fromBottom).toBeLessThan(5);
+  // The reader scrolls up to read: a new message does not pull the list down.
+  await list.evaluate((el) => {
+    el.scrollTop = 0;
+    el.dispatchEvent(new Event("scroll"));
+  });
+  await say(viewers[1], "one more");
+  await expect(talk.getByTestId("chat-message")).toHaveCount(17);
+  // After the frames in which the list would have followed.
+  const afterFrames = () => talk.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  await afterFrames();
+  expect(await list.evaluate((el) => el.scrollTop)).toBe(0);
+  // Back at the bottom, it follows again.
+  await list.evaluate((el) => {
+    el.scrollTop = el.scrollHeight;
+    el.dispatchEvent(new Event("scroll"));
+  });
+  await say(viewers[2], "and another");
+  await expect(talk.getByTestId("chat-message")).toHaveCount(18);
+  await expect.poll(fromBottom).toBeLessThan(5);
+});
