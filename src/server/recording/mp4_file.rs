@@ -30,8 +30,9 @@ use shiguredo_mp4::{
 
 use super::{timeline::Timeline, Frame, RecordingError};
 
-const VIDEO_TIMESCALE: NonZeroU32 = NonZeroU32::new(90_000).expect("non-zero");
-const AUDIO_TIMESCALE: NonZeroU32 = NonZeroU32::new(48_000).expect("non-zero");
+// Built from `MIN` (1): no `expect` on a constant that cannot be zero.
+const VIDEO_TIMESCALE: NonZeroU32 = NonZeroU32::MIN.saturating_add(90_000 - 1);
+const AUDIO_TIMESCALE: NonZeroU32 = NonZeroU32::MIN.saturating_add(48_000 - 1);
 /// The last frame of each track lasts as long as the one before it, or this.
 const VIDEO_LAST_DURATION: u32 = 3_000; // 1/30 s
 const AUDIO_LAST_DURATION: u32 = 960; // 20 ms, WebRTC's Opus frame
