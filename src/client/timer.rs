@@ -34,6 +34,17 @@ impl Drop for Timeout {
     }
 }
 
+/// Resolves after `millis`.
+pub async fn sleep(millis: u32) {
+    let wait = js_sys::Promise::new(&mut |resolve, _reject| {
+        let _ = super::window().set_timeout_with_callback_and_timeout_and_arguments_0(
+            &resolve,
+            i32::try_from(millis).unwrap_or(i32::MAX),
+        );
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(wait).await;
+}
+
 /// A promise that rejects with `reason` after `millis`, for racing against one that may never
 /// settle (a permission prompt nobody answers).
 pub fn reject_after(millis: i32, reason: &'static str) -> js_sys::Promise {

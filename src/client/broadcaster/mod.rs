@@ -340,9 +340,6 @@ impl Broadcaster {
                 self.ui.live.set(true);
                 self.ui.error.set(None);
                 self.ui.status.set("You are live.".into());
-                if self.ui.recording.get_untracked() == Some(true) {
-                    recordings::refresh(&self.room, self.ui, recordings::SETTLE_MS);
-                }
                 self.prepare_spare();
                 self.measure_viewers();
                 self.say_clock();

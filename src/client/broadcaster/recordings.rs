@@ -1,30 +1,27 @@
 //! The room's recordings on the talk page (where the server records): the list is fetched
-//! from `/recordings/<room>` when the page joins, and again a moment after a broadcast starts
-//! (its file appears at the first picture) and after it ends (its file is closed).
+//! from `/recordings/<room>` when the page joins, and again a moment after a broadcast ends or
+//! recording is turned off (its file is closed, and listed from then on: the server lists no
+//! file still being written).
 
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 
 use crate::{
-    client::window,
+    client::{timer::sleep, window},
     protocol::{paths, RoomName},
     ui::talk::TalkUi,
 };
 
-/// How long after a broadcast starts or ends its file is listed as it then is.
-pub(super) const SETTLE_MS: i32 = 1500;
+/// How long after a broadcast ends its file is closed and listed.
+pub(super) const SETTLE_MS: u32 = 1500;
 
 /// Fetch the list into `ui.recordings`, after `delay_ms`; a failure leaves the list as it was.
-pub(super) fn refresh(room: &RoomName, ui: TalkUi, delay_ms: i32) {
+pub(super) fn refresh(room: &RoomName, ui: TalkUi, delay_ms: u32) {
     let url = paths::recordings(room.as_str(), None, &ui.key.get_untracked());
     spawn_local(async move {
         if delay_ms > 0 {
-            let wait = js_sys::Promise::new(&mut |resolve, _reject| {
-                let _ = window()
-                    .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, delay_ms);
-            });
-            let _ = JsFuture::from(wait).await;
+            sleep(delay_ms).await;
         }
         if let Some(files) = fetch_list(&url).await {
             ui.recordings.set(files);

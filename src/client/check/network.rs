@@ -14,6 +14,7 @@ use crate::{
     client::{
         peer::Peer,
         socket::{Signaling, SocketEvent},
+        timer::sleep,
         Broadcaster, Viewer,
     },
     protocol::{
@@ -33,15 +34,6 @@ const GATHERING_WITHIN_MS: f64 = 5_000.0;
 const LIVE_WITHIN_MS: f64 = 15_000.0;
 /// How long the looped picture plays before its bitrate is read.
 const LOOP_PLAYS_MS: u32 = 4_000;
-
-/// Resolves after `ms`.
-async fn sleep(ms: u32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _| {
-        let _ = crate::client::window()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
-    });
-    let _ = JsFuture::from(promise).await;
-}
 
 /// Wait until `ready` says yes, up to `within` ms; whether it did.
 async fn until(within: f64, ready: impl Fn() -> bool) -> bool {
