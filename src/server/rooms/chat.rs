@@ -5,9 +5,8 @@
 //! nodes. Moderation (delete, mute) is for the broadcaster on air only, since any page may
 //! open `/talk/<room>` but only the one that went live holds the room's publish key.
 
-use std::time::{Duration, SystemTime};
-
 use super::{
+    clock::now_us,
     membership::Membership,
     refusal::{no_such_peer, refuse, Refusal},
     room::{Member, RoomState},
@@ -27,14 +26,6 @@ pub(super) const CHAT_PER_SECOND: f64 = 1.0;
 /// A new member's chat state: its default name's number, when it came, its rate limit.
 pub(super) fn chat_bucket() -> TokenBucket {
     TokenBucket::new(CHAT_PER_SECOND, CHAT_BURST)
-}
-
-/// Milliseconds since the Unix epoch, as the pages show times.
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_millis() as u64
 }
 
 /// A message's text as the room keeps it, or why not.
@@ -148,7 +139,7 @@ impl Membership {
             name,
             text,
             broadcaster: on_air,
-            at: now_ms(),
+            at: now_us() / 1000,
         };
         state.chat.push(entry.clone());
         state.send_to_all(&ServerMessage::Chat { message: entry });

@@ -10,8 +10,8 @@ use super::{
 };
 use crate::protocol::{ErrorCode, Role, ServerMessage};
 
-/// Microseconds since the Unix epoch, now.
-fn now_us() -> u64 {
+/// Microseconds since the Unix epoch, now (chat messages and joins are stamped in ms of it).
+pub(super) fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)

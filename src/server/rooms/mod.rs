@@ -256,7 +256,7 @@ impl Hub {
                 offered_by: ticket.as_ref().map(|t| t.broadcaster),
                 name: None,
                 number,
-                since: chat::now_ms(),
+                since: clock::now_us() / 1000,
                 chat_bucket: chat::chat_bucket(),
             },
         );
