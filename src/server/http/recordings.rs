@@ -15,7 +15,10 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::AppState;
-use crate::protocol::{paths, RoomName};
+use crate::{
+    protocol::{paths, RoomName},
+    server::recording::is_recording_of,
+};
 
 /// Why a recordings request was refused; its text is the response body.
 #[derive(Debug, thiserror::Error)]
@@ -64,45 +67,14 @@ fn admitted(
 /// The room's finished recordings in `dir`: `<room>-<start>.webm` or `.mp4`, newest first
 /// (one being written is `….part` until it is closed, and not listed).
 fn recordings_of(dir: &std::path::Path, room: &RoomName) -> Result<Vec<String>, RecordingsError> {
-    let prefix = format!("{room}-");
     let mut files: Vec<String> = std::fs::read_dir(dir)
         .map_err(RecordingsError::Read)?
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| is_recording_of(name, &prefix))
+        .filter(|name| is_recording_of(name, room))
         .collect();
     files.sort_unstable_by(|a, b| b.cmp(a));
     Ok(files)
-}
-
-/// `<room>-<8 digits>T<6 digits>Z[-<n>].webm|mp4`: another room's name can share the prefix,
-/// not the shape.
-fn is_recording_of(name: &str, prefix: &str) -> bool {
-    let Some(rest) = name.strip_prefix(prefix) else {
-        return false;
-    };
-    let Some(rest) = rest
-        .strip_suffix(".webm")
-        .or_else(|| rest.strip_suffix(".mp4"))
-    else {
-        return false;
-    };
-    let (stamp, second) = match rest.split_once("Z-") {
-        Some((stamp, n)) => (stamp, Some(n)),
-        None => match rest.strip_suffix('Z') {
-            Some(stamp) => (stamp, None),
-            None => return false,
-        },
-    };
-    let stamp_ok = stamp.len() == 15
-        && stamp.char_indices().all(|(at, c)| {
-            if at == 8 {
-                c == 'T'
-            } else {
-                c.is_ascii_digit()
-            }
-        });
-    stamp_ok && second.is_none_or(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// `GET /recordings/<room>`.
@@ -123,7 +95,7 @@ pub async fn download(
     request: Request,
 ) -> Result<Response, RecordingsError> {
     let (dir, room) = admitted(&state, &room, &query)?;
-    if !is_recording_of(&file, &format!("{room}-")) {
+    if !is_recording_of(&file, &room) {
         return Err(RecordingsError::NoSuchFile);
     }
     let path = dir.join(&file);
@@ -141,27 +113,4 @@ pub async fn download(
             .insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_this_rooms_recordings_are_its_own() {
-        let prefix = "class-";
-        assert!(is_recording_of("class-20261201T170425Z.webm", prefix));
-        assert!(is_recording_of("class-20261201T170425Z.mp4", prefix));
-        // A second one started in the same second.
-        assert!(is_recording_of("class-20261201T170425Z-2.mp4", prefix));
-        assert!(!is_recording_of("class-20261201T170425Z-.mp4", prefix));
-        assert!(!is_recording_of("class-20261201T170425Z-x.mp4", prefix));
-        assert!(!is_recording_of("class-20261201T170425Z.mkv", prefix));
-        // Another room whose name starts the same, a stray file, a path.
-        assert!(!is_recording_of("class-b-20261201T170425Z.webm", prefix));
-        assert!(!is_recording_of("class-notes.webm", prefix));
-        assert!(!is_recording_of("class-../../etc/passwd", prefix));
-        // Still being written.
-        assert!(!is_recording_of("class-20261201T170425Z.mp4.part", prefix));
-    }
 }

@@ -11,8 +11,10 @@
 //! - [`webm_file`]: one WebM recording, muxed by libwebm.
 //! - [`mp4_file`]: one MP4 recording, muxed by shiguredo_mp4.
 //! - [`timeline`]: where each frame falls in its file.
+//! - [`names`]: what a recording's file is called, while written and once closed.
 
 mod mp4_file;
+mod names;
 mod timeline;
 mod webm_file;
 
@@ -29,6 +31,8 @@ use prometheus_client::metrics::counter::Counter;
 
 use crate::protocol::RoomName;
 use mp4_file::Mp4File;
+pub use names::is_recording_of;
+use names::{part_path, unused_path};
 use webm_file::WebmFile;
 
 /// Frames waiting for the disk before new ones are dropped (a few seconds of a broadcast).
@@ -195,12 +199,6 @@ impl OpenFile {
     }
 }
 
-fn part_path(done: &Path) -> PathBuf {
-    let mut name = done.as_os_str().to_owned();
-    name.push(".part");
-    PathBuf::from(name)
-}
-
 /// The recording thread: frames into files, until the queue closes.
 fn record(dir: &Path, queue: &mpsc::Receiver<Job>) {
     let mut files: HashMap<RoomName, OpenFile> = HashMap::new();
@@ -252,44 +250,5 @@ fn finish(file: OpenFile) {
     match file.finish() {
         Ok(path) => tracing::info!("recording closed: {}", path.display()),
         Err(err) => tracing::warn!("closing a recording failed: {err}"),
-    }
-}
-
-/// Where a recording starting at `at` goes: a second one in the same second (a broadcaster
-/// back at once) gets `-2`, `-3`..., never the first one's file.
-fn unused_path(dir: &Path, room: &RoomName, at: SystemTime, extension: &str) -> PathBuf {
-    let first = dir.join(file_name(room, at, extension));
-    let stem = first.with_extension("");
-    std::iter::once(first)
-        .chain((2..).map(|n| PathBuf::from(format!("{}-{n}.{extension}", stem.display()))))
-        .find(|path| !path.exists() && !part_path(path).exists())
-        .unwrap_or_else(|| dir.join(file_name(room, at, extension)))
-}
-
-/// `<room>-<UTC start, to the second>.<extension>`: sorted by time in a listing, and one per
-/// start.
-fn file_name(room: &RoomName, at: SystemTime, extension: &str) -> String {
-    let stamp = time::OffsetDateTime::from(at)
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap_or_default();
-    format!("{room}-{stamp}.{extension}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn a_file_is_named_by_room_and_utc_start() {
-        let room = RoomName::parse("all-hands").unwrap();
-        // 2026-12-01T17:04:25Z
-        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_144_665);
-        assert_eq!(
-            file_name(&room, at, "webm"),
-            "all-hands-20261201T170425Z.webm"
-        );
     }
 }
