@@ -120,26 +120,15 @@ fn candidate<V: JsonValue>(v: &V) -> Result<IceCandidate> {
 }
 
 fn ice_servers<V: JsonValue>(v: &V) -> Result<Vec<IceServer>> {
-    let list = v
-        .field("ice_servers")
-        .and_then(|f| f.items())
-        .ok_or_else(|| missing("ice_servers"))?;
-    list.iter()
-        .map(|server| {
-            let urls = server
-                .field("urls")
-                .and_then(|u| u.items())
-                .ok_or_else(|| missing("urls"))?
-                .iter()
-                .map(|url| url.string().ok_or_else(|| missing("urls")))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(IceServer {
-                urls,
-                username: opt_string(server, "username")?,
-                credential: opt_string(server, "credential")?,
-            })
+    list(v, "ice_servers", |server| {
+        Ok(IceServer {
+            urls: list(server, "urls", |url| {
+                url.string().ok_or_else(|| missing("urls"))
+            })?,
+            username: opt_string(server, "username")?,
+            credential: opt_string(server, "credential")?,
         })
-        .collect()
+    })
 }
 
 /// One server message; unknown fields are ignored, as serde does.
@@ -232,20 +221,14 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
             message: chat_entry(&field(v, "message")?)?,
         },
         ServerKind::ChatBacklog => ServerMessage::ChatBacklog {
-            messages: items(v, "messages")?
-                .iter()
-                .map(chat_entry)
-                .collect::<Result<_>>()?,
+            messages: list(v, "messages", chat_entry)?,
         },
         ServerKind::ChatDeleted => ServerMessage::ChatDeleted { id: id(v, "id")? },
         ServerKind::ChatMuted => ServerMessage::ChatMuted {
             muted: boolean(v, "muted")?,
         },
         ServerKind::Audience => ServerMessage::Audience {
-            viewers: items(v, "viewers")?
-                .iter()
-                .map(audience_member)
-                .collect::<Result<_>>()?,
+            viewers: list(v, "viewers", audience_member)?,
         },
         ServerKind::AudienceJoined => ServerMessage::AudienceJoined {
             viewer: audience_member(&field(v, "viewer")?)?,
@@ -259,10 +242,7 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
             offset_us: signed(v, "offset_us")?,
         },
         ServerKind::ViewerStats => ServerMessage::ViewerStats {
-            viewers: items(v, "viewers")?
-                .iter()
-                .map(viewer_quality)
-                .collect::<Result<_>>()?,
+            viewers: list(v, "viewers", viewer_quality)?,
         },
     })
 }
@@ -271,10 +251,14 @@ fn field<V: JsonValue>(v: &V, name: &str) -> Result<V> {
     v.field(name).ok_or_else(|| missing(name))
 }
 
-fn items<V: JsonValue>(v: &V, name: &str) -> Result<Vec<V>> {
+/// The list `name`, each item read by `read`.
+fn list<V: JsonValue, T>(v: &V, name: &str, read: impl Fn(&V) -> Result<T>) -> Result<Vec<T>> {
     v.field(name)
         .and_then(|f| f.items())
-        .ok_or_else(|| missing(name))
+        .ok_or_else(|| missing(name))?
+        .iter()
+        .map(read)
+        .collect()
 }
 
 /// An absent `false` flag, as serde skips it.
