@@ -42,6 +42,18 @@ function decodeErrors(file: string): string {
   });
 }
 
+/** The one closed recording of `room` in `dir`, once it is there: named by room and start,
+ * with the given extension, and what ffprobe says of it. */
+async function closedRecording(dir: string, room: string, extension: "webm" | "mp4") {
+  const files = () => readdirSync(dir).filter((f) => f.endsWith(`.${extension}`));
+  await expect.poll(files).toHaveLength(1);
+  expect(files()[0]).toMatch(new RegExp(`^${room}-\\d{8}T\\d{6}Z\\.${extension}$`));
+  const file = join(dir, files()[0]);
+  // Closed: a duration, and both streams.
+  await expect.poll(() => probe(file).duration).toBeGreaterThan(0);
+  return { file, ...probe(file) };
+}
+
 async function recordingServer(dir: string) {
   return startServer(port, ["--record", dir]);
 }
@@ -69,13 +81,8 @@ test("a broadcast is recorded to a WebM file that ffprobe reads and ffmpeg decod
       .toBeGreaterThan(from + 10);
     await talk.getByTestId("stop").click();
     const broadcastSeconds = (Date.now() - liveAt) / 1000;
-    const files = () => readdirSync(dir).filter((f) => f.endsWith(".webm"));
-    await expect.poll(files).toHaveLength(1);
-    const file = join(dir, files()[0]);
-    expect(files()[0]).toMatch(new RegExp(`^${room}-\\d{8}T\\d{6}Z\\.webm$`));
-    // Closed once the broadcast ended: a duration, and both streams.
-    await expect.poll(() => probe(file).duration).toBeGreaterThan(0);
-    const { duration, streams } = probe(file);
+    // Closed once the broadcast ended.
+    const { file, duration, streams } = await closedRecording(dir, room, "webm");
     expect(streams).toEqual(["audio:opus", "video:vp8"]);
     // As long as the broadcast ran, from going live to Stop.
     expect(Math.abs(duration - broadcastSeconds)).toBeLessThan(1);
@@ -100,12 +107,10 @@ test("a recording cut short by a server shutdown is closed and plays", async ({ 
     const from = await video.evaluate((v: HTMLVideoElement) => v.currentTime);
     await expect.poll(() => video.evaluate((v: HTMLVideoElement) => v.currentTime)).toBeGreaterThan(from + 3);
     await stopServer(server);
-    const files = readdirSync(dir).filter((f) => f.endsWith(".webm"));
-    expect(files).toHaveLength(1);
-    const { duration, streams } = probe(join(dir, files[0]));
+    const { file, duration, streams } = await closedRecording(dir, room, "webm");
     expect(streams).toEqual(["audio:opus", "video:vp8"]);
     expect(duration).toBeGreaterThan(3);
-    expect(decodeErrors(join(dir, files[0]))).toBe("");
+    expect(decodeErrors(file)).toBe("");
   } finally {
     await context.close();
     rmSync(dir, { recursive: true, force: true });
@@ -123,12 +128,7 @@ test("an H.264 WHIP broadcast is recorded to an MP4 file that ffprobe reads and 
     // The publisher sends for its seconds, then DELETEs its session: the file is closed.
     expect(await publisher.exited).toBe(0);
     expect(publisher.lines).toContain("deleted 200");
-    const files = () => readdirSync(dir).filter((f) => f.endsWith(".mp4"));
-    await expect.poll(files).toHaveLength(1);
-    const file = join(dir, files()[0]);
-    expect(files()[0]).toMatch(new RegExp(`^${room}-\\d{8}T\\d{6}Z\\.mp4$`));
-    await expect.poll(() => probe(file).duration).toBeGreaterThan(0);
-    const { duration, streams } = probe(file);
+    const { file, duration, streams } = await closedRecording(dir, room, "mp4");
     expect(streams).toEqual(["audio:opus", "video:h264"]);
     expect(Math.abs(duration - seconds)).toBeLessThan(1);
     expect(decodeErrors(file)).toBe("");
@@ -150,12 +150,10 @@ test("an MP4 recording cut short by a server shutdown is closed and plays", asyn
     // A couple of seconds of picture in the file (the test picture is about 60 kB/s).
     await expect.poll(written, { timeout: 30_000 }).toBeGreaterThan(150_000);
     await stopServer(server);
-    const files = () => readdirSync(dir).filter((f) => f.endsWith(".mp4"));
-    expect(files()).toHaveLength(1);
-    const { duration, streams } = probe(join(dir, files()[0]));
+    const { file, duration, streams } = await closedRecording(dir, room, "mp4");
     expect(streams).toEqual(["audio:opus", "video:h264"]);
     expect(duration).toBeGreaterThan(1);
-    expect(decodeErrors(join(dir, files()[0]))).toBe("");
+    expect(decodeErrors(file)).toBe("");
   } finally {
     publisher.child.kill();
     rmSync(dir, { recursive: true, force: true });
