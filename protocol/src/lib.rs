@@ -7,6 +7,7 @@
 //! - [`close_code`]: the WebSocket close codes the server ends a connection with.
 //! - [`error_code`]: why a request was refused, in the `error` message.
 //! - [`room_name`]: the one rule for room names.
+//! - [`simulcast`]: the layers a talk page sends, and the quality each viewer gets.
 //! - [`reader`]: reading a server message from JSON the browser already parsed (no serde
 //!   reader in the wasm), checked against serde for every message kind.
 
@@ -20,9 +21,11 @@ pub mod reader;
 pub mod room_name;
 #[cfg(any(test, feature = "samples"))]
 pub mod samples;
+pub mod simulcast;
 
 pub use chat::{AudienceMember, ChatEntry, ViewerQuality};
 pub use error_code::ErrorCode;
 pub use limits::*;
 pub use message::*;
 pub use room_name::{RoomName, RoomNameError};
+pub use simulcast::{LayerUse, Level};

@@ -15,6 +15,7 @@ use strum::{EnumDiscriminants, EnumIter, EnumString, IntoStaticStr};
 
 use crate::chat::{AudienceMember, ChatEntry, ViewerQuality};
 use crate::error_code::ErrorCode;
+use crate::simulcast::{LayerUse, Level};
 
 /// A connection's id, assigned by the server, unique for the life of the process.
 pub type PeerId = u64;
@@ -168,6 +169,17 @@ pub enum ClientMessage {
     /// viewers to read the capture times of its frames on their own clocks.
     ClockOffset {
         offset_us: i64,
+    },
+    /// Viewer: the size its page shows the picture at, in device pixels (sent when it
+    /// changes): the relay sends no bigger a layer than that needs.
+    ViewerSize {
+        width: u32,
+        height: u32,
+    },
+    /// Viewer: always receive the layer at `level`, or (`null`) let the relay choose.
+    PinQuality {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        level: Option<Level>,
     },
 }
 
@@ -358,6 +370,19 @@ pub enum ServerMessage {
     /// joins and whenever it changes.
     BroadcasterClock {
         offset_us: i64,
+    },
+    /// Broadcaster, when it changes, where the server relays a simulcast: each layer, how many
+    /// viewers receive it, and whether to send it.
+    Layers {
+        layers: Vec<LayerUse>,
+    },
+    /// Viewer, when it changes: the layer the relay sends it now, at `level` of `of` layers,
+    /// and whether that was pinned.
+    Quality {
+        level: Level,
+        of: u32,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pinned: bool,
     },
 }
 

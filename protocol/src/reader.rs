@@ -10,8 +10,8 @@
 //! The browser's side of [`JsonValue`] (for `wasm_bindgen::JsValue`) is in the app's `client`.
 
 use crate::{
-    AudienceMember, ChatEntry, ErrorCode, IceCandidate, IceServer, MediaMode, OffAirReason,
-    PageOffer, Role, RoomSummary, ServerKind, ServerMessage, ViewerQuality,
+    AudienceMember, ChatEntry, ErrorCode, IceCandidate, IceServer, LayerUse, Level, MediaMode,
+    OffAirReason, PageOffer, Role, RoomSummary, ServerKind, ServerMessage, ViewerQuality,
 };
 
 /// What the reader needs from a parsed JSON value. `field` is `None` for a missing or `null`
@@ -244,6 +244,14 @@ pub fn server_message<V: JsonValue>(v: &V) -> Result<ServerMessage> {
         ServerKind::ViewerStats => ServerMessage::ViewerStats {
             viewers: list(v, "viewers", viewer_quality)?,
         },
+        ServerKind::Layers => ServerMessage::Layers {
+            layers: list(v, "layers", layer_use)?,
+        },
+        ServerKind::Quality => ServerMessage::Quality {
+            level: named::<_, Level>(v, "level")?,
+            of: count(v, "of")?,
+            pinned: flag(v, "pinned")?,
+        },
     })
 }
 
@@ -289,6 +297,15 @@ fn viewer_quality<V: JsonValue>(v: &V) -> Result<ViewerQuality> {
         rtt_ms: figure("rtt_ms")?,
         loss_permille: figure("loss_permille")?,
         kbps: figure("kbps")?,
+    })
+}
+
+fn layer_use<V: JsonValue>(v: &V) -> Result<LayerUse> {
+    Ok(LayerUse {
+        rid: string(v, "rid")?,
+        viewers: count(v, "viewers")?,
+        active: boolean(v, "active")?,
+        height: whole(v, "height", f64::from(u32::MAX))?.map(|n| n as u32),
     })
 }
 

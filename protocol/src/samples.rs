@@ -6,7 +6,7 @@ use strum::IntoEnumIterator;
 
 use crate::{
     AudienceMember, ChatEntry, ClientKind, ClientMessage, ErrorCode, IceCandidate, IceServer,
-    MediaMode, OffAirReason, Role, ServerKind, ServerMessage, ViewerQuality,
+    LayerUse, Level, MediaMode, OffAirReason, Role, ServerKind, ServerMessage, ViewerQuality,
 };
 
 fn candidate(mid: Option<&str>, index: Option<u16>) -> IceCandidate {
@@ -116,6 +116,14 @@ pub fn client(kind: ClientKind) -> Vec<ClientMessage> {
                 muted: false,
             },
         ],
+        ClientKind::ViewerSize => vec![ClientMessage::ViewerSize {
+            width: 640,
+            height: 360,
+        }],
+        ClientKind::PinQuality => std::iter::once(None)
+            .chain(Level::iter().map(Some))
+            .map(|level| ClientMessage::PinQuality { level })
+            .collect(),
     }
 }
 
@@ -248,6 +256,31 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 ],
             },
         ],
+        ServerKind::Layers => vec![ServerMessage::Layers {
+            layers: vec![
+                LayerUse {
+                    rid: "h".into(),
+                    viewers: 2,
+                    active: true,
+                    height: Some(720),
+                },
+                LayerUse {
+                    rid: "m".into(),
+                    viewers: 0,
+                    active: false,
+                    height: None,
+                },
+            ],
+        }],
+        ServerKind::Quality => Level::iter()
+            .flat_map(|level| {
+                [false, true].map(|pinned| ServerMessage::Quality {
+                    level,
+                    of: 3,
+                    pinned,
+                })
+            })
+            .collect(),
     }
 }
 

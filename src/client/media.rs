@@ -78,10 +78,20 @@ fn media_devices() -> Result<web_sys::MediaDevices, MediaError> {
     }
 }
 
-/// Camera and microphone.
-pub async fn camera() -> Result<MediaStream, MediaError> {
+/// Camera and microphone; `hd` asks for 1280x720 where the camera has it.
+pub async fn camera(hd: bool) -> Result<MediaStream, MediaError> {
     let constraints = MediaStreamConstraints::new();
-    constraints.set_video(&JsValue::TRUE);
+    if hd {
+        let video = js_sys::Object::new();
+        for (name, ideal) in [("width", 1280), ("height", 720)] {
+            let wish = js_sys::Object::new();
+            let _ = Reflect::set(&wish, &"ideal".into(), &ideal.into());
+            let _ = Reflect::set(&video, &name.into(), &wish);
+        }
+        constraints.set_video(&video);
+    } else {
+        constraints.set_video(&JsValue::TRUE);
+    }
     constraints.set_audio(&JsValue::TRUE);
     capture(media_devices()?.get_user_media_with_constraints(&constraints)).await
 }

@@ -6,6 +6,7 @@ mod audience;
 mod chat;
 pub mod check;
 pub mod home;
+mod layers;
 pub mod not_found;
 pub mod talk;
 pub mod watch;

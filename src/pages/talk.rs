@@ -3,7 +3,7 @@
 use leptos::{html::Video, prelude::*};
 use leptos_meta::Title;
 
-use super::{audience::AudienceList, chat::ChatPanel, watch_link::WatchLink};
+use super::{audience::AudienceList, chat::ChatPanel, layers::LayerList, watch_link::WatchLink};
 use crate::{
     protocol::{ClientMessage, MediaMode, RoomName},
     ui::talk::{Source, TalkUi},
@@ -165,6 +165,7 @@ pub fn TalkPage(room: RoomName) -> impl IntoView {
             <a href=crate::protocol::paths::CHECK_PAGE data-testid="check-link" target="_blank">"Check your setup"</a>
             " before you go live."
         </p>
+        <LayerList layers=ui.layers live=ui.live/>
         <WatchLink url=ui.watch_url fallback=watch_path/>
         </div>
         <aside class="room-side">

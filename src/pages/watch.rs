@@ -3,7 +3,7 @@
 use leptos::{html::Video, prelude::*};
 use leptos_meta::Title;
 
-use super::chat::ChatPanel;
+use super::{chat::ChatPanel, layers::QualityBadge};
 use crate::{
     protocol::{ClientMessage, RoomName},
     ui::watch::{WatchState, WatchUi, STAGE_ID},
@@ -93,6 +93,18 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
         let _ = msg;
     });
 
+    let choose = Callback::new(move |level: Option<crate::protocol::Level>| {
+        #[cfg(feature = "hydrate")]
+        engine.with_value(|engine| {
+            if let Some(engine) = engine {
+                engine.pin_quality(level);
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = level;
+    });
+    let live = Signal::derive(move || ui.state.get() == WatchState::Live);
+
     let title = format!("Watch {room}");
     view! {
         <Title text=title/>
@@ -102,6 +114,8 @@ pub fn WatchPage(room: RoomName) -> impl IntoView {
                 <h1 class="room-title">{room.to_string()}</h1>
             </div>
             <div class="badges">
+                <QualityBadge quality=ui.quality pinned=ui.pinned video_height=ui.video_height
+                    live=live choose=choose/>
                 <span class="delay-pill" data-testid="delay" data-ms=move || ui.delay_ms.get()
                     title="From the broadcaster's camera to your screen"
                     hidden=move || ui.delay_ms.get().is_none() || ui.state.get() != WatchState::Live>

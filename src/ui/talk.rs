@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use super::chat::ChatUi;
 use std::collections::HashMap;
 
-use crate::protocol::{AudienceMember, MediaMode, PeerId, ServerMessage, ViewerQuality};
+use crate::protocol::{AudienceMember, LayerUse, MediaMode, PeerId, ServerMessage, ViewerQuality};
 
 /// What is being sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,8 @@ pub struct TalkUi {
     /// Where the audience opens this room: the server's address they can reach, once the
     /// server said (its welcome).
     pub watch_url: RwSignal<Option<String>>,
+    /// Where the server relays a simulcast: the layers sent, and who receives each.
+    pub layers: RwSignal<Vec<LayerUse>>,
 }
 
 impl TalkUi {
@@ -99,6 +101,7 @@ impl Default for TalkUi {
             audience: RwSignal::new(Vec::new()),
             quality: RwSignal::new(HashMap::new()),
             watch_url: RwSignal::new(None),
+            layers: RwSignal::new(Vec::new()),
         }
     }
 }

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use super::chat::ChatUi;
+use crate::protocol::Level;
 
 /// The `id` of the watch page's stage, where the viewer engine starts before hydration: its
 /// first child is the `<video>`, the next the overlay over it, which the engine hides once
@@ -42,6 +43,12 @@ pub struct WatchUi {
     pub chat: ChatUi,
     /// How far behind live the picture is (ms), once measured.
     pub delay_ms: RwSignal<Option<u32>>,
+    /// The simulcast layer the relay sends: its level, of how many, and whether pinned.
+    pub quality: RwSignal<Option<(Level, u32, bool)>>,
+    /// The quality the viewer pinned (`None`: the relay chooses).
+    pub pinned: RwSignal<Option<Level>>,
+    /// The decoded picture's height.
+    pub video_height: RwSignal<u32>,
 }
 
 impl Default for WatchUi {
@@ -53,6 +60,9 @@ impl Default for WatchUi {
             needs_key: RwSignal::new(false),
             chat: ChatUi::default(),
             delay_ms: RwSignal::new(None),
+            quality: RwSignal::new(None),
+            pinned: RwSignal::new(None),
+            video_height: RwSignal::new(0),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::{
     rc::{Rc, Weak},
 };
 
+use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{
     RtcPeerConnectionState, RtcRtpSender, RtcRtpTransceiverDirection, RtcRtpTransceiverInit,
@@ -14,6 +15,7 @@ use super::Broadcaster;
 use crate::{
     client::{capture_times::want_capture_times, media, peer::Peer},
     protocol::{ClientMessage, IceCandidate, PeerId},
+    ui::talk::Source,
 };
 
 /// One viewer's connection: the peer and its two senders, kept to swap tracks in place.
@@ -34,12 +36,13 @@ impl Broadcaster {
         self: &Rc<Self>,
         early_candidates: Rc<RefCell<Vec<IceCandidate>>>,
     ) -> Option<ViewerLink> {
-        let (ice_servers, video) = {
+        let (ice_servers, video, relayed) = {
             let state = self.state.borrow();
             let stream = state.stream.as_ref()?;
             (
                 state.ice_servers.clone(),
                 media::first_track(stream, "video"),
+                state.relayed,
             )
         };
         let weak: Weak<Self> = Rc::downgrade(self);
@@ -75,7 +78,14 @@ impl Broadcaster {
         let audio_transceiver = pc.add_transceiver_with_str_and_init("audio", &init);
         want_capture_times(&audio_transceiver);
         let audio_sender = audio_transceiver.sender();
-        let video_transceiver = pc.add_transceiver_with_str_and_init("video", &init);
+        let video_init = RtcRtpTransceiverInit::new();
+        video_init.set_direction(RtcRtpTransceiverDirection::Sendonly);
+        if relayed {
+            // One stream to the relay, in several sizes: each viewer gets the one it can take.
+            let source = self.ui.source.get_untracked().unwrap_or(Source::Camera);
+            super::simulcast::ask_layers(&video_init, video.as_ref(), source);
+        }
+        let video_transceiver = pc.add_transceiver_with_str_and_init("video", &video_init);
         prefer_h264(&video_transceiver);
         want_capture_times(&video_transceiver);
         let video_sender = video_transceiver.sender();

@@ -11,6 +11,7 @@ mod clock;
 mod link;
 mod quality;
 mod recordings;
+mod simulcast;
 mod spare;
 
 use link::ViewerLink;
@@ -170,7 +171,8 @@ impl Broadcaster {
         let this = self.clone();
         spawn_local(async move {
             let result = match source {
-                Source::Camera => media::camera().await,
+                // The relay forwards each viewer the layer it can take: worth capturing in HD.
+                Source::Camera => media::camera(this.state.borrow().relayed).await,
                 Source::Screen => media::screen().await,
             };
             this.state.borrow_mut().capturing = false;
@@ -255,6 +257,7 @@ impl Broadcaster {
         let live = state.live;
         drop(state);
         self.ui.source.set(Some(source));
+        self.retune_layers(source);
         self.ui.status.set(if live {
             "You are live.".into()
         } else {
@@ -367,6 +370,7 @@ impl Broadcaster {
                 }
             }
             ServerMessage::Audio { from, on } => self.sound_for(from, on),
+            ServerMessage::Layers { layers } => self.use_layers(layers),
             ServerMessage::PeerLeft { peer } | ServerMessage::Hangup { from: peer } => {
                 self.state.borrow_mut().viewers.remove(&peer);
             }
@@ -395,7 +399,8 @@ impl Broadcaster {
             | ServerMessage::ChatBacklog { .. }
             | ServerMessage::ChatDeleted { .. }
             | ServerMessage::ChatMuted { .. }
-            | ServerMessage::BroadcasterClock { .. } => {}
+            | ServerMessage::BroadcasterClock { .. }
+            | ServerMessage::Quality { .. } => {}
         }
     }
 

@@ -76,7 +76,7 @@ impl Check {
             StepState::Running,
             "Asking for the microphone…",
         );
-        match media::camera().await {
+        match media::camera(false).await {
             Ok(stream) => {
                 let video = media::first_track(&stream, "video");
                 match &video {

@@ -14,7 +14,9 @@ use web_sys::{
 
 mod delay;
 mod early;
+mod layer;
 mod page_offer;
+mod sound;
 
 pub use early::{start_then, take_early};
 
@@ -71,6 +73,8 @@ pub struct Viewer {
     overlay: RefCell<Option<web_sys::HtmlElement>>,
     /// The delay behind live, and the clocks it is read on.
     delay: delay::DelayMeter,
+    /// The picture's size on the page, for the relay's choice of layer.
+    sizes: layer::SizeWatch,
     _playing: EventListener,
 }
 
@@ -85,6 +89,7 @@ impl Viewer {
     ) -> Rc<Self> {
         let this = Rc::new_cyclic(|weak: &std::rc::Weak<Self>| {
             let weak = weak.clone();
+            let sizes = layer::SizeWatch::new(&video, weak.clone());
             let playing = EventListener::new(&video, "playing", move |_: web_sys::Event| {
                 if let Some(this) = weak.upgrade() {
                     this.show(WatchState::Live, "Live");
@@ -100,6 +105,7 @@ impl Viewer {
                 hydrate: RefCell::new(None),
                 overlay: RefCell::new(None),
                 delay: delay::DelayMeter::default(),
+                sizes,
                 _playing: playing,
             }
         });
@@ -129,7 +135,13 @@ impl Viewer {
         ui.chat.take_from(old.chat);
         ui.delay_ms.set(old.delay_ms.get_untracked());
         ui.needs_key.set(old.needs_key.get_untracked());
+        ui.quality.set(old.quality.get_untracked());
+        ui.video_height.set(old.video_height.get_untracked());
         ui.set(old.state.get_untracked(), &old.message.get_untracked());
+    }
+
+    fn ui(&self) -> WatchUi {
+        self.ui.get()
     }
 
     fn show(&self, state: WatchState, message: &str) {
@@ -157,26 +169,6 @@ impl Viewer {
     /// A chat message or name, for the server.
     pub fn chat(&self, msg: &ClientMessage) {
         self.send(msg);
-    }
-
-    pub fn unmute(&self) {
-        self.video.set_muted(false);
-        let broadcaster = self
-            .state
-            .borrow()
-            .peer
-            .as_ref()
-            .and_then(|peer| peer.remote_id());
-        if let Some(to) = broadcaster {
-            self.send(&ClientMessage::Audio { to, on: true });
-        }
-        let held = std::mem::take(&mut self.state.borrow_mut().held_audio);
-        if let Some(stream) = self.video.src_object() {
-            for track in &held {
-                stream.add_track(track);
-            }
-        }
-        let _ = self.video.play();
     }
 
     fn on_socket(self: &Rc<Self>, event: SocketEvent) {
@@ -208,7 +200,7 @@ impl Viewer {
 
     fn on_message(self: &Rc<Self>, msg: ServerMessage) {
         let chat = self.ui.get().chat;
-        if chat.apply(&msg) {
+        if chat.apply(&msg) || layer::apply(self.ui.get(), &msg) {
             return;
         }
         match msg {
@@ -320,7 +312,10 @@ impl Viewer {
             | ServerMessage::SpareTaken { .. }
             | ServerMessage::Answer { .. }
             | ServerMessage::PeerLeft { .. }
-            | ServerMessage::ViewerCount { .. } => {}
+            | ServerMessage::ViewerCount { .. }
+            // Taken above.
+            | ServerMessage::Quality { .. }
+            | ServerMessage::Layers { .. } => {}
         }
     }
 
@@ -478,6 +473,9 @@ impl Viewer {
 
     fn send_answer(&self, to: PeerId, sdp: String) {
         self.send(&ClientMessage::Answer { to, sdp });
+        if to == crate::protocol::RELAY_ID {
+            self.tell_layer_wishes();
+        }
         // A page already unmuted wants the sound on this connection too.
         if !self.video.muted() {
             self.send(&ClientMessage::Audio { to, on: true });

@@ -15,6 +15,7 @@ use webm::mux::{
 };
 
 use super::{timeline::Timeline, Frame, RecordingError};
+use crate::server::frame_size::vp8_size;
 
 /// Opus in WebM needs its identification header (RFC 7845 §5.1): version 1, two channels,
 /// no pre-skip, 48 kHz, no gain, channel mapping family 0.
@@ -91,33 +92,5 @@ impl WebmFile {
                 "finalizing the WebM file failed".into(),
             )),
         }
-    }
-}
-
-/// The width and height a VP8 key frame says (RFC 6386 §9.1).
-fn vp8_size(frame: &[u8]) -> Option<(u32, u32)> {
-    let key = frame.first()? & 1 == 0;
-    let start_code = frame.get(3..6)? == [0x9d, 0x01, 0x2a];
-    if !key || !start_code {
-        return None;
-    }
-    let width = u32::from(u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]) & 0x3fff);
-    let height = u32::from(u16::from_le_bytes([*frame.get(8)?, *frame.get(9)?]) & 0x3fff);
-    (width > 0 && height > 0).then_some((width, height))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_vp8_key_frame_says_its_size() {
-        let mut frame = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a];
-        frame.extend_from_slice(&640u16.to_le_bytes());
-        frame.extend_from_slice(&(480u16 | 0x4000).to_le_bytes()); // scaling bits ignored
-        assert_eq!(vp8_size(&frame), Some((640, 480)));
-        frame[0] = 0x11; // an inter frame
-        assert_eq!(vp8_size(&frame), None);
-        assert_eq!(vp8_size(&[0x10]), None);
     }
 }

@@ -100,6 +100,29 @@ impl Engine {
                     viewer.sound = on;
                 }
             }
+            Command::ViewerSize {
+                member,
+                width,
+                height,
+            } => {
+                if let Some(viewer) = self.peers.get_mut(&member).and_then(Peer::viewer_mut) {
+                    viewer.layer.shown = Some((width, height));
+                    self.choose_layer(member, now);
+                }
+            }
+            Command::PinQuality { member, level } => {
+                if let Some(viewer) = self.peers.get_mut(&member).and_then(Peer::viewer_mut) {
+                    viewer.layer.pinned = level;
+                    self.choose_layer(member, now);
+                    if let Some(peer) = self.peers.get_mut(&member) {
+                        if let Some(room) = self.rooms.get(&peer.room) {
+                            if let Some(news) = super::simulcast::quality_news(room, peer) {
+                                peer.outbox.send(&news);
+                            }
+                        }
+                    }
+                }
+            }
             Command::Hangup { member } => {
                 if let Some(room) = self.remove_peer(member) {
                     self.ask_again_if_broadcaster(&room, member, now);
@@ -150,6 +173,7 @@ impl Engine {
                 if let Some(room) = self.rooms.get_mut(&room_name) {
                     room.ingest = Some(member);
                     room.ingest_video.clear();
+                    room.layers.clear();
                 }
             }
             Err(err) => refuse(&outbox, &err),

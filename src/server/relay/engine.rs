@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use str0m::{format::Codec, media::MediaKind, Candidate, Event};
+use str0m::{bwe::BweKind, format::Codec, media::MediaKind, Candidate, Event};
 use tokio::sync::mpsc;
 
 use super::{
@@ -15,8 +15,9 @@ use super::{
     media_room::MediaRoom,
     metrics::RelayMetrics,
     peer::{Local, Peer, Side},
-    quality,
+    quality, simulcast,
     udp::{Datagram, RecvBuffers, UdpPort},
+    viewer_side::Forwarded,
     Command,
 };
 use crate::{
@@ -45,6 +46,8 @@ pub(super) struct Engine {
     recorder: Option<Recorder>,
     /// When broadcasters next hear their viewers' figures.
     next_quality_report: Instant,
+    /// When every viewer's simulcast layer is next looked at.
+    pub(super) next_layer_choice: Instant,
 }
 
 enum Wake {
@@ -71,6 +74,7 @@ impl Engine {
             metrics,
             recorder,
             next_quality_report: Instant::now() + quality::REPORT_EVERY,
+            next_layer_choice: Instant::now() + simulcast::CHOOSE_EVERY,
         }
     }
 
@@ -200,6 +204,7 @@ impl Engine {
             }
             // Always, not only after polling: a request that is due must go (and its time
             // stop waking the loop) even when nothing else happened.
+            self.choose_layers(now);
             self.request_keyframes(now);
             self.report_quality(now);
             if self.touched.is_empty() {
@@ -209,6 +214,7 @@ impl Engine {
     }
 
     fn event(&mut self, member: PeerId, event: Event) {
+        let now = Instant::now();
         let Some(peer) = self.peers.get_mut(&member) else {
             return;
         };
@@ -218,43 +224,29 @@ impl Engine {
             Event::MediaAdded(added) if is_ingest && added.kind == MediaKind::Video => {
                 if let Some(room) = self.rooms.get_mut(&room_name) {
                     room.ingest_video.push(added.mid);
-                    room.want_keyframe();
+                    let mut rids = Vec::new();
+                    for layer in added
+                        .simulcast
+                        .iter()
+                        .flat_map(|s| s.send.iter().chain(&s.recv))
+                    {
+                        if !rids.contains(&layer.rid) {
+                            rids.push(layer.rid);
+                        }
+                    }
+                    room.layers.declare(rids);
+                    room.want_keyframes();
                 }
             }
             Event::MediaAdded(added) if !is_ingest => peer.media_added(added.kind, added.mid),
             Event::MediaData(data) if is_ingest => {
-                let Some(kind) = peer.kind_of(data.mid) else {
-                    return;
-                };
-                let Some(room) = self.rooms.get_mut(&room_name) else {
-                    return;
-                };
-                if let (Some(recorder), false) = (&self.recorder, room.not_recorded) {
-                    record(recorder, room, &room_name, &data);
-                }
-                let mut keyframe_wanted = !data.contiguous;
-                for viewer in &room.viewers {
-                    let Some(peer) = self.peers.get_mut(viewer) else {
-                        continue;
-                    };
-                    if peer.forward(kind, &data) {
-                        self.metrics.forwarded_frames.inc();
-                        self.touched.push(*viewer);
-                    } else if kind == MediaKind::Video && peer.waits_for_picture() {
-                        keyframe_wanted = true;
-                    }
-                }
-                if keyframe_wanted {
-                    room.want_keyframe();
-                }
+                self.ingest_frame(&room_name, member, &data, now)
             }
             Event::Connected => {
                 tracing::debug!("relay: member {member} of {room_name} connected");
                 peer.connected();
                 if !is_ingest {
-                    if let Some(room) = self.rooms.get_mut(&room_name) {
-                        room.want_keyframe();
-                    }
+                    self.choose_layer(member, now);
                 }
             }
             Event::PeerStats(stats) if !is_ingest => peer.quality.link(&stats),
@@ -276,12 +268,100 @@ impl Engine {
                 self.metrics.nacks_sent.inc_by(nacks);
             }
             Event::KeyframeRequest(_) if !is_ingest => {
+                let layer = peer.viewer_mut().and_then(|v| v.layer.current);
                 if let Some(room) = self.rooms.get_mut(&room_name) {
-                    room.want_keyframe();
+                    match layer {
+                        Some(layer) => room.want_keyframe(layer),
+                        None => room.want_keyframes(),
+                    }
                 }
+            }
+            Event::EgressBitrateEstimate(
+                BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
+            ) if !is_ingest => {
+                if let Some(viewer) = peer.viewer_mut() {
+                    tracing::trace!("relay: member {member}'s link carries {estimate}");
+                    viewer.layer.estimate_bps = Some(estimate.as_u64());
+                }
+                self.choose_layer(member, now);
             }
             _ => {}
         }
+    }
+
+    /// A frame of the broadcast: recorded (its best layer), and forwarded to each viewer of
+    /// its layer.
+    fn ingest_frame(
+        &mut self,
+        room_name: &RoomName,
+        member: PeerId,
+        data: &str0m::media::MediaData,
+        now: Instant,
+    ) {
+        let Some(kind) = self
+            .peers
+            .get_mut(&member)
+            .and_then(|p| p.kind_of(data.mid))
+        else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(room_name) else {
+            return;
+        };
+        let video = kind == MediaKind::Video;
+        if video {
+            room.layers.frame(data, now);
+            if !data.contiguous {
+                room.want_keyframe(data.rid);
+            }
+        }
+        let best = !video || room.layers.best() == Some(data.rid);
+        if let (Some(recorder), false, true) = (&self.recorder, room.not_recorded, best) {
+            record(recorder, room, room_name, data);
+        }
+        let mut aimed = false;
+        // Asked for after the loop, which holds the room's viewers.
+        let mut keyframes = Vec::new();
+        for viewer in &room.viewers {
+            let Some(peer) = self.peers.get_mut(viewer) else {
+                continue;
+            };
+            if video && peer.viewer_mut().is_some_and(|v| v.layer.unaimed()) {
+                // A viewer without a layer yet gets one now, not at the next round.
+                if let Some(layer) = simulcast::choose_for(room, peer, now) {
+                    keyframes.push(layer);
+                    aimed = true;
+                }
+            }
+            match peer.forward(kind, data) {
+                Forwarded::Sent => {}
+                Forwarded::Switched => {
+                    if let Some(news) = simulcast::quality_news(room, peer) {
+                        peer.outbox.send(&news);
+                    }
+                    aimed = true;
+                }
+                Forwarded::No => {
+                    if let Some(layer) = peer.waits_for_picture().filter(|_| video) {
+                        keyframes.push(layer);
+                    }
+                    continue;
+                }
+            }
+            self.metrics.forwarded_frames.inc();
+            self.touched.push(*viewer);
+        }
+        for layer in keyframes {
+            room.want_keyframe(layer);
+        }
+        if aimed {
+            self.tell_layers(room_name);
+        }
+    }
+
+    /// Whether `room`'s broadcast is written to a file now.
+    pub(super) fn records(&self, room: &RoomName) -> bool {
+        self.recorder.is_some() && self.rooms.get(room).is_some_and(|r| !r.not_recorded)
     }
 
     /// Every few seconds, each broadcaster hears how well its viewers receive it. (The loop
@@ -308,12 +388,13 @@ impl Engine {
 
     fn request_keyframes(&mut self, now: Instant) {
         for room in self.rooms.values_mut() {
-            if !room.keyframe_due(now) {
+            let layers = room.keyframe_due(now);
+            if layers.is_empty() {
                 continue;
             }
             let Some(ingest) = room.ingest else { continue };
             if let Some(peer) = self.peers.get_mut(&ingest) {
-                peer.request_keyframe(&room.ingest_video);
+                peer.request_keyframe(&room.ingest_video, &layers);
                 self.metrics.keyframe_requests.inc();
                 self.touched.push(ingest);
             }
@@ -367,6 +448,7 @@ impl Engine {
             if room.ingest == Some(member) {
                 room.ingest = None;
                 room.ingest_video.clear();
+                room.layers.clear();
                 if let Some(recorder) = &self.recorder {
                     recorder.end(&name);
                 }

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use str0m::media::Mid;
 
+use super::layers::{LayerId, Layers};
+
 use crate::{
     protocol::{PeerId, ServerMessage, RELAY_ID},
     server::outbox::Outbox,
@@ -24,8 +26,11 @@ pub(super) struct MediaRoom {
     pub(super) ingest: Option<PeerId>,
     /// The ingest's video media lines (for key-frame requests).
     pub(super) ingest_video: Vec<Mid>,
+    /// The ingest picture's simulcast layers (one without simulcast).
+    pub(super) layers: Layers,
     pub(super) viewers: Vec<PeerId>,
-    keyframe_wanted: bool,
+    /// The layers a key frame is wanted of.
+    keyframe_wanted: Vec<LayerId>,
     last_keyframe_request: Option<Instant>,
     ask_again_at: Option<Instant>,
     /// The log said once that this room's codec is not recorded.
@@ -67,27 +72,37 @@ impl MediaRoom {
         self.ask_again_at.is_some_and(|at| at <= now)
     }
 
-    pub(super) fn want_keyframe(&mut self) {
-        self.keyframe_wanted = true;
+    /// A key frame of `layer` is wanted.
+    pub(super) fn want_keyframe(&mut self, layer: LayerId) {
+        if !self.keyframe_wanted.contains(&layer) {
+            self.keyframe_wanted.push(layer);
+        }
     }
 
-    /// Whether a wanted key-frame request may go now; if so it counts as sent.
-    pub(super) fn keyframe_due(&mut self, now: Instant) -> bool {
-        let due = self.keyframe_wanted
+    /// A key frame of every layer is wanted (a new ingest, a viewer's decoder that lost it).
+    pub(super) fn want_keyframes(&mut self) {
+        for layer in self.layers.all() {
+            self.want_keyframe(layer);
+        }
+    }
+
+    /// The layers whose wanted key-frame request may go now; they count as sent.
+    pub(super) fn keyframe_due(&mut self, now: Instant) -> Vec<LayerId> {
+        let due = !self.keyframe_wanted.is_empty()
             && self.ingest.is_some()
             && self
                 .last_keyframe_request
                 .is_none_or(|last| now >= last + KEYFRAME_EVERY);
-        if due {
-            self.keyframe_wanted = false;
-            self.last_keyframe_request = Some(now);
+        if !due {
+            return Vec::new();
         }
-        due
+        self.last_keyframe_request = Some(now);
+        std::mem::take(&mut self.keyframe_wanted)
     }
 
     /// When this room next has something to do on its own.
     pub(super) fn wake_at(&self) -> Option<Instant> {
-        let keyframe = (self.keyframe_wanted && self.ingest.is_some()).then(|| {
+        let keyframe = (!self.keyframe_wanted.is_empty() && self.ingest.is_some()).then(|| {
             self.last_keyframe_request
                 .map_or_else(Instant::now, |last| last + KEYFRAME_EVERY)
         });
@@ -106,13 +121,20 @@ mod tests {
             ..MediaRoom::default()
         };
         let start = Instant::now();
-        assert!(!room.keyframe_due(start), "none wanted");
-        room.want_keyframe();
-        assert!(room.keyframe_due(start));
-        room.want_keyframe();
-        assert!(!room.keyframe_due(start + KEYFRAME_EVERY / 2));
+        let (h, l) = (Some("h".into()), Some("l".into()));
+        assert!(room.keyframe_due(start).is_empty(), "none wanted");
+        room.want_keyframe(h);
+        assert_eq!(room.keyframe_due(start), [h]);
+        room.want_keyframe(l);
+        room.want_keyframe(h);
+        room.want_keyframe(l);
+        assert!(room.keyframe_due(start + KEYFRAME_EVERY / 2).is_empty());
         assert_eq!(room.wake_at(), Some(start + KEYFRAME_EVERY));
-        assert!(room.keyframe_due(start + KEYFRAME_EVERY));
+        assert_eq!(
+            room.keyframe_due(start + KEYFRAME_EVERY),
+            [l, h],
+            "both, once each"
+        );
         assert_eq!(room.wake_at(), None);
     }
 }

@@ -14,16 +14,25 @@
 //! - [`addresses`]: the addresses the relay announces to browsers.
 //! - [`metrics`]: the relay's figures for `/metrics`.
 //! - [`quality`]: how well each viewer receives the broadcast, for its broadcaster.
+//! - [`viewer_side`]: a viewer's media lines and sound, and forwarding a frame to it.
+//! - Simulcast: [`layers`] (a broadcast's layers), [`layer_choice`] (the layer for one viewer,
+//!   a pure function), [`viewer_layer`] (one viewer's layer and its switches), [`simulcast`]
+//!   (the engine choosing, asking for key frames, telling the broadcaster what to send).
 
 mod addresses;
 mod command;
 mod demux;
 mod engine;
+mod layer_choice;
+mod layers;
 mod media_room;
 mod metrics;
 mod peer;
 mod quality;
+mod simulcast;
 mod udp;
+mod viewer_layer;
+mod viewer_side;
 
 use std::{io, net::SocketAddr};
 
@@ -32,7 +41,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{config::MediaSettings, outbox::Outbox, recording::Recorder};
 pub use metrics::RelayMetrics;
 
-use crate::protocol::{IceCandidate, PeerId, RoomName};
+use crate::protocol::{IceCandidate, Level, PeerId, RoomName};
 
 /// Commands waiting for the relay before signaling is told it is busy.
 const COMMAND_QUEUE: usize = 4096;
@@ -81,6 +90,17 @@ pub enum Command {
     },
     /// A viewer wants sound, or no more.
     Audio { member: PeerId, on: bool },
+    /// A viewer's page shows the picture at this size (device pixels).
+    ViewerSize {
+        member: PeerId,
+        width: u32,
+        height: u32,
+    },
+    /// A viewer pins its quality, or (`None`) lets the relay choose.
+    PinQuality {
+        member: PeerId,
+        level: Option<Level>,
+    },
     /// The member closed its peer connection; a broadcaster still on air is asked again.
     Hangup { member: PeerId },
     /// The member left the room.

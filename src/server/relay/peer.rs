@@ -3,17 +3,21 @@
 use std::{net::SocketAddr, time::Instant};
 
 use str0m::{
-    change::{SdpAnswer, SdpOffer, SdpPendingOffer},
+    bwe::Bitrate,
+    change::{SdpAnswer, SdpOffer},
     config::DtlsCert,
-    media::{Direction, KeyframeRequestKind, MediaData, MediaKind, Mid},
+    media::{Direction, KeyframeRequestKind, MediaKind, Mid},
     net::{Protocol, Receive},
     rtp::Extension,
     Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcError,
 };
 
-use super::udp::{Datagram, UdpPort};
+use super::{
+    layers::LayerId,
+    udp::{Datagram, UdpPort},
+};
 use crate::{
-    protocol::{ErrorCode, IceCandidate, PeerId, RoomName, ServerMessage, RELAY_ID},
+    protocol::{IceCandidate, PeerId, RoomName, ServerMessage, RELAY_ID},
     server::outbox::Outbox,
 };
 
@@ -41,49 +45,14 @@ pub(super) enum Side {
     Viewer(ViewerSide),
 }
 
-pub(super) struct ViewerSide {
-    /// The media lines sound and picture go out on (from the viewer's offer: once str0m adds
-    /// them).
-    audio: Option<Mid>,
-    video: Option<Mid>,
-    /// The relay's offer, until the viewer's answer comes.
-    pending: Option<SdpPendingOffer>,
-    /// The viewer asked for sound; a muted page gets no audio packets.
-    pub(super) sound: bool,
-    /// A key frame has been sent: before it, a viewer's decoder could only wait.
-    picture_started: bool,
-    /// ICE and DTLS are through: what is written before would be lost, key frame and all.
-    connected: bool,
-    /// The broadcast's video is in a codec this viewer did not agree to (it was told).
-    cannot_decode: bool,
-}
-
-impl ViewerSide {
-    /// A viewer not connected yet: its media lines (once known), the relay's offer waiting
-    /// for its answer, if any, and whether it starts with sound.
-    fn new(
-        (audio, video): (Option<Mid>, Option<Mid>),
-        pending: Option<SdpPendingOffer>,
-        sound: bool,
-    ) -> Self {
-        Self {
-            audio,
-            video,
-            pending,
-            sound,
-            picture_started: false,
-            connected: false,
-            cannot_decode: false,
-        }
-    }
-}
+pub(super) use super::viewer_side::ViewerSide;
 
 pub(super) struct Peer {
     pub(super) member: PeerId,
     pub(super) room: RoomName,
     pub(super) outbox: Outbox,
     pub(super) side: Side,
-    rtc: Rtc,
+    pub(super) rtc: Rtc,
     /// The relay's ICE ufrag for this peer (its key in the demux).
     pub(super) ufrag: String,
     /// The browser addresses datagrams of this peer came from.
@@ -95,6 +64,11 @@ pub(super) struct Peer {
     /// A viewer link's latest round trip, loss and bitrate.
     pub(super) quality: super::quality::Quality,
 }
+
+/// A viewer's link is taken to carry this much until its estimator knows better (a LAN or a
+/// home link does); it starts on the lowest layer anyway, then climbs as far as the estimate
+/// lets it, and the estimator probes for more.
+const INITIAL_ESTIMATE_KBPS: u64 = 1_500;
 
 /// The relay's id for `abs-capture-time` in its offers (str0m's standard map leaves it free).
 const ABS_CAPTURE_TIME_ID: u8 = 5;
@@ -120,7 +94,7 @@ impl Local {
 /// first, because the relay forwards the broadcaster's codec as it is, and every browser
 /// decodes VP8, while Firefox on Linux decodes H.264 only with a plugin it downloads. (OBS and
 /// ffmpeg send H.264 only, and get it.)
-fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
+fn new_rtc(now: Instant, local: &Local, viewer: bool) -> (Rtc, String) {
     let creds = IceCreds::new();
     let ufrag = creds.ufrag.clone();
     let mut config = Rtc::builder()
@@ -135,6 +109,10 @@ fn new_rtc(now: Instant, local: &Local) -> (Rtc, String) {
         .set_extension(ABS_CAPTURE_TIME_ID, Extension::AbsoluteCaptureTime)
         // Loss, round trips and NACKs for `/metrics`, once a second.
         .set_stats_interval(Some(STATS_EVERY));
+    if viewer {
+        // Each viewer's link is estimated (TWCC), to choose its simulcast layer by.
+        config = config.enable_bwe(Some(Bitrate::kbps(INITIAL_ESTIMATE_KBPS)));
+    }
     if let Some(cert) = &local.cert {
         config = config.set_dtls_cert(cert.clone());
     }
@@ -151,10 +129,11 @@ fn answering(
     local: &Local,
     now: Instant,
     outbox: &Outbox,
+    viewer: bool,
 ) -> Result<(Rtc, String), PeerError> {
     let offer =
         SdpOffer::from_sdp_string(offer).map_err(|err| PeerError::BadSdp(err.to_string()))?;
-    let (mut rtc, ufrag) = new_rtc(now, local);
+    let (mut rtc, ufrag) = new_rtc(now, local, viewer);
     let answer = rtc.sdp_api().accept_offer(offer)?;
     outbox.send(&ServerMessage::Answer {
         from: RELAY_ID,
@@ -211,7 +190,7 @@ impl Peer {
         local: &Local,
         now: Instant,
     ) -> Result<Self, PeerError> {
-        let (rtc, ufrag) = answering(offer, local, now, &outbox)?;
+        let (rtc, ufrag) = answering(offer, local, now, &outbox, false)?;
         Ok(Self::new(
             member,
             room,
@@ -231,7 +210,7 @@ impl Peer {
         local: &Local,
         now: Instant,
     ) -> Result<Self, PeerError> {
-        let (mut rtc, ufrag) = new_rtc(now, local);
+        let (mut rtc, ufrag) = new_rtc(now, local, true);
         let mut change = rtc.sdp_api();
         let stream = Some(format!("onair-{member}"));
         let audio = change.add_media(
@@ -266,7 +245,7 @@ impl Peer {
         local: &Local,
         now: Instant,
     ) -> Result<Self, PeerError> {
-        let (rtc, ufrag) = answering(offer, local, now, &outbox)?;
+        let (rtc, ufrag) = answering(offer, local, now, &outbox, true)?;
         let side = Side::Viewer(ViewerSide::new((None, None), None, true));
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
     }
@@ -352,7 +331,7 @@ impl Peer {
         }
     }
 
-    fn fail(&mut self, err: &RtcError) {
+    pub(super) fn fail(&mut self, err: &RtcError) {
         tracing::debug!("relay: peer of member {} ends: {err}", self.member);
         self.rtc.disconnect();
     }
@@ -393,89 +372,27 @@ impl Peer {
         }
     }
 
-    /// Forward one frame of the broadcast to this viewer: sound only if it asked, picture from
-    /// the first key frame on. `false` if it was not sent.
-    pub(super) fn forward(&mut self, kind: MediaKind, data: &MediaData) -> bool {
-        let Side::Viewer(viewer) = &mut self.side else {
-            return false;
-        };
-        if !viewer.connected {
-            return false;
-        }
-        let mid = match kind {
-            MediaKind::Audio if !viewer.sound => return false,
-            MediaKind::Audio => match viewer.audio {
-                Some(mid) => mid,
-                None => return false,
-            },
-            MediaKind::Video => {
-                if !viewer.picture_started {
-                    // A codec str0m cannot tell key frames of is sent as it comes.
-                    let unknown = matches!(data.codec_extra, str0m::format::CodecExtra::None);
-                    if !data.is_keyframe() && !unknown {
-                        return false;
-                    }
-                    viewer.picture_started = true;
-                }
-                match viewer.video {
-                    Some(mid) => mid,
-                    None => return false,
-                }
-            }
-        };
-        let Some(writer) = self.rtc.writer(mid) else {
-            return false;
-        };
-        // str0m matches against every codec the relay knows; send only one this viewer took.
-        let pt = writer
-            .match_params(data.params)
-            .filter(|pt| writer.payload_params().any(|p| p.pt() == *pt));
-        let Some(pt) = pt else {
-            if kind == MediaKind::Video && !viewer.cannot_decode {
-                viewer.cannot_decode = true;
-                let codec = data.params.spec().codec;
-                tracing::debug!("relay: member {} cannot decode {codec:?}", self.member);
-                self.outbox.send(&ServerMessage::error(
-                    ErrorCode::UnsupportedCodec,
-                    format!(
-                        "This browser cannot play the broadcast's video ({codec:?}). \
-                         Try another browser (Firefox plays H.264 once its OpenH264 plugin \
-                         is installed)."
-                    ),
-                ));
-            }
-            return false;
-        };
-        // The broadcaster's capture times go on to the viewer, which shows its delay by them.
-        let writer = match data.ext_vals.abs_capture_time {
-            Some(captured) => writer.abs_capture_time(captured),
-            None => writer,
-        };
-        match writer.write(pt, data.network_time, data.time, data.data.clone()) {
-            Ok(()) => true,
-            Err(err) => {
-                self.fail(&err);
-                false
-            }
-        }
-    }
-
-    /// Whether this viewer still waits for a key frame to start its picture.
-    pub(super) fn waits_for_picture(&self) -> bool {
-        matches!(&self.side, Side::Viewer(v) if !v.picture_started && !v.cannot_decode)
-    }
-
     /// The ingest's media kind for `mid`.
     pub(super) fn kind_of(&mut self, mid: Mid) -> Option<MediaKind> {
         self.rtc.media(mid).map(|media| media.kind())
     }
 
-    /// Ask the broadcaster's browser for a key frame on every video it sends.
-    pub(super) fn request_keyframe(&mut self, video: &[Mid]) {
+    /// Ask the broadcaster's browser for a key frame of each of `layers` on every video it
+    /// sends.
+    pub(super) fn request_keyframe(&mut self, video: &[Mid], layers: &[LayerId]) {
         for mid in video {
             if let Some(mut writer) = self.rtc.writer(*mid) {
-                let _ = writer.request_keyframe(None, KeyframeRequestKind::Pli);
+                for rid in layers {
+                    let _ = writer.request_keyframe(*rid, KeyframeRequestKind::Pli);
+                }
             }
         }
+    }
+
+    /// Tell a viewer's estimator what to keep up and what to look for, in bit/s.
+    pub(super) fn probe(&mut self, (minimum, desired): (u64, u64)) {
+        self.rtc
+            .bwe()
+            .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(desired));
     }
 }

@@ -109,6 +109,8 @@ impl Membership {
             ClientMessage::MuteChat { member, muted } => self.mute_chat(member, muted),
             ClientMessage::ClockPing { t } => self.clock_ping(t),
             ClientMessage::ClockOffset { offset_us } => self.clock_offset(offset_us),
+            // Peer to peer there is one stream, and no layer to choose.
+            ClientMessage::ViewerSize { .. } | ClientMessage::PinQuality { .. } => Ok(()),
         }
     }
 

@@ -31,6 +31,8 @@ fn addresses_relay(msg: &ClientMessage) -> bool {
         | ClientMessage::Candidate { to, .. }
         | ClientMessage::Hangup { to }
         | ClientMessage::Audio { to, .. } => *to == RELAY_ID,
+        // Only the relay has layers to choose from.
+        ClientMessage::ViewerSize { .. } | ClientMessage::PinQuality { .. } => true,
         ClientMessage::Join { .. }
         | ClientMessage::GoLive { .. }
         | ClientMessage::OffAir
@@ -53,10 +55,24 @@ impl Membership {
         let member = self.id;
         let command = match self.role {
             Role::Viewer => {
+                let layer_wish = matches!(
+                    msg,
+                    ClientMessage::ViewerSize { .. } | ClientMessage::PinQuality { .. }
+                );
                 if state.upstream().is_none() {
-                    return Err(no_such_peer(RELAY_ID));
+                    // A page says its size whenever it changes, live or not: nothing to do.
+                    return match layer_wish {
+                        true => Ok(()),
+                        false => Err(no_such_peer(RELAY_ID)),
+                    };
                 }
                 match msg {
+                    ClientMessage::ViewerSize { width, height } => Command::ViewerSize {
+                        member,
+                        width,
+                        height,
+                    },
+                    ClientMessage::PinQuality { level } => Command::PinQuality { member, level },
                     ClientMessage::Answer { sdp, .. } => {
                         let offered = state.members.get(&member).and_then(|m| m.offered_by);
                         if offered != Some(RELAY_ID) {
@@ -74,7 +90,8 @@ impl Membership {
                     ClientMessage::Audio { on, .. } => Command::Audio { member, on },
                     _ => return Err(refuse(
                         ErrorCode::NotAllowed,
-                        "viewers send the relay answers, candidates, hang-ups and sound requests",
+                        "viewers send the relay answers, candidates, hang-ups, sound requests, \
+                         sizes and quality choices",
                     )),
                 }
             }
@@ -95,6 +112,10 @@ impl Membership {
                         Command::Candidate { member, candidate }
                     }
                     ClientMessage::Hangup { .. } => Command::Hangup { member },
+                    // The broadcaster's own page has no layer to pick: nothing to do.
+                    ClientMessage::ViewerSize { .. } | ClientMessage::PinQuality { .. } => {
+                        return Ok(())
+                    }
                     _ => {
                         return Err(refuse(
                             ErrorCode::NotAllowed,

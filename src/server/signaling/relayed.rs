@@ -43,7 +43,9 @@ pub fn relay_of(kind: ClientKind) -> Option<Relay> {
         | ClientKind::DeleteChat
         | ClientKind::MuteChat
         | ClientKind::ClockPing
-        | ClientKind::ClockOffset => None,
+        | ClientKind::ClockOffset
+        | ClientKind::ViewerSize
+        | ClientKind::PinQuality => None,
     }
 }
 

@@ -279,7 +279,9 @@ fn check_sizes(msg: &ClientMessage) -> Result<(), String> {
         | ClientMessage::DeleteChat { .. }
         | ClientMessage::MuteChat { .. }
         | ClientMessage::ClockPing { .. }
-        | ClientMessage::ClockOffset { .. } => Ok(()),
+        | ClientMessage::ClockOffset { .. }
+        | ClientMessage::ViewerSize { .. }
+        | ClientMessage::PinQuality { .. } => Ok(()),
         // Their limits are in characters, refused by the chat with a reason of its own.
         ClientMessage::Chat { .. } | ClientMessage::ChatName { .. } => Ok(()),
     }

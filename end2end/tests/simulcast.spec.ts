@@ -1,0 +1,122 @@
+// Simulcast through the relay: the talk page sends its camera in three sizes, and the relay
+// forwards each viewer the best one its link and its player's size call for.
+import { expect, test, type Browser, type Page } from "@playwright/test";
+import { baseURL, MEDIA } from "../playwright.config";
+import { expectPlaying, liveBroadcaster, roomName } from "./helpers";
+import { frameGaps, startShaper, throughShaper, type Shaper } from "./shaper";
+
+test.skip(MEDIA !== "sfu", "the relay chooses the layers; peer to peer there is one stream");
+
+const relayPort = Number(new URL(baseURL).port);
+const SHAPER_PORT = 3250;
+
+/** An init script: the page shows the picture at `width`x`height` CSS pixels. */
+function playerSize({ width, height }: { width: number; height: number }) {
+  document.addEventListener("DOMContentLoaded", () => {
+    const style = document.createElement("style");
+    style.textContent = `[data-testid="remote-video"]{width:${width}px!important;height:${height}px!important;max-width:none!important}`;
+    document.head.append(style);
+  });
+}
+
+/** A watch page in a window of its own, its player `width`x`height`, through `shaper` if given. */
+async function watcher(browser: Browser, room: string, width: number, height: number, shaper?: Shaper): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
+  await context.addInitScript(playerSize, { width, height });
+  await context.addInitScript(frameGaps);
+  if (shaper) await context.addInitScript(throughShaper, { relayPort, shaperPort: shaper.port });
+  const page = await context.newPage();
+  page.on("pageerror", (err) => console.log(`[pageerror watch] ${err.message}`));
+  await page.goto(`/watch/${room}`);
+  await expect(page.locator("body[data-hydrated]")).toHaveCount(1);
+  return page;
+}
+
+const layerOf = (page: Page) => page.getByTestId("quality").getAttribute("data-layer");
+const heightOf = (page: Page) => page.getByTestId("quality").getAttribute("data-height").then(Number);
+const playedTo = (page: Page) => page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.currentTime);
+
+test("a small player gets the low layer on an open link, a big one the high, and the talk page shows who gets which", async ({
+  context,
+  browser,
+}) => {
+  const room = roomName("simulcast");
+  const talk = await liveBroadcaster(context, room);
+  const big = await watcher(browser, room, 1280, 720);
+  const small = await watcher(browser, room, 320, 180);
+  await expectPlaying(big);
+  await expectPlaying(small);
+  await expect.poll(() => layerOf(small), { timeout: 20_000 }).toBe("low");
+  await expect.poll(() => heightOf(small)).toBe(180);
+  await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
+  await expect.poll(() => heightOf(big)).toBe(720);
+  // The watch page offers the choice; the talk page sees one viewer on each of two layers,
+  // and nobody on the middle one, which it pauses.
+  await expect(big.getByTestId("quality-choice")).toBeVisible();
+  const layer = (rid: string) => talk.locator(`[data-testid="layer"][data-rid="${rid}"]`);
+  await expect(layer("h")).toHaveAttribute("data-viewers", "1");
+  await expect(layer("l")).toHaveAttribute("data-viewers", "1");
+  await expect(layer("m")).toHaveAttribute("data-active", "false");
+  await expect(layer("h")).toContainText("720p");
+  await expectPlaying(big);
+  await expectPlaying(small);
+});
+
+test("a viewer pins a quality by hand, and goes back to automatic", async ({ context, browser }) => {
+  const room = roomName("pinned");
+  await liveBroadcaster(context, room);
+  const watch = await watcher(browser, room, 1280, 720);
+  await expectPlaying(watch);
+  await expect.poll(() => layerOf(watch), { timeout: 40_000 }).toBe("high");
+  await watch.getByTestId("quality-choice").selectOption("low");
+  await expect.poll(() => layerOf(watch)).toBe("low");
+  await expect(watch.getByTestId("quality")).toHaveAttribute("data-pinned", "true");
+  await expect.poll(() => heightOf(watch)).toBe(180);
+  await expectPlaying(watch);
+  await watch.getByTestId("quality-choice").selectOption("auto");
+  await expect(watch.getByTestId("quality")).toHaveAttribute("data-pinned", "false");
+  await expect.poll(() => layerOf(watch), { timeout: 20_000 }).toBe("high");
+});
+
+test("a viewer whose link is limited drops to a lower layer and keeps playing, the other stays high, and it climbs back", async ({
+  context,
+  browser,
+}) => {
+  const shaper = await startShaper(SHAPER_PORT, relayPort);
+  try {
+    const room = roomName("limited");
+    await liveBroadcaster(context, room);
+    const open = await watcher(browser, room, 1280, 720);
+    const limited = await watcher(browser, room, 1280, 720, shaper);
+    await expectPlaying(open);
+    await expectPlaying(limited);
+    await expect.poll(() => layerOf(open), { timeout: 40_000 }).toBe("high");
+    await expect.poll(() => layerOf(limited), { timeout: 40_000 }).toBe("high");
+
+    const KBPS = 600;
+    shaper.limit(KBPS);
+    await limited.evaluate(() => (window as any).__mark());
+    const limitedAt = Date.now();
+    await expect.poll(() => layerOf(limited), { timeout: 10_000 }).not.toBe("high");
+    console.log(`simulcast: the limited viewer left the top layer after ${Date.now() - limitedAt} ms`);
+    // It keeps playing on the lower layer, and the limit is real: what reaches it fits in it.
+    const before = { ...shaper.passed(), at: Date.now(), played: await playedTo(limited) };
+    await expect.poll(() => playedTo(limited), { timeout: 10_000 }).toBeGreaterThan(before.played + 3);
+    const after = shaper.passed();
+    const kbps = ((after.bytes - before.bytes) * 8) / (Date.now() - before.at);
+    const gap = await limited.evaluate(() => (window as any).__gap.max);
+    console.log(`simulcast: limited viewer got ${kbps.toFixed(0)} kbit/s, longest frame gap ${gap.toFixed(0)} ms, ${after.dropped} datagrams dropped`);
+    expect(kbps).toBeLessThan(KBPS * 1.1);
+    expect(gap).toBeLessThan(1000);
+    expect(await layerOf(open)).toBe("high");
+    await expectPlaying(open);
+
+    shaper.limit(null);
+    const liftedAt = Date.now();
+    await expect.poll(() => layerOf(limited), { timeout: 20_000 }).toBe("high");
+    console.log(`simulcast: back on the top layer ${Date.now() - liftedAt} ms after the limit was lifted`);
+    await expectPlaying(limited);
+  } finally {
+    shaper.close();
+  }
+});

@@ -1,0 +1,286 @@
+//! A broadcast's simulcast layers as the relay sees them: which there are (best first), what
+//! each sends and how big its picture is, whether it is flowing, and which the broadcaster
+//! was asked to send. A broadcast without simulcast is one layer, without a rid.
+
+use std::time::{Duration, Instant};
+
+use str0m::{format::Codec, media::MediaData};
+
+use super::layer_choice::Offered;
+use crate::{
+    protocol::{simulcast, LayerUse},
+    server::frame_size,
+};
+
+/// A layer: its rid in the SDP (none without simulcast).
+pub(super) type LayerId = Option<str0m::media::Rid>;
+
+/// A layer that sent nothing for this long is not offered to viewers (its sender stopped
+/// it: a broadcaster's encoder short of bandwidth drops its top layer).
+const STALLED_AFTER: Duration = Duration::from_secs(2);
+/// How long a bitrate is measured over.
+const METER_WINDOW: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub(super) struct Layer {
+    pub(super) id: LayerId,
+    /// Its bitrate, once measured (kept while it is paused: what it will take again).
+    bps: Option<u64>,
+    window: (u64, Option<Instant>),
+    pub(super) size: Option<(u32, u32)>,
+    last_frame: Option<Instant>,
+    /// Whether the broadcaster was told to send it (all are, until told otherwise).
+    pub(super) active: bool,
+}
+
+impl Layer {
+    fn new(id: LayerId) -> Self {
+        Self {
+            id,
+            bps: None,
+            window: (0, None),
+            size: None,
+            last_frame: None,
+            active: true,
+        }
+    }
+
+    /// What a layer not measured yet is taken to send: a share of its plan's most, which
+    /// an encoder reaches only on a busy picture.
+    fn planned_bps(&self) -> Option<u64> {
+        let rid = self.id?;
+        simulcast::planned(&rid).map(|(_, plan)| u64::from(plan.max_kbps) * 1000 * 3 / 5)
+    }
+
+    /// Viewers may be sent it: it flows, or it was paused here and starts when asked.
+    fn offered(&self, now: Instant) -> bool {
+        !self.active
+            || self
+                .last_frame
+                .is_some_and(|at| now.saturating_duration_since(at) < STALLED_AFTER)
+    }
+
+    fn frame(&mut self, data: &MediaData, now: Instant) {
+        self.last_frame = Some(now);
+        let (bytes, since) = &mut self.window;
+        *bytes += data.data.len() as u64;
+        match *since {
+            None => *since = Some(now),
+            Some(start) if now.saturating_duration_since(start) >= METER_WINDOW => {
+                let seconds = now.saturating_duration_since(start).as_secs_f64();
+                let measured = (*bytes as f64 * 8.0 / seconds) as u64;
+                // Smoothed: one busy second of a scene change should not move every viewer.
+                self.bps = Some(self.bps.map_or(measured, |old| (old + measured) / 2));
+                self.window = (0, Some(now));
+            }
+            Some(_) => {}
+        }
+        if data.is_keyframe() {
+            let size = match data.params.spec().codec {
+                Codec::Vp8 => frame_size::vp8_size(&data.data),
+                Codec::H264 => frame_size::h264_size(&data.data),
+                _ => None,
+            };
+            if size.is_some() && size != self.size {
+                tracing::debug!("relay: layer {:?} is {size:?}", self.id);
+                self.size = size;
+            }
+        }
+    }
+}
+
+/// The layers of one broadcast's picture, best first.
+#[derive(Debug, Default)]
+pub(super) struct Layers {
+    layers: Vec<Layer>,
+    /// What the broadcaster was last told.
+    told: Vec<LayerUse>,
+}
+
+impl Layers {
+    /// The layers the broadcaster's offer names (`a=simulcast`), or none: one layer then.
+    pub(super) fn declare(&mut self, rids: Vec<str0m::media::Rid>) {
+        self.layers = if rids.is_empty() {
+            vec![Layer::new(None)]
+        } else {
+            rids.into_iter().map(|rid| Layer::new(Some(rid))).collect()
+        };
+        self.told.clear();
+        self.sort();
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.layers.clear();
+        self.told.clear();
+    }
+
+    /// Best first: a talk page's by its plan, others by picture size, then by bitrate.
+    fn sort(&mut self) {
+        self.layers.sort_by_key(|layer| {
+            let planned = layer
+                .id
+                .and_then(|rid| simulcast::planned(&rid).map(|(rank, _)| rank));
+            let pixels = layer.size.map_or(0, |(w, h)| u64::from(w) * u64::from(h));
+            (
+                planned.unwrap_or(usize::MAX),
+                std::cmp::Reverse(pixels),
+                std::cmp::Reverse(layer.bps.unwrap_or(0)),
+            )
+        });
+    }
+
+    /// A frame of the picture came in.
+    pub(super) fn frame(&mut self, data: &MediaData, now: Instant) {
+        let position = match self.layers.iter().position(|l| l.id == data.rid) {
+            Some(position) => position,
+            None => {
+                self.layers.push(Layer::new(data.rid));
+                self.layers.len() - 1
+            }
+        };
+        let before = self.layers[position].size;
+        self.layers[position].frame(data, now);
+        if self.layers[position].size != before {
+            self.sort();
+        }
+    }
+
+    /// Every layer's id.
+    pub(super) fn all(&self) -> Vec<LayerId> {
+        match self.layers.is_empty() {
+            true => vec![None],
+            false => self.layers.iter().map(|layer| layer.id).collect(),
+        }
+    }
+
+    /// How many layers there are.
+    pub(super) fn count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The layers a viewer may get now, best first, with what the choice needs of them.
+    pub(super) fn offered(&self, now: Instant) -> Vec<(LayerId, Offered)> {
+        self.layers
+            .iter()
+            .filter(|layer| layer.offered(now))
+            .map(|layer| {
+                let bps = layer.bps.or(layer.planned_bps()).unwrap_or(0);
+                (
+                    layer.id,
+                    Offered {
+                        bps,
+                        size: layer.size,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// The best layer (the one recorded).
+    pub(super) fn best(&self) -> Option<LayerId> {
+        self.layers.first().map(|layer| layer.id)
+    }
+
+    /// Where `id` stands, best first, among all the layers.
+    pub(super) fn rank(&self, id: LayerId) -> Option<usize> {
+        self.layers.iter().position(|layer| layer.id == id)
+    }
+
+    /// Which layers to send, given the layers the viewers get (`receiving`) and are about to
+    /// (`wanted`): those, the lowest (a new viewer starts on it at once), and the best when
+    /// `recorded`. `Some` when the broadcaster has to hear it.
+    pub(super) fn usage(
+        &mut self,
+        receiving: &[LayerId],
+        wanted: &[LayerId],
+        recorded: bool,
+    ) -> Option<Vec<LayerUse>> {
+        let last = self.layers.len().saturating_sub(1);
+        let uses = self
+            .layers
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(rank, layer)| {
+                let rid = layer.id?;
+                let viewers = receiving.iter().filter(|id| **id == layer.id).count();
+                layer.active = viewers > 0
+                    || wanted.contains(&layer.id)
+                    || rank == last
+                    || (recorded && rank == 0);
+                Some(LayerUse {
+                    rid: rid.to_string(),
+                    viewers: u32::try_from(viewers).unwrap_or(u32::MAX),
+                    active: layer.active,
+                    height: layer.size.map(|(_, h)| h),
+                })
+            })
+            .collect::<Vec<_>>();
+        if uses.is_empty() || uses == self.told {
+            return None;
+        }
+        self.told = uses.clone();
+        Some(uses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use str0m::media::Rid;
+
+    fn rids(names: &[&str]) -> Vec<Rid> {
+        names.iter().map(|name| Rid::from(*name)).collect()
+    }
+
+    #[test]
+    fn a_talk_pages_layers_are_ranked_by_plan_whatever_the_sdp_order() {
+        let mut layers = Layers::default();
+        layers.declare(rids(&["l", "m", "h"]));
+        let order: Vec<_> = layers.layers.iter().map(|l| l.id).collect();
+        assert_eq!(
+            order,
+            rids(&["h", "m", "l"])
+                .into_iter()
+                .map(Some)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(layers.best(), Some(Some(Rid::from("h"))));
+    }
+
+    #[test]
+    fn usage_keeps_the_lowest_and_the_recorded_best_and_says_only_changes() {
+        let mut layers = Layers::default();
+        layers.declare(rids(&["h", "m", "l"]));
+        let m = Some(Rid::from("m"));
+        let uses = layers.usage(&[m, m], &[], false).expect("first time");
+        let active: Vec<_> = uses
+            .iter()
+            .map(|u| (u.rid.as_str(), u.viewers, u.active))
+            .collect();
+        assert_eq!(active, [("h", 0, false), ("m", 2, true), ("l", 0, true)]);
+        assert_eq!(layers.usage(&[m, m], &[m], false), None, "nothing changed");
+        let now = Instant::now();
+        let offered: Vec<_> = layers.offered(now).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            offered,
+            [Some(Rid::from("h"))],
+            "paused here: it starts when asked"
+        );
+        let uses = layers.usage(&[m], &[], true).expect("changed");
+        assert!(uses[0].active, "the recorded layer runs");
+        assert_eq!(uses[1].viewers, 1);
+        assert!(
+            layers.offered(now).is_empty(),
+            "asked to run, none flows yet"
+        );
+    }
+
+    #[test]
+    fn no_simulcast_is_one_layer_and_nothing_to_tell() {
+        let mut layers = Layers::default();
+        layers.declare(vec![]);
+        assert_eq!(layers.count(), 1);
+        assert_eq!(layers.best(), Some(None));
+        assert_eq!(layers.usage(&[None], &[], false), None);
+    }
+}

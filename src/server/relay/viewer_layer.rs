@@ -1,0 +1,215 @@
+//! Which layer of the broadcast one viewer gets, and the switch between two: the new layer
+//! starts at its next key frame (the old one plays until then, so the picture never stops),
+//! and its frames are retimed onto the viewer's one timeline (each layer has its own RTP
+//! clock offset; a jump in it would stall the viewer's jitter buffer).
+
+use std::time::Instant;
+
+use str0m::media::MediaTime;
+
+use super::{layer_choice::Wants, layers::LayerId};
+use crate::protocol::Level;
+
+#[derive(Debug, Default)]
+pub(super) struct ViewerLayer {
+    /// The layer forwarded now.
+    pub(super) current: Option<LayerId>,
+    /// The layer to switch to at its next key frame.
+    pub(super) next: Option<LayerId>,
+    /// Added to the current layer's times, in its clock's ticks.
+    offset: i64,
+    /// The last time sent and when its frame came.
+    last_sent: Option<(i64, Instant)>,
+    pub(super) estimate_bps: Option<u64>,
+    pub(super) shown: Option<(u32, u32)>,
+    pub(super) pinned: Option<Level>,
+    /// When it last stepped down.
+    stepped_down: Option<Instant>,
+    /// What the viewer was last told it gets (level, of how many, pinned).
+    pub(super) told: Option<(Level, u32, bool)>,
+}
+
+/// What became of a frame.
+#[derive(Debug, PartialEq)]
+pub(super) enum Taken {
+    /// Send it, at this time.
+    Send(MediaTime),
+    /// Send it at this time: the viewer now gets this frame's layer.
+    Switched(MediaTime),
+    /// Not this viewer's layer.
+    Skip,
+}
+
+impl ViewerLayer {
+    /// What the choice needs from this viewer, its layer found among `offered`.
+    pub(super) fn wants(&self, offered: &[LayerId], now: Instant) -> Wants {
+        let held = self.stepped_down.is_some_and(|at| {
+            now.saturating_duration_since(at) < super::layer_choice::HOLD_AFTER_DOWN
+        });
+        Wants {
+            estimate_bps: self.estimate_bps,
+            shown: self.shown,
+            pinned: self.pinned,
+            current: self
+                .next
+                .or(self.current)
+                .and_then(|id| offered.iter().position(|o| *o == id)),
+            held,
+        }
+    }
+
+    /// Switch to `id` at its next key frame (or stay, if it is the current one). `down`: it
+    /// is a step down. `true` if a key frame of it is now awaited.
+    pub(super) fn aim(&mut self, id: LayerId, down: bool, now: Instant) -> bool {
+        if self.current == Some(id) {
+            self.next = None;
+            return false;
+        }
+        if self.next == Some(id) {
+            return false;
+        }
+        if down {
+            self.stepped_down = Some(now);
+        }
+        self.next = Some(id);
+        true
+    }
+
+    /// Whether a frame of layer `rid` at `time`, come at `arrived`, goes to this viewer, and
+    /// at what time. `keyframe`: it starts a picture (or its codec cannot tell, and any frame
+    /// does).
+    pub(super) fn take(
+        &mut self,
+        rid: LayerId,
+        time: MediaTime,
+        arrived: Instant,
+        keyframe: bool,
+    ) -> Taken {
+        let frequency = time.frequency();
+        let ticks = i64::try_from(time.numer()).unwrap_or(i64::MAX);
+        let mut switched = false;
+        if self.next == Some(rid) && keyframe {
+            // Where the timeline would be now, had the old layer gone on.
+            let at = match self.last_sent {
+                Some((sent, sent_at)) => {
+                    let gap = arrived.saturating_duration_since(sent_at);
+                    let gap = (gap.as_secs_f64() * f64::from(frequency.get())) as i64;
+                    sent + gap.max(1)
+                }
+                None => ticks,
+            };
+            self.offset = at - ticks;
+            tracing::debug!(
+                "relay: a viewer switches from {:?} to {rid:?}",
+                self.current
+            );
+            self.current = Some(rid);
+            self.next = None;
+            switched = true;
+        }
+        if self.current != Some(rid) {
+            return Taken::Skip;
+        }
+        let out = ticks.saturating_add(self.offset).max(0);
+        self.last_sent = Some((out, arrived));
+        let time = MediaTime::new(out as u64, frequency);
+        if switched {
+            Taken::Switched(time)
+        } else {
+            Taken::Send(time)
+        }
+    }
+
+    /// No layer was chosen for it yet.
+    pub(super) fn unaimed(&self) -> bool {
+        self.current.is_none() && self.next.is_none()
+    }
+
+    /// The viewer waits for its first picture.
+    pub(super) fn waits(&self) -> Option<LayerId> {
+        match self.current {
+            None => self.next,
+            Some(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use str0m::media::{Frequency, Rid};
+
+    use super::*;
+
+    fn at(ticks: u64) -> MediaTime {
+        MediaTime::new(ticks, Frequency::NINETY_KHZ)
+    }
+
+    #[test]
+    fn a_switch_waits_for_a_key_frame_and_keeps_one_timeline() {
+        let (h, l) = (Some(Rid::from("h")), Some(Rid::from("l")));
+        let start = Instant::now();
+        let mut viewer = ViewerLayer::default();
+        assert!(viewer.aim(l, false, start));
+        assert_eq!(viewer.waits(), Some(l));
+        assert_eq!(
+            viewer.take(l, at(1_000), start, false),
+            Taken::Skip,
+            "not a key frame"
+        );
+        assert_eq!(
+            viewer.take(l, at(4_000), start, true),
+            Taken::Switched(at(4_000))
+        );
+        assert_eq!(viewer.waits(), None);
+        let frame = Duration::from_millis(33);
+        assert_eq!(
+            viewer.take(l, at(7_000), start + frame, false),
+            Taken::Send(at(7_000))
+        );
+        // Up to h, whose clock is far from l's: l plays until h's key frame.
+        assert!(viewer.aim(h, false, start));
+        assert!(!viewer.aim(h, false, start), "already aimed at");
+        assert_eq!(
+            viewer.take(h, at(900_000), start + frame, false),
+            Taken::Skip
+        );
+        assert_eq!(
+            viewer.take(l, at(10_000), start + frame * 2, false),
+            Taken::Send(at(10_000))
+        );
+        // h's key frame a frame later goes on l's timeline, a frame's ticks on.
+        let Taken::Switched(time) = viewer.take(h, at(906_000), start + frame * 3, true) else {
+            panic!("the key frame switches");
+        };
+        assert_eq!(time.numer(), 10_000 + 2_970);
+        assert_eq!(
+            viewer.take(l, at(13_000), start + frame * 3, true),
+            Taken::Skip
+        );
+        let Taken::Send(next) = viewer.take(h, at(909_000), start + frame * 4, false) else {
+            panic!("h's frames go on");
+        };
+        assert_eq!(next.numer(), time.numer() + 3_000);
+    }
+
+    #[test]
+    fn aiming_at_the_current_layer_cancels_a_switch_and_a_step_down_holds() {
+        let (h, l) = (Some(Rid::from("h")), Some(Rid::from("l")));
+        let now = Instant::now();
+        let mut viewer = ViewerLayer::default();
+        viewer.aim(h, false, now);
+        viewer.take(h, at(0), now, true);
+        assert!(viewer.aim(l, true, now));
+        assert!(viewer.wants(&[h, l], now).held);
+        assert_eq!(
+            viewer.wants(&[h, l], now).current,
+            Some(1),
+            "the layer it goes to"
+        );
+        assert!(!viewer.aim(h, false, now));
+        assert_eq!(viewer.next, None);
+        assert!(!viewer.wants(&[h, l], now + Duration::from_secs(10)).held);
+    }
+}
