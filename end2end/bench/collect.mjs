@@ -101,6 +101,7 @@ const results = {
     sfuRtt: read("delay-sfu-rtt100.json"),
     p2p: read("delay-p2p-rtt0.json"),
   },
+  simulcast: read("simulcast.json"),
   bundleSize: read("bundle-size.json"),
 };
 writeJson(args.out, results);
@@ -206,6 +207,25 @@ for (const [label, d] of [
     headline.push([
       `delay behind live, ${label}: real glass-to-glass p50 / shown p50 / shown − real p50`,
       `${d.realMs.p50} / ${d.shownMs.p50} / ${d.shownMinusRealMs.p50} ms`,
+    ]);
+  }
+}
+// Simulcast: each capped viewer's layer, loss and delay, the open links beside them.
+const simulcastStep = results.simulcast?.steps?.[0];
+if (simulcastStep?.per_viewer?.length) {
+  const byCap = new Map();
+  for (const v of simulcastStep.per_viewer) {
+    const key = v.cap_kbps ?? "open";
+    if (!byCap.has(key)) byCap.set(key, []);
+    byCap.get(key).push(v);
+  }
+  for (const [cap, viewers] of byCap) {
+    const layers = [...new Set(viewers.map((v) => v.layer))].join("/");
+    const mean = (f) => viewers.reduce((sum, v) => sum + f(v), 0) / viewers.length;
+    const worst = (f) => Math.max(...viewers.map(f));
+    headline.push([
+      `simulcast, ${viewers.length} viewers on ${cap === "open" ? "an open link" : `a ${cap} kbit/s link`}: layer, kbit/s, loss, delay p50 / worst p99`,
+      `${layers}, ${Math.round(mean((v) => v.kbps))}, ${round(mean((v) => v.loss_percent), 2)} %, ${round(mean((v) => v.delay_p50_ms), 1)} / ${round(worst((v) => v.delay_p99_ms), 1)} ms`,
     ]);
   }
 }

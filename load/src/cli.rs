@@ -96,6 +96,16 @@ pub struct Args {
     #[arg(long, default_value_t = 48, value_parser = clap::value_parser!(u32).range(8..=510))]
     pub audio_kbps: u32,
 
+    /// Media mode: the broadcaster sends simulcast, three layers (h, m, l: the video bitrate,
+    /// three tenths of it, a tenth), and the relay picks one for each viewer.
+    #[arg(long, requires = "media")]
+    pub simulcast: bool,
+
+    /// Media mode: each viewer's downlink cap in kbit/s, taken in turn (0: an open link),
+    /// e.g. `300,800,0`; the step's report then has a line per viewer.
+    #[arg(long, value_delimiter = ',', requires = "media")]
+    pub viewer_kbps: Vec<u32>,
+
     /// Media floor: no server; the same packets fanned out by a bare UDP loop in this process
     /// (sendmmsg, no SRTP) to `--viewers` sockets, and SRTP's own cost per packet.
     #[arg(long, conflicts_with_all = ["idle", "floor", "media"])]

@@ -239,8 +239,15 @@ impl<'a> Peer<'a> {
             ServerMessage::Audience { .. }
             | ServerMessage::AudienceJoined { .. }
             | ServerMessage::AudienceLeft { .. }
-            | ServerMessage::ViewerStats { .. } => {
+            | ServerMessage::ViewerStats { .. }
+            | ServerMessage::Layers { .. } => {
                 if self.role != Role::Broadcaster {
+                    stats.misrouted.fetch_add(1, Relaxed);
+                }
+            }
+            // The relay's layer news for a viewer: signaling mode has no relay.
+            ServerMessage::Quality { .. } => {
+                if self.role != Role::Viewer {
                     stats.misrouted.fetch_add(1, Relaxed);
                 }
             }

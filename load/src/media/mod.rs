@@ -6,10 +6,14 @@
 //! - [`stamp`]: the stamp in every frame, and the measurement window.
 //! - [`peer`]: one synthetic peer (str0m) and its task.
 //! - [`signal`]: joining and trading SDP with the relay.
+//! - [`layers`]: `--simulcast`, and what each viewer got of its layers.
+//! - [`shaper`]: a viewer's capped downlink (`--viewer-kbps`).
 //! - [`floor`]: `--media-floor`, the same fan-out by a bare UDP loop, and SRTP's cost.
 
 pub mod floor;
+mod layers;
 mod peer;
+mod shaper;
 mod signal;
 mod stamp;
 
@@ -23,7 +27,7 @@ use onair_protocol::{ClientMessage, Role, ServerMessage, RELAY_ID};
 use serde::Serialize;
 use str0m::{
     change::{SdpAnswer, SdpOffer},
-    media::{Direction, MediaKind},
+    media::{Direction, MediaKind, Simulcast, SimulcastLayer},
 };
 use tokio::{
     sync::{oneshot, watch, Semaphore},
@@ -61,6 +65,9 @@ pub struct Step {
     pub keyframe_requests: u64,
     /// The server's resident memory once this step's viewers left, KiB.
     pub server_rss_after_kib: Option<u64>,
+    /// Each viewer's layer, loss and delay (with `--simulcast` or `--viewer-kbps`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub per_viewer: Vec<layers::ViewerFigures>,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -109,6 +116,9 @@ impl MediaReport {
                 opt(s.load_cpu_percent, 0),
                 s.server_rss_after_kib.map_or("-".to_string(), |k| k.to_string()),
             );
+            if !s.per_viewer.is_empty() {
+                layers::print(&s.per_viewer);
+            }
         }
     }
 }
@@ -213,7 +223,14 @@ async fn publish(
     let mut peer = Peer::new().await.map_err(|err| err.to_string())?;
     let mut change = peer.rtc.sdp_api();
     let audio = change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
-    let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let simulcast = args.simulcast.then(|| {
+        let mut simulcast = Simulcast::new();
+        for (rid, _) in layers::LAYERS {
+            simulcast.add_send_layer(SimulcastLayer::new(rid));
+        }
+        simulcast
+    });
+    let video = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast);
     let (offer, pending) = change.apply().ok_or("nothing to offer")?;
     signal
         .send(&ClientMessage::Offer {
@@ -240,6 +257,7 @@ async fn publish(
         video,
         video_kbps: args.video_kbps,
         audio_kbps: args.audio_kbps,
+        simulcast: args.simulcast,
         sent,
     };
     let (connected_tx, connected) = oneshot::channel();
@@ -258,8 +276,7 @@ async fn publish(
 
 /// A viewer: joined wanting the stream, answered the relay's offer, asked for sound.
 async fn watch_stream(
-    addr: &str,
-    room: &str,
+    (addr, room, cap): (&str, &str, Option<u32>),
     clock: Clock,
     window: Arc<Window>,
     stop: watch::Receiver<bool>,
@@ -302,7 +319,7 @@ async fn watch_stream(
         })
         .await?;
     let (connected_tx, connected) = oneshot::channel();
-    let media = tokio::spawn(peer.drive(PeerRole::Receive, clock, window, connected_tx, stop));
+    let media = tokio::spawn(peer.drive(PeerRole::Receive(cap), clock, window, connected_tx, stop));
     Ok((
         Viewer {
             hold: signal.hold(),
@@ -327,8 +344,12 @@ async fn measure(
         .map(|(rss, _)| rss);
     let (stop_tx, stop) = watch::channel(false);
     let gate = Arc::new(Semaphore::new(JOINING_AT_ONCE));
-    let joins: Vec<_> = (0..count)
-        .map(|_| {
+    let joins: Vec<_> = (0..count as usize)
+        .map(|i| {
+            let cap = match args.viewer_kbps.as_slice() {
+                [] => None,
+                caps => Some(caps[i % caps.len()]).filter(|kbps| *kbps > 0),
+            };
             let (addr, room, window, stop, gate) = (
                 args.addr.clone(),
                 room.to_string(),
@@ -338,7 +359,7 @@ async fn measure(
             );
             tokio::spawn(async move {
                 let _permit = gate.acquire_owned().await.ok()?;
-                let (viewer, connected) = watch_stream(&addr, &room, clock, window, stop)
+                let (viewer, connected) = watch_stream((&addr, &room, cap), clock, window, stop)
                     .await
                     .map_err(|err| progress(&format!("media: a viewer failed: {err}")))
                     .ok()?;
@@ -380,6 +401,10 @@ async fn measure(
         }
     }
     window.reset();
+    let per_viewer = match args.simulcast || !args.viewer_kbps.is_empty() {
+        true => layers::per_viewer(&received, sent.video.load(Relaxed), args.duration),
+        false => Vec::new(),
+    };
     let step = figures(FigureInputs {
         count,
         connected,
@@ -399,6 +424,7 @@ async fn measure(
             .server_pid
             .and_then(sys::memory_kib)
             .map(|(rss, _)| rss),
+        per_viewer,
         ..step
     }
 }
@@ -462,5 +488,6 @@ fn figures(input: FigureInputs<'_>) -> Step {
         packets_per_second: packets as f64 / seconds,
         keyframe_requests: input.keyframe_requests,
         server_rss_after_kib: None,
+        per_viewer: Vec::new(),
     }
 }

@@ -12,7 +12,7 @@ use std::{
 };
 
 use str0m::{
-    media::{Frequency, MediaKind, MediaTime, Mid},
+    media::{Frequency, MediaKind, MediaTime, Mid, Rid},
     net::{Protocol, Receive},
     Candidate, Event, Input, Output, Rtc,
 };
@@ -22,7 +22,14 @@ use tokio::{
     time::Instant,
 };
 
-use super::stamp::{self, Clock, Window, STAMP_BYTES};
+use super::{
+    shaper::Shaper,
+    stamp::{self, Clock, Window, STAMP_BYTES},
+};
+
+/// `--simulcast`'s layers, best first: their rids and their share of `--video-kbps` (in
+/// tenths).
+pub const LAYERS: [(&str, u32); 3] = [("h", 10), ("m", 3), ("l", 1)];
 
 const VIDEO_FPS: u64 = 30;
 const AUDIO_FPS: u64 = 50;
@@ -36,6 +43,9 @@ pub struct Sending {
     pub video: Mid,
     pub video_kbps: u32,
     pub audio_kbps: u32,
+    /// Send the picture in the three [`LAYERS`] (simulcast), each frame stamped with its
+    /// layer.
+    pub simulcast: bool,
     pub sent: Arc<Sent>,
 }
 
@@ -56,12 +66,21 @@ pub struct Received {
     pub delays: Vec<u32>,
     /// RFC 3550 interarrival jitter of the video frames at the end, microseconds.
     pub jitter: f64,
+    /// Video frames of each simulcast layer (best first), and the video's bytes.
+    pub layers: [u64; 3],
+    pub bytes: u64,
+    /// The viewer's downlink cap, kbit/s.
+    pub cap_kbps: Option<u32>,
 }
 
 pub enum Role {
     Send(Sending),
-    Receive,
+    /// A viewer, its downlink capped at this many kbit/s, if at all.
+    Receive(Option<u32>),
 }
+
+/// The byte of a frame that says its layer (after the stamp).
+const LAYER_BYTE: usize = STAMP_BYTES;
 
 pub struct Peer {
     pub rtc: Rtc,
@@ -100,12 +119,19 @@ impl Peer {
         } = self;
         let mut connected = Some(connected);
         let mut received = Received::default();
+        let mut shaper = match role {
+            Role::Receive(cap) => {
+                received.cap_kbps = cap;
+                cap.map(Shaper::new)
+            }
+            Role::Send(_) => None,
+        };
         let mut last_video: Option<(u64, u64)> = None;
         let mut buf = vec![0u8; 2048];
         let start = Instant::now();
         let (mut next_video, mut next_audio) = (start, start);
         let (mut video_seq, mut audio_seq) = (0u32, 0u32);
-        let mut keyframe_asked = true;
+        let mut keyframe_asked = [true; 3];
         loop {
             let wake = loop {
                 match rtc.poll_output() {
@@ -118,8 +144,14 @@ impl Peer {
                             let _ = tell.send(());
                         }
                     }
-                    Ok(Output::Event(Event::KeyframeRequest(_))) => {
-                        keyframe_asked = true;
+                    Ok(Output::Event(Event::KeyframeRequest(request))) => {
+                        let layer = LAYERS
+                            .iter()
+                            .position(|(rid, _)| request.rid == Some(Rid::from(*rid)));
+                        match layer {
+                            Some(layer) => keyframe_asked[layer] = true,
+                            None => keyframe_asked = [true; 3],
+                        }
                         if let Role::Send(sending) = &role {
                             sending.sent.keyframe_requests.fetch_add(1, Relaxed);
                         }
@@ -140,6 +172,12 @@ impl Peer {
                         match kind {
                             Some(MediaKind::Video) => {
                                 received.video += 1;
+                                received.bytes += data.data.len() as u64;
+                                let layer =
+                                    usize::from(data.data.get(LAYER_BYTE).copied().unwrap_or(0));
+                                if let Some(count) = received.layers.get_mut(layer) {
+                                    *count += 1;
+                                }
                                 if let Some((last_sent, last_now)) = last_video {
                                     let d = (now as f64 - last_now as f64)
                                         - (sent as f64 - last_sent as f64);
@@ -163,11 +201,21 @@ impl Peer {
                 Some(_) => wake.min(next_video).min(next_audio),
                 None => wake,
             };
+            let through = shaper
+                .as_ref()
+                .and_then(Shaper::next_at)
+                .map(Instant::from_std);
+            let wake = through.map_or(wake, |at| wake.min(at));
             tokio::select! {
                 got = socket.recv_from(&mut buf) => {
                     let Ok((n, source)) = got else { return received };
-                    if let Ok(receive) = Receive::new(Protocol::Udp, source, addr, &buf[..n]) {
-                        let _ = rtc.handle_input(Input::Receive(std::time::Instant::now(), receive));
+                    match &mut shaper {
+                        Some(shaper) => shaper.push(std::time::Instant::now(), &buf[..n], source),
+                        None => {
+                            if let Ok(receive) = Receive::new(Protocol::Udp, source, addr, &buf[..n]) {
+                                let _ = rtc.handle_input(Input::Receive(std::time::Instant::now(), receive));
+                            }
+                        }
                     }
                 }
                 () = tokio::time::sleep_until(wake) => {
@@ -175,28 +223,46 @@ impl Peer {
                 }
                 _ = stop.changed() => return received,
             }
+            if let Some(shaper) = &mut shaper {
+                let now = std::time::Instant::now();
+                while let Some((data, source)) = shaper.pop_due(now) {
+                    if let Ok(receive) = Receive::new(Protocol::Udp, source, addr, &data) {
+                        let _ = rtc.handle_input(Input::Receive(now, receive));
+                    }
+                }
+            }
             let Some(sending) = sending else { continue };
             let now = Instant::now();
             if now >= next_video {
                 next_video += Duration::from_micros(1_000_000 / VIDEO_FPS);
-                let keyframe = keyframe_asked || u64::from(video_seq).is_multiple_of(GOP_FRAMES);
-                keyframe_asked = false;
-                let average = u64::from(sending.video_kbps) * 1000 / 8 / VIDEO_FPS;
-                let delta = average * GOP_FRAMES / (GOP_FRAMES + KEYFRAME_SCALE - 1);
-                let size = if keyframe {
-                    delta * KEYFRAME_SCALE
-                } else {
-                    delta
-                };
-                let mut frame = vec![0x55u8; (size as usize).max(STAMP_BYTES)];
-                frame[0] = if keyframe { 0x10 } else { 0x11 };
                 let sent = clock.micros();
-                stamp::write(&mut frame, video_seq, sent);
-                video_seq = video_seq.wrapping_add(1);
                 if window.holds(sent) {
                     sending.sent.video.fetch_add(1, Relaxed);
                 }
-                write(&mut rtc, sending.video, Frequency::NINETY_KHZ, frame);
+                let layers: &[(&str, u32)] = match sending.simulcast {
+                    true => &LAYERS,
+                    false => &LAYERS[..1],
+                };
+                for (layer, (rid, tenths)) in layers.iter().enumerate() {
+                    let keyframe =
+                        keyframe_asked[layer] || u64::from(video_seq).is_multiple_of(GOP_FRAMES);
+                    keyframe_asked[layer] = false;
+                    let kbps = u64::from(sending.video_kbps) * u64::from(*tenths) / 10;
+                    let average = kbps * 1000 / 8 / VIDEO_FPS;
+                    let delta = average * GOP_FRAMES / (GOP_FRAMES + KEYFRAME_SCALE - 1);
+                    let size = if keyframe {
+                        delta * KEYFRAME_SCALE
+                    } else {
+                        delta
+                    };
+                    let mut frame = vec![0x55u8; (size as usize).max(LAYER_BYTE + 1)];
+                    frame[0] = if keyframe { 0x10 } else { 0x11 };
+                    stamp::write(&mut frame, video_seq, sent);
+                    frame[LAYER_BYTE] = layer as u8;
+                    let rid = sending.simulcast.then(|| Rid::from(*rid));
+                    write(&mut rtc, (sending.video, rid), Frequency::NINETY_KHZ, frame);
+                }
+                video_seq = video_seq.wrapping_add(1);
             }
             if now >= next_audio {
                 next_audio += Duration::from_micros(1_000_000 / AUDIO_FPS);
@@ -208,13 +274,18 @@ impl Peer {
                 if window.holds(sent) {
                     sending.sent.audio.fetch_add(1, Relaxed);
                 }
-                write(&mut rtc, sending.audio, Frequency::FORTY_EIGHT_KHZ, frame);
+                write(
+                    &mut rtc,
+                    (sending.audio, None),
+                    Frequency::FORTY_EIGHT_KHZ,
+                    frame,
+                );
             }
         }
     }
 }
 
-fn write(rtc: &mut Rtc, mid: Mid, clock: Frequency, frame: Vec<u8>) {
+fn write(rtc: &mut Rtc, (mid, rid): (Mid, Option<Rid>), clock: Frequency, frame: Vec<u8>) {
     static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
     let start = *START.get_or_init(std::time::Instant::now);
     let Some(writer) = rtc.writer(mid) else {
@@ -225,5 +296,9 @@ fn write(rtc: &mut Rtc, mid: Mid, clock: Frequency, frame: Vec<u8>) {
     };
     let now = std::time::Instant::now();
     let ticks = (now - start).as_micros() as u64 * u64::from(clock.get()) / 1_000_000;
+    let writer = match rid {
+        Some(rid) => writer.rid(rid),
+        None => writer,
+    };
     let _ = writer.write(pt, now, MediaTime::new(ticks, clock), frame);
 }

@@ -168,11 +168,12 @@ impl Broadcaster {
             Source::Camera => "Starting camera… allow access if the browser asks.".into(),
             Source::Screen => "Pick a screen, window or tab to share…".into(),
         });
+        // The relay forwards each viewer the layer it can take: worth capturing in HD.
+        let hd = self.state.borrow().relayed;
         let this = self.clone();
         spawn_local(async move {
             let result = match source {
-                // The relay forwards each viewer the layer it can take: worth capturing in HD.
-                Source::Camera => media::camera(this.state.borrow().relayed).await,
+                Source::Camera => media::camera(hd).await,
                 Source::Screen => media::screen().await,
             };
             this.state.borrow_mut().capturing = false;

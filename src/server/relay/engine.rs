@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use str0m::{bwe::BweKind, format::Codec, media::MediaKind, Candidate, Event};
+use str0m::{bwe::BweKind, media::MediaKind, Candidate, Event};
 use tokio::sync::mpsc;
 
 use super::{
@@ -17,12 +17,11 @@ use super::{
     peer::{Local, Peer, Side},
     quality, simulcast,
     udp::{Datagram, RecvBuffers, UdpPort},
-    viewer_side::Forwarded,
     Command,
 };
 use crate::{
     protocol::{PeerId, RoomName, ServerMessage, RELAY_ID},
-    server::recording::{self, Frame, Recorder},
+    server::recording::Recorder,
 };
 
 /// Batches read per wake-up before timers and commands get their turn.
@@ -41,9 +40,9 @@ pub(super) struct Engine {
     /// Peers that got input and must be polled.
     pub(super) touched: Vec<PeerId>,
     events: Vec<Event>,
-    metrics: RelayMetrics,
+    pub(super) metrics: RelayMetrics,
     /// Writes the broadcasts to files (`--record`); closes them when dropped.
-    recorder: Option<Recorder>,
+    pub(super) recorder: Option<Recorder>,
     /// When broadcasters next hear their viewers' figures.
     next_quality_report: Instant,
     /// When every viewer's simulcast layer is next looked at.
@@ -289,76 +288,6 @@ impl Engine {
         }
     }
 
-    /// A frame of the broadcast: recorded (its best layer), and forwarded to each viewer of
-    /// its layer.
-    fn ingest_frame(
-        &mut self,
-        room_name: &RoomName,
-        member: PeerId,
-        data: &str0m::media::MediaData,
-        now: Instant,
-    ) {
-        let Some(kind) = self
-            .peers
-            .get_mut(&member)
-            .and_then(|p| p.kind_of(data.mid))
-        else {
-            return;
-        };
-        let Some(room) = self.rooms.get_mut(room_name) else {
-            return;
-        };
-        let video = kind == MediaKind::Video;
-        if video {
-            room.layers.frame(data, now);
-            if !data.contiguous {
-                room.want_keyframe(data.rid);
-            }
-        }
-        let best = !video || room.layers.best() == Some(data.rid);
-        if let (Some(recorder), false, true) = (&self.recorder, room.not_recorded, best) {
-            record(recorder, room, room_name, data);
-        }
-        let mut aimed = false;
-        // Asked for after the loop, which holds the room's viewers.
-        let mut keyframes = Vec::new();
-        for viewer in &room.viewers {
-            let Some(peer) = self.peers.get_mut(viewer) else {
-                continue;
-            };
-            if video && peer.viewer_mut().is_some_and(|v| v.layer.unaimed()) {
-                // A viewer without a layer yet gets one now, not at the next round.
-                if let Some(layer) = simulcast::choose_for(room, peer, now) {
-                    keyframes.push(layer);
-                    aimed = true;
-                }
-            }
-            match peer.forward(kind, data) {
-                Forwarded::Sent => {}
-                Forwarded::Switched => {
-                    if let Some(news) = simulcast::quality_news(room, peer) {
-                        peer.outbox.send(&news);
-                    }
-                    aimed = true;
-                }
-                Forwarded::No => {
-                    if let Some(layer) = peer.waits_for_picture().filter(|_| video) {
-                        keyframes.push(layer);
-                    }
-                    continue;
-                }
-            }
-            self.metrics.forwarded_frames.inc();
-            self.touched.push(*viewer);
-        }
-        for layer in keyframes {
-            room.want_keyframe(layer);
-        }
-        if aimed {
-            self.tell_layers(room_name);
-        }
-    }
-
     /// Whether `room`'s broadcast is written to a file now.
     pub(super) fn records(&self, room: &RoomName) -> bool {
         self.recorder.is_some() && self.rooms.get(room).is_some_and(|r| !r.not_recorded)
@@ -460,38 +389,4 @@ impl Engine {
         }
         Some(name)
     }
-}
-
-/// Hand a frame of the ingest to the recorder: VP8 (into WebM) or H.264 (into MP4), and
-/// Opus. Other codecs are said once per room and not recorded.
-fn record(
-    recorder: &Recorder,
-    room: &mut MediaRoom,
-    name: &RoomName,
-    data: &str0m::media::MediaData,
-) {
-    let codec = match data.params.spec().codec {
-        Codec::Vp8 => recording::Codec::Vp8,
-        Codec::H264 => recording::Codec::H264,
-        Codec::Opus => recording::Codec::Opus,
-        other => {
-            if !room.unrecordable_said {
-                room.unrecordable_said = true;
-                tracing::warn!(
-                    "{name}'s {other:?} is not recorded: recordings hold VP8, H.264 and Opus"
-                );
-            }
-            return;
-        }
-    };
-    recorder.frame(
-        name,
-        Frame {
-            codec,
-            keyframe: data.is_keyframe(),
-            micros: data.time.as_micros(),
-            at: data.network_time,
-            data: data.data.clone(),
-        },
-    );
 }

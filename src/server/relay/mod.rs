@@ -7,6 +7,7 @@
 //!
 //! - [`engine`]: the loop: commands, datagrams and timers in, packets and messages out.
 //! - [`command`]: what the engine does for each command.
+//! - [`forwarding`]: each frame of a broadcast, recorded and forwarded to its viewers.
 //! - [`peer`]: one peer connection (the broadcaster's ingest or one viewer's).
 //! - [`media_room`]: one room's ingest, viewers and key-frame requests.
 //! - [`demux`]: which peer a datagram is for, by ICE username or source address.
@@ -17,13 +18,16 @@
 //! - [`viewer_side`]: a viewer's media lines and sound, and forwarding a frame to it.
 //! - Simulcast: [`layers`] (a broadcast's layers), [`layer_choice`] (the layer for one viewer,
 //!   a pure function), [`viewer_layer`] (one viewer's layer and its switches), [`simulcast`]
-//!   (the engine choosing, asking for key frames, telling the broadcaster what to send).
+//!   (choosing one viewer's layer), [`layer_rounds`] (the engine choosing for every viewer,
+//!   asking for key frames, telling the broadcaster what to send).
 
 mod addresses;
 mod command;
 mod demux;
 mod engine;
+mod forwarding;
 mod layer_choice;
+mod layer_rounds;
 mod layers;
 mod media_room;
 mod metrics;

@@ -15,6 +15,7 @@ use str0m::{
 use super::{
     layers::LayerId,
     udp::{Datagram, UdpPort},
+    viewer_side::{Forwarded, ViewerSide},
 };
 use crate::{
     protocol::{IceCandidate, PeerId, RoomName, ServerMessage, RELAY_ID},
@@ -45,14 +46,12 @@ pub(super) enum Side {
     Viewer(ViewerSide),
 }
 
-pub(super) use super::viewer_side::ViewerSide;
-
 pub(super) struct Peer {
     pub(super) member: PeerId,
     pub(super) room: RoomName,
     pub(super) outbox: Outbox,
     pub(super) side: Side,
-    pub(super) rtc: Rtc,
+    rtc: Rtc,
     /// The relay's ICE ufrag for this peer (its key in the demux).
     pub(super) ufrag: String,
     /// The browser addresses datagrams of this peer came from.
@@ -331,7 +330,7 @@ impl Peer {
         }
     }
 
-    pub(super) fn fail(&mut self, err: &RtcError) {
+    fn fail(&mut self, err: &RtcError) {
         tracing::debug!("relay: peer of member {} ends: {err}", self.member);
         self.rtc.disconnect();
     }
@@ -369,6 +368,36 @@ impl Peer {
                     return;
                 }
             }
+        }
+    }
+
+    /// The viewer's side (`None` for the ingest).
+    pub(super) fn viewer_mut(&mut self) -> Option<&mut ViewerSide> {
+        match &mut self.side {
+            Side::Viewer(viewer) => Some(viewer),
+            Side::Ingest => None,
+        }
+    }
+
+    /// Forward one frame of the broadcast, if this is a viewer (see [`ViewerSide::forward`]).
+    pub(super) fn forward(&mut self, kind: MediaKind, data: &str0m::media::MediaData) -> Forwarded {
+        let Side::Viewer(viewer) = &mut self.side else {
+            return Forwarded::No;
+        };
+        match viewer.forward(&mut self.rtc, (self.member, &self.outbox), kind, data) {
+            Ok(forwarded) => forwarded,
+            Err(err) => {
+                self.fail(&err);
+                Forwarded::No
+            }
+        }
+    }
+
+    /// The layer this viewer waits for a key frame of, to start its picture.
+    pub(super) fn waits_for_picture(&self) -> Option<LayerId> {
+        match &self.side {
+            Side::Viewer(viewer) => viewer.waits_for_picture(),
+            Side::Ingest => None,
         }
     }
 

@@ -4,15 +4,19 @@
 use str0m::{
     change::SdpPendingOffer,
     media::{MediaData, MediaKind, Mid},
+    Rtc, RtcError,
 };
 
 use super::{
-    peer::{Peer, Side},
+    layers::LayerId,
     viewer_layer::{Taken, ViewerLayer},
 };
-use crate::protocol::{ErrorCode, ServerMessage};
+use crate::{
+    protocol::{ErrorCode, PeerId, ServerMessage},
+    server::outbox::Outbox,
+};
 
-pub(in crate::server::relay) struct ViewerSide {
+pub(super) struct ViewerSide {
     /// The media lines sound and picture go out on (from the viewer's offer: once str0m adds
     /// them).
     pub(super) audio: Option<Mid>,
@@ -56,64 +60,58 @@ impl ViewerSide {
             layer: ViewerLayer::default(),
         }
     }
-}
 
-impl Peer {
-    /// The viewer's side (`None` for the ingest).
-    pub(super) fn viewer_mut(&mut self) -> Option<&mut ViewerSide> {
-        match &mut self.side {
-            Side::Viewer(viewer) => Some(viewer),
-            Side::Ingest => None,
-        }
-    }
-
-    /// Forward one frame of the broadcast to this viewer: sound only if it asked, picture of
-    /// its layer, from a key frame on.
-    pub(super) fn forward(&mut self, kind: MediaKind, data: &MediaData) -> Forwarded {
-        let Side::Viewer(viewer) = &mut self.side else {
-            return Forwarded::No;
-        };
-        if !viewer.connected {
-            return Forwarded::No;
+    /// Forward one frame of the broadcast to this viewer (`member`, its connection `rtc`):
+    /// sound only if it asked, picture of its layer, from a key frame on. A codec it cannot
+    /// play is said once, on `outbox`.
+    pub(super) fn forward(
+        &mut self,
+        rtc: &mut Rtc,
+        (member, outbox): (PeerId, &Outbox),
+        kind: MediaKind,
+        data: &MediaData,
+    ) -> Result<Forwarded, RtcError> {
+        if !self.connected {
+            return Ok(Forwarded::No);
         }
         let (mid, time, switched) = match kind {
-            MediaKind::Audio if !viewer.sound => return Forwarded::No,
-            MediaKind::Audio => match viewer.audio {
+            MediaKind::Audio if !self.sound => return Ok(Forwarded::No),
+            MediaKind::Audio => match self.audio {
                 Some(mid) => (mid, data.time, false),
-                None => return Forwarded::No,
+                None => return Ok(Forwarded::No),
             },
             MediaKind::Video => {
                 // A codec str0m cannot tell key frames of is sent as it comes.
                 let unknown = matches!(data.codec_extra, str0m::format::CodecExtra::None);
                 let keyframe = data.is_keyframe() || unknown;
                 let (time, switched) =
-                    match viewer
+                    match self
                         .layer
                         .take(data.rid, data.time, data.network_time, keyframe)
                     {
-                        Taken::Skip => return Forwarded::No,
+                        Taken::Skip => return Ok(Forwarded::No),
                         Taken::Send(time) => (time, false),
                         Taken::Switched(time) => (time, true),
                     };
-                match viewer.video {
+                match self.video {
                     Some(mid) => (mid, time, switched),
-                    None => return Forwarded::No,
+                    None => return Ok(Forwarded::No),
                 }
             }
         };
-        let Some(writer) = self.rtc.writer(mid) else {
-            return Forwarded::No;
+        let Some(writer) = rtc.writer(mid) else {
+            return Ok(Forwarded::No);
         };
         // str0m matches against every codec the relay knows; send only one this viewer took.
         let pt = writer
             .match_params(data.params)
             .filter(|pt| writer.payload_params().any(|p| p.pt() == *pt));
         let Some(pt) = pt else {
-            if kind == MediaKind::Video && !viewer.cannot_decode {
-                viewer.cannot_decode = true;
+            if kind == MediaKind::Video && !self.cannot_decode {
+                self.cannot_decode = true;
                 let codec = data.params.spec().codec;
-                tracing::debug!("relay: member {} cannot decode {codec:?}", self.member);
-                self.outbox.send(&ServerMessage::error(
+                tracing::debug!("relay: member {member} cannot decode {codec:?}");
+                outbox.send(&ServerMessage::error(
                     ErrorCode::UnsupportedCodec,
                     format!(
                         "This browser cannot play the broadcast's video ({codec:?}). \
@@ -122,28 +120,25 @@ impl Peer {
                     ),
                 ));
             }
-            return Forwarded::No;
+            return Ok(Forwarded::No);
         };
         // The broadcaster's capture times go on to the viewer, which shows its delay by them.
         let writer = match data.ext_vals.abs_capture_time {
             Some(captured) => writer.abs_capture_time(captured),
             None => writer,
         };
-        match writer.write(pt, data.network_time, time, data.data.clone()) {
-            Ok(()) if switched => Forwarded::Switched,
-            Ok(()) => Forwarded::Sent,
-            Err(err) => {
-                self.fail(&err);
-                Forwarded::No
-            }
-        }
+        writer.write(pt, data.network_time, time, data.data.clone())?;
+        Ok(match switched {
+            true => Forwarded::Switched,
+            false => Forwarded::Sent,
+        })
     }
 
     /// The layer this viewer waits for a key frame of, to start its picture.
-    pub(super) fn waits_for_picture(&self) -> Option<super::layers::LayerId> {
-        match &self.side {
-            Side::Viewer(v) if !v.cannot_decode => v.layer.waits(),
-            _ => None,
+    pub(super) fn waits_for_picture(&self) -> Option<LayerId> {
+        match self.cannot_decode {
+            true => None,
+            false => self.layer.waits(),
         }
     }
 }
