@@ -23,6 +23,7 @@ mod recording;
 mod relay;
 mod routing;
 mod server;
+mod simulcast;
 mod spare_offers;
 mod tls;
 mod whep;

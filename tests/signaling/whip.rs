@@ -71,7 +71,7 @@ async fn a_whip_broadcast_reaches_viewers_and_delete_ends_it() {
                 assert_eq!(reason, OffAirReason::Stopped);
                 break;
             }
-            S::Offer { .. } | S::Candidate { .. } => {}
+            S::Offer { .. } | S::Candidate { .. } | S::Quality { .. } => {}
             other => panic!("viewer: expected off_air, got {other:?}"),
         }
     }

@@ -95,6 +95,15 @@ impl Membership {
                     )),
                 }
             }
+            // The broadcaster's own page has no layer to pick: nothing to do.
+            Role::Broadcaster
+                if matches!(
+                    msg,
+                    ClientMessage::ViewerSize { .. } | ClientMessage::PinQuality { .. }
+                ) =>
+            {
+                return Ok(())
+            }
             Role::Broadcaster => {
                 if state.on_air != Some(member) {
                     return Err(refuse(
@@ -112,10 +121,6 @@ impl Membership {
                         Command::Candidate { member, candidate }
                     }
                     ClientMessage::Hangup { .. } => Command::Hangup { member },
-                    // The broadcaster's own page has no layer to pick: nothing to do.
-                    ClientMessage::ViewerSize { .. } | ClientMessage::PinQuality { .. } => {
-                        return Ok(())
-                    }
                     _ => {
                         return Err(refuse(
                             ErrorCode::NotAllowed,
