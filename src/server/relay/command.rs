@@ -50,8 +50,17 @@ impl Engine {
                 offer,
             } => {
                 self.remove_peer(member);
+                // Estimated where the broadcast has layers to choose from, or has not said yet.
+                let estimated = self.rooms.get(&room).is_none_or(|r| r.layers.count() != 1);
                 let peer = match offer {
-                    None => Peer::viewer(member, room.clone(), outbox.clone(), &self.local, now),
+                    None => Peer::viewer(
+                        member,
+                        room.clone(),
+                        outbox.clone(),
+                        &self.local,
+                        now,
+                        estimated,
+                    ),
                     Some(offer) => Peer::viewer_answering(
                         member,
                         room.clone(),
@@ -59,6 +68,7 @@ impl Engine {
                         &offer,
                         &self.local,
                         now,
+                        estimated,
                     ),
                 };
                 match peer {

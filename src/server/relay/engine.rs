@@ -275,11 +275,13 @@ impl Engine {
                     }
                 }
             }
-            Event::EgressBitrateEstimate(
-                BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. },
-            ) if !is_ingest => {
+            Event::EgressBitrateEstimate(kind) if !is_ingest => {
+                let estimate = match kind {
+                    BweKind::Twcc { estimate, .. } | BweKind::Remb { estimate, .. } => estimate,
+                    _ => return,
+                };
                 if let Some(viewer) = peer.viewer_mut() {
-                    tracing::trace!("relay: member {member}'s link carries {estimate}");
+                    tracing::trace!("relay: member {member}'s link: {kind:?}");
                     viewer.layer.estimate_bps = Some(estimate.as_u64());
                 }
                 self.choose_layer(member, now);

@@ -14,7 +14,10 @@ const STAY_MARGIN: f64 = 0.85;
 /// Sound, headers and feedback on top of the picture, in bit/s.
 const OVERHEAD_BPS: f64 = 80_000.0;
 /// After a step down, no step up for this long: the estimate that forced it may not be over.
-pub(super) const HOLD_AFTER_DOWN: Duration = Duration::from_secs(6);
+pub(super) const HOLD_AFTER_DOWN: Duration = Duration::from_secs(4);
+/// A viewer that could climb probes its link this often, for [`PROBE_FOR`].
+pub(super) const PROBE_EVERY: Duration = Duration::from_secs(3);
+pub(super) const PROBE_FOR: Duration = Duration::from_millis(1500);
 /// A layer covers the picture on the page when it is at least this fraction of its width or
 /// height (a little scaling up is not seen; half would be).
 const COVERS: f64 = 0.8;
@@ -70,9 +73,17 @@ pub(super) fn choose(layers: &[Offered], wants: &Wants) -> usize {
         .unwrap_or(last)
 }
 
-/// What to tell the viewer's bandwidth estimator: keep up traffic for the next layer up
-/// (`minimum`), and look for enough for the best one worth sending (`desired`), in bit/s.
-pub(super) fn probe_for(layers: &[Offered], wants: &Wants, chosen: usize) -> (u64, u64) {
+/// What to tell the viewer's bandwidth estimator, in bit/s (`minimum`, `desired`). While
+/// `probing` (a short burst now and then, see [`PROBE_EVERY`]), look for enough for the best
+/// layer worth sending, with padding up to the next layer up; otherwise ask for what the
+/// layer it has needs, and pad nothing. Padding all the time would keep a slow link's queue
+/// full: a viewer on a 300 kbit/s link waited half a second for its frames so.
+pub(super) fn probe_for(
+    layers: &[Offered],
+    wants: &Wants,
+    chosen: usize,
+    probing: bool,
+) -> (u64, u64) {
     let need = |i: usize| {
         layers
             .get(i)
@@ -82,11 +93,20 @@ pub(super) fn probe_for(layers: &[Offered], wants: &Wants, chosen: usize) -> (u6
         Some(level) => level.rank(layers.len()),
         None => best_for_size(layers, wants.shown),
     };
+    if !probing || chosen <= best {
+        return (0, need(chosen));
+    }
     let desired = need(best);
-    (
-        need(chosen.saturating_sub(1).max(best)).min(desired),
-        desired,
-    )
+    (need(chosen - 1).min(desired), desired)
+}
+
+/// Whether a viewer on layer `chosen` could climb: a better layer is worth sending to it.
+pub(super) fn could_climb(layers: &[Offered], wants: &Wants, chosen: usize) -> bool {
+    let best = match wants.pinned {
+        Some(level) => level.rank(layers.len()),
+        None => best_for_size(layers, wants.shown),
+    };
+    chosen > best && !wants.held
 }
 
 /// The smallest layer that covers the picture as shown (the best when none does, or the size
@@ -220,24 +240,43 @@ mod tests {
     }
 
     #[test]
-    fn the_estimator_probes_for_the_next_layer_up() {
+    fn the_estimator_probes_for_the_next_layer_up_only_in_bursts() {
         let layers = layers();
+        let need = |bps: f64| ((bps + OVERHEAD_BPS) * UP_MARGIN) as u64;
         let wants = with_estimate(300, Some(2));
-        let (minimum, desired) = probe_for(&layers, &wants, 2);
-        assert_eq!(minimum, ((600_000.0 + OVERHEAD_BPS) * UP_MARGIN) as u64);
-        assert_eq!(desired, ((2_000_000.0 + OVERHEAD_BPS) * UP_MARGIN) as u64);
+        assert_eq!(
+            probe_for(&layers, &wants, 2, false),
+            (0, need(150_000.0)),
+            "no padding"
+        );
+        assert_eq!(
+            probe_for(&layers, &wants, 2, true),
+            (need(600_000.0), need(2_000_000.0)),
+            "a burst pads up to the next layer and looks for the best"
+        );
         let small = Wants {
             shown: Some((320, 180)),
             ..wants
         };
-        assert_eq!(
-            probe_for(&layers, &small, 2).1,
-            ((150_000.0 + OVERHEAD_BPS) * UP_MARGIN) as u64
+        assert!(
+            !could_climb(&layers, &small, 2),
+            "the best for its size already"
         );
+        assert_eq!(probe_for(&layers, &small, 2, true), (0, need(150_000.0)));
+        assert!(could_climb(&layers, &wants, 2));
+        assert!(!could_climb(
+            &layers,
+            &Wants {
+                held: true,
+                ..wants
+            },
+            2
+        ));
+        let top = with_estimate(3_000, Some(0));
         assert_eq!(
-            probe_for(&layers, &wants, 0).0,
-            desired,
-            "at the top: the top"
+            probe_for(&layers, &top, 0, true),
+            (0, need(2_000_000.0)),
+            "at the top"
         );
     }
 }

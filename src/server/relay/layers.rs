@@ -18,6 +18,10 @@ pub(super) type LayerId = Option<str0m::media::Rid>;
 /// A layer that sent nothing for this long is not offered to viewers (its sender stopped
 /// it: a broadcaster's encoder short of bandwidth drops its top layer).
 const STALLED_AFTER: Duration = Duration::from_secs(2);
+/// A gap this long between frames is a pause (the layer was stopped, or just started).
+const PAUSE: Duration = Duration::from_millis(500);
+/// A layer's measured bitrate counts once it has flowed this long.
+const SETTLED_AFTER: Duration = Duration::from_secs(2);
 /// How long a bitrate is measured over.
 const METER_WINDOW: Duration = Duration::from_secs(1);
 
@@ -29,6 +33,9 @@ pub(super) struct Layer {
     window: (u64, Option<Instant>),
     pub(super) size: Option<(u32, u32)>,
     last_frame: Option<Instant>,
+    /// Since when it has sent without a pause: a layer just started sends little at first,
+    /// and its figure would lie.
+    flowing_since: Option<Instant>,
     /// Whether the broadcaster was told to send it (all are, until told otherwise).
     pub(super) active: bool,
 }
@@ -41,15 +48,29 @@ impl Layer {
             window: (0, None),
             size: None,
             last_frame: None,
+            flowing_since: None,
             active: true,
         }
     }
 
-    /// What a layer not measured yet is taken to send: a share of its plan's most, which
-    /// an encoder reaches only on a busy picture.
-    fn planned_bps(&self) -> Option<u64> {
+    /// The most its plan lets it send (a talk page's layers have one).
+    fn plan_max_bps(&self) -> Option<u64> {
         let rid = self.id?;
-        simulcast::planned(&rid).map(|(_, plan)| u64::from(plan.max_kbps) * 1000 * 3 / 5)
+        simulcast::planned(&rid).map(|(_, plan)| u64::from(plan.max_kbps) * 1000)
+    }
+
+    /// What it sends, for the choice: measured once it has flowed a while (within its plan's
+    /// most: a key frame's burst is not its rate); before that, a share of its plan's most,
+    /// which an encoder reaches only on a busy picture.
+    fn bps(&self, now: Instant) -> u64 {
+        let settled = self
+            .flowing_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= SETTLED_AFTER);
+        let planned = self.plan_max_bps();
+        match (self.bps, settled) {
+            (Some(measured), true) => planned.map_or(measured, |max| measured.min(max)),
+            (measured, _) => planned.map(|max| max * 3 / 5).or(measured).unwrap_or(0),
+        }
     }
 
     /// Viewers may be sent it: it flows, or it was paused here and starts when asked.
@@ -61,6 +82,13 @@ impl Layer {
     }
 
     fn frame(&mut self, data: &MediaData, now: Instant) {
+        let paused = self
+            .last_frame
+            .is_none_or(|at| now.saturating_duration_since(at) > PAUSE);
+        if paused {
+            self.flowing_since = Some(now);
+            self.window = (0, None);
+        }
         self.last_frame = Some(now);
         let (bytes, since) = &mut self.window;
         *bytes += data.data.len() as u64;
@@ -164,11 +192,10 @@ impl Layers {
             .iter()
             .filter(|layer| layer.offered(now))
             .map(|layer| {
-                let bps = layer.bps.or(layer.planned_bps()).unwrap_or(0);
                 (
                     layer.id,
                     Offered {
-                        bps,
+                        bps: layer.bps(now),
                         size: layer.size,
                     },
                 )
@@ -273,6 +300,27 @@ mod tests {
             layers.offered(now).is_empty(),
             "asked to run, none flows yet"
         );
+    }
+
+    #[test]
+    fn a_layers_rate_counts_once_it_has_flowed_a_while_and_within_its_plan() {
+        let now = Instant::now();
+        let mut h = Layer::new(Some(Rid::from("h")));
+        assert_eq!(
+            h.bps(now),
+            1_500_000,
+            "not measured: a share of the plan's 2.5 Mbit/s"
+        );
+        h.bps = Some(40_000);
+        h.flowing_since = Some(now);
+        assert_eq!(h.bps(now), 1_500_000, "just started: its figure would lie");
+        h.flowing_since = Some(now - SETTLED_AFTER);
+        assert_eq!(h.bps(now), 40_000);
+        h.bps = Some(5_000_000);
+        assert_eq!(h.bps(now), 2_500_000, "a key frame's burst is not its rate");
+        let mut other = Layer::new(Some(Rid::from("q")));
+        other.bps = Some(800_000);
+        assert_eq!(other.bps(now), 800_000, "no plan: what it was measured at");
     }
 
     #[test]

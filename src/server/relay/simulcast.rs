@@ -32,11 +32,15 @@ pub(super) fn choose_for(room: &MediaRoom, peer: &mut Peer, now: Instant) -> Opt
     }
     let wants = viewer.layer.wants(&ids, now);
     let chosen = layer_choice::choose(&options, &wants);
-    let down = wants.current.is_some_and(|current| chosen > current);
+    tracing::trace!("relay: layers {options:?} for {wants:?}: {chosen}");
+    // A step down the viewer pinned is its choice, not its link's: no hold after it.
+    let down = wants.pinned.is_none() && wants.current.is_some_and(|current| chosen > current);
     let id = *ids.get(chosen)?;
     let aimed = viewer.layer.aim(id, down, now);
-    if options.len() > 1 {
-        peer.probe(layer_choice::probe_for(&options, &wants, chosen));
+    if options.len() > 1 && viewer.layer.estimated {
+        let climb = layer_choice::could_climb(&options, &wants, chosen);
+        let probing = viewer.layer.probing(now, climb);
+        peer.probe(layer_choice::probe_for(&options, &wants, chosen, probing));
     }
     aimed.then_some(id)
 }

@@ -21,10 +21,16 @@ pub(super) struct ViewerLayer {
     /// The last time sent and when its frame came.
     last_sent: Option<(i64, Instant)>,
     pub(super) estimate_bps: Option<u64>,
+    /// Its link's bandwidth is estimated. (One that is not, which joined a broadcast without
+    /// layers that has them now, is taken to carry any.)
+    pub(super) estimated: bool,
     pub(super) shown: Option<(u32, u32)>,
     pub(super) pinned: Option<Level>,
     /// When it last stepped down.
     stepped_down: Option<Instant>,
+    /// The probe of its link under way (until then), and when the next may start.
+    probe_until: Option<Instant>,
+    next_probe: Option<Instant>,
     /// What the viewer was last told it gets (level, of how many, pinned).
     pub(super) told: Option<(Level, u32, bool)>,
 }
@@ -41,13 +47,24 @@ pub(super) enum Taken {
 }
 
 impl ViewerLayer {
+    /// A viewer with no layer yet; `estimated`: its link's bandwidth is.
+    pub(super) fn new(estimated: bool) -> Self {
+        Self {
+            estimated,
+            ..Self::default()
+        }
+    }
+
     /// What the choice needs from this viewer, its layer found among `offered`.
     pub(super) fn wants(&self, offered: &[LayerId], now: Instant) -> Wants {
         let held = self.stepped_down.is_some_and(|at| {
             now.saturating_duration_since(at) < super::layer_choice::HOLD_AFTER_DOWN
         });
         Wants {
-            estimate_bps: self.estimate_bps,
+            estimate_bps: match self.estimated {
+                true => self.estimate_bps,
+                false => Some(u64::MAX),
+            },
             shown: self.shown,
             pinned: self.pinned,
             current: self
@@ -120,6 +137,25 @@ impl ViewerLayer {
         }
     }
 
+    /// Whether its link is being probed now: a burst of [`PROBE_FOR`] every [`PROBE_EVERY`]
+    /// while it `could_climb`.
+    ///
+    /// [`PROBE_FOR`]: super::layer_choice::PROBE_FOR
+    /// [`PROBE_EVERY`]: super::layer_choice::PROBE_EVERY
+    pub(super) fn probing(&mut self, now: Instant, could_climb: bool) -> bool {
+        use super::layer_choice::{PROBE_EVERY, PROBE_FOR};
+        if self.probe_until.is_some_and(|until| now < until) {
+            return could_climb;
+        }
+        self.probe_until = None;
+        if !could_climb || self.next_probe.is_some_and(|next| now < next) {
+            return false;
+        }
+        self.probe_until = Some(now + PROBE_FOR);
+        self.next_probe = Some(now + PROBE_EVERY);
+        true
+    }
+
     /// No layer was chosen for it yet.
     pub(super) fn unaimed(&self) -> bool {
         self.current.is_none() && self.next.is_none()
@@ -150,7 +186,7 @@ mod tests {
     fn a_switch_waits_for_a_key_frame_and_keeps_one_timeline() {
         let (h, l) = (Some(Rid::from("h")), Some(Rid::from("l")));
         let start = Instant::now();
-        let mut viewer = ViewerLayer::default();
+        let mut viewer = ViewerLayer::new(true);
         assert!(viewer.aim(l, false, start));
         assert_eq!(viewer.waits(), Some(l));
         assert_eq!(
@@ -198,7 +234,7 @@ mod tests {
     fn aiming_at_the_current_layer_cancels_a_switch_and_a_step_down_holds() {
         let (h, l) = (Some(Rid::from("h")), Some(Rid::from("l")));
         let now = Instant::now();
-        let mut viewer = ViewerLayer::default();
+        let mut viewer = ViewerLayer::new(true);
         viewer.aim(h, false, now);
         viewer.take(h, at(0), now, true);
         assert!(viewer.aim(l, true, now));
@@ -211,5 +247,21 @@ mod tests {
         assert!(!viewer.aim(h, false, now));
         assert_eq!(viewer.next, None);
         assert!(!viewer.wants(&[h, l], now + Duration::from_secs(10)).held);
+    }
+
+    #[test]
+    fn a_viewer_that_could_climb_probes_in_bursts() {
+        use super::super::layer_choice::{PROBE_EVERY, PROBE_FOR};
+        let start = Instant::now();
+        let mut viewer = ViewerLayer::new(true);
+        assert!(!viewer.probing(start, false), "nothing to climb to");
+        assert!(viewer.probing(start, true));
+        assert!(
+            viewer.probing(start + PROBE_FOR / 2, true),
+            "the burst goes on"
+        );
+        assert!(!viewer.probing(start + PROBE_FOR, true), "and ends");
+        assert!(!viewer.probing(start + PROBE_EVERY - Duration::from_millis(1), true));
+        assert!(viewer.probing(start + PROBE_EVERY, true), "the next one");
     }
 }

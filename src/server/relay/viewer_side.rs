@@ -44,11 +44,12 @@ pub(super) enum Forwarded {
 
 impl ViewerSide {
     /// A viewer not connected yet: its media lines (once known), the relay's offer waiting
-    /// for its answer, if any, and whether it starts with sound.
+    /// for its answer, if any, whether it starts with sound, and whether its link's
+    /// bandwidth is estimated.
     pub(super) fn new(
         (audio, video): (Option<Mid>, Option<Mid>),
         pending: Option<SdpPendingOffer>,
-        sound: bool,
+        (sound, estimated): (bool, bool),
     ) -> Self {
         Self {
             audio,
@@ -57,7 +58,7 @@ impl ViewerSide {
             sound,
             connected: false,
             cannot_decode: false,
-            layer: ViewerLayer::default(),
+            layer: ViewerLayer::new(estimated),
         }
     }
 
