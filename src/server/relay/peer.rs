@@ -43,7 +43,7 @@ pub(super) enum Side {
     /// The broadcaster's stream, into the relay.
     Ingest,
     /// The stream out to one viewer.
-    Viewer(ViewerSide),
+    Viewer(Box<ViewerSide>),
 }
 
 pub(super) struct Peer {
@@ -231,11 +231,11 @@ impl Peer {
             from: RELAY_ID,
             sdp: offer.to_sdp_string(),
         });
-        let side = Side::Viewer(ViewerSide::new(
+        let side = Side::Viewer(Box::new(ViewerSide::new(
             (Some(audio), Some(video)),
             Some(pending),
             (false, estimated),
-        ));
+        )));
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
     }
 
@@ -250,7 +250,11 @@ impl Peer {
         estimated: bool,
     ) -> Result<Self, PeerError> {
         let (rtc, ufrag) = answering(offer, local, now, &outbox, estimated)?;
-        let side = Side::Viewer(ViewerSide::new((None, None), None, (true, estimated)));
+        let side = Side::Viewer(Box::new(ViewerSide::new(
+            (None, None),
+            None,
+            (true, estimated),
+        )));
         Ok(Self::new(member, room, outbox, side, rtc, ufrag, now))
     }
 
