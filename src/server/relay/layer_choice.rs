@@ -89,10 +89,7 @@ pub(super) fn probe_for(
             .get(i)
             .map_or(0, |l| ((l.bps as f64 + OVERHEAD_BPS) * UP_MARGIN) as u64)
     };
-    let best = match wants.pinned {
-        Some(level) => level.rank(layers.len()),
-        None => best_for_size(layers, wants.shown),
-    };
+    let best = best_allowed(layers, wants);
     if !probing || chosen <= best {
         return (0, need(chosen));
     }
@@ -102,11 +99,15 @@ pub(super) fn probe_for(
 
 /// Whether a viewer on layer `chosen` could climb: a better layer is worth sending to it.
 pub(super) fn could_climb(layers: &[Offered], wants: &Wants, chosen: usize) -> bool {
-    let best = match wants.pinned {
+    chosen > best_allowed(layers, wants) && !wants.held
+}
+
+/// The best layer this viewer may have: the one it pinned, else the best for its size.
+fn best_allowed(layers: &[Offered], wants: &Wants) -> usize {
+    match wants.pinned {
         Some(level) => level.rank(layers.len()),
         None => best_for_size(layers, wants.shown),
-    };
-    chosen > best && !wants.held
+    }
 }
 
 /// The smallest layer that covers the picture as shown (the best when none does, or the size
