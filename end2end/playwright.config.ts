@@ -10,11 +10,11 @@ const bin = process.env.ONAIR_E2E_BIN ?? resolve(root, "target/debug/onair");
 const siteRoot = process.env.ONAIR_E2E_SITE_ROOT ?? resolve(root, "target/site-dev");
 
 // Debian's Chromium where it exists (no browser download on this kind of machine).
-const chromium =
+export const chromium =
   process.env.ONAIR_CHROMIUM ?? (existsSync("/usr/bin/chromium") ? "/usr/bin/chromium" : undefined);
 
 // The same flags as the benchmarks and screenshots (chromium.json).
-const chromiumFlags: string[] = JSON.parse(readFileSync(resolve(__dirname, "chromium.json"), "utf8")).args;
+export const chromiumFlags: string[] = JSON.parse(readFileSync(resolve(__dirname, "chromium.json"), "utf8")).args;
 
 export const baseURL = `http://127.0.0.1:${port}`;
 /** How the test server carries media: `sfu` (the default, the server relays) or `p2p`. */

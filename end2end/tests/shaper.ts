@@ -21,12 +21,15 @@ export async function startShaper(port: number, relayPort: number, queueMs = 250
   let bytes = 0;
   let dropped = 0;
   const down = (msg: Buffer, toPort: number, toAddress: string) => {
+    const now = performance.now();
     if (kbps === null) {
       bytes += msg.length;
-      front.send(msg, toPort, toAddress);
+      // A lifted limit drains the queue first, as a link's buffer does: what comes behind
+      // the queue does not overtake it (reordered, it read as congestion to the relay).
+      if (free <= now) front.send(msg, toPort, toAddress);
+      else setTimeout(() => front.send(msg, toPort, toAddress), free - now);
       return;
     }
-    const now = performance.now();
     const start = Math.max(now, free);
     if (start - now > queueMs) {
       dropped += 1;

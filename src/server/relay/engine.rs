@@ -282,7 +282,7 @@ impl Engine {
                 };
                 if let Some(viewer) = peer.viewer_mut() {
                     tracing::trace!("relay: member {member}'s link: {kind:?}");
-                    viewer.layer.estimate_bps = Some(estimate.as_u64());
+                    viewer.layer.estimate(estimate.as_u64(), now);
                 }
                 self.choose_layer(member, now);
             }

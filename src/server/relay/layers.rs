@@ -28,8 +28,12 @@ const METER_WINDOW: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(super) struct Layer {
     pub(super) id: LayerId,
-    /// Its bitrate, once measured (kept while it is paused: what it will take again).
+    /// Its bitrate, once measured.
     bps: Option<u64>,
+    /// Its bitrate when last measured after it had flowed a while: what it will take again
+    /// when it starts after a pause. (Taking its plan's figure instead, the choice climbed
+    /// to a layer by its last figure, then found it dearer once it started, and stepped down.)
+    settled_bps: Option<u64>,
     window: (u64, Option<Instant>),
     pub(super) size: Option<(u32, u32)>,
     last_frame: Option<Instant>,
@@ -45,6 +49,7 @@ impl Layer {
         Self {
             id,
             bps: None,
+            settled_bps: None,
             window: (0, None),
             size: None,
             last_frame: None,
@@ -60,17 +65,25 @@ impl Layer {
     }
 
     /// What it sends, for the choice: measured once it has flowed a while (within its plan's
-    /// most: a key frame's burst is not its rate); before that, a share of its plan's most,
-    /// which an encoder reaches only on a busy picture.
+    /// most: a key frame's burst is not its rate); before that, what it sent when last
+    /// measured so, else a share of its plan's most, which an encoder reaches only on a busy
+    /// picture.
     fn bps(&self, now: Instant) -> u64 {
-        let settled = self
-            .flowing_since
-            .is_some_and(|since| now.saturating_duration_since(since) >= SETTLED_AFTER);
         let planned = self.plan_max_bps();
-        match (self.bps, settled) {
-            (Some(measured), true) => planned.map_or(measured, |max| measured.min(max)),
-            (measured, _) => planned.map(|max| max * 3 / 5).or(measured).unwrap_or(0),
+        let measured = match self.settled(now) {
+            true => self.bps,
+            false => self.settled_bps,
+        };
+        match measured {
+            Some(measured) => planned.map_or(measured, |max| measured.min(max)),
+            None => planned.map(|max| max * 3 / 5).or(self.bps).unwrap_or(0),
         }
+    }
+
+    /// It has flowed long enough for its figure to tell.
+    fn settled(&self, now: Instant) -> bool {
+        self.flowing_since
+            .is_some_and(|since| now.saturating_duration_since(since) >= SETTLED_AFTER)
     }
 
     /// Viewers may be sent it: it flows, or it was paused here and starts when asked.
@@ -100,6 +113,9 @@ impl Layer {
                 // Smoothed: one busy second of a scene change should not move every viewer.
                 self.bps = Some(self.bps.map_or(measured, |old| (old + measured) / 2));
                 self.window = (0, Some(now));
+                if self.settled(now) {
+                    self.settled_bps = self.bps;
+                }
             }
             Some(_) => {}
         }
@@ -318,6 +334,13 @@ mod tests {
         assert_eq!(h.bps(now), 40_000);
         h.bps = Some(5_000_000);
         assert_eq!(h.bps(now), 2_500_000, "a key frame's burst is not its rate");
+        h.settled_bps = Some(600_000);
+        h.flowing_since = Some(now);
+        assert_eq!(
+            h.bps(now),
+            600_000,
+            "started again after a pause: what it took when last measured so"
+        );
         let mut other = Layer::new(Some(Rid::from("q")));
         other.bps = Some(800_000);
         assert_eq!(other.bps(now), 800_000, "no plan: what it was measured at");

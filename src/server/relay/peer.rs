@@ -427,6 +427,12 @@ impl Peer {
         }
     }
 
+    /// Start a viewer's estimator afresh from `bps` (what it wants to find is kept): it
+    /// probes again at once, from a clean slate.
+    pub(super) fn restart_estimator(&mut self, bps: u64) {
+        self.rtc.bwe().reset(Bitrate::bps(bps));
+    }
+
     /// Tell a viewer's estimator what to keep up and what to look for, in bit/s.
     pub(super) fn probe(&mut self, (minimum, desired): (u64, u64)) {
         self.rtc

@@ -22,6 +22,7 @@ pub(super) fn choose_for(room: &MediaRoom, peer: &mut Peer, now: Instant) -> Opt
         return None;
     }
     let (ids, options): (Vec<LayerId>, Vec<Offered>) = offered.into_iter().unzip();
+    let member = peer.member;
     let viewer = peer.viewer_mut()?;
     if viewer.layer.unaimed() {
         // The first picture comes from the lowest layer, which always runs: at once, where a
@@ -32,7 +33,7 @@ pub(super) fn choose_for(room: &MediaRoom, peer: &mut Peer, now: Instant) -> Opt
     }
     let wants = viewer.layer.wants(&ids, now);
     let chosen = layer_choice::choose(&options, &wants);
-    tracing::trace!("relay: layers {options:?} for {wants:?}: {chosen}");
+    tracing::trace!("relay: layers {options:?} for {member}, {wants:?}: {chosen}");
     // A step down the viewer pinned is its choice, not its link's: no hold after it.
     let down = wants.pinned.is_none() && wants.current.is_some_and(|current| chosen > current);
     let id = *ids.get(chosen)?;
@@ -40,7 +41,14 @@ pub(super) fn choose_for(room: &MediaRoom, peer: &mut Peer, now: Instant) -> Opt
     if options.len() > 1 && viewer.layer.estimated {
         let climb = layer_choice::could_climb(&options, &wants, chosen);
         let probing = viewer.layer.probing(now, climb);
-        peer.probe(layer_choice::probe_for(&options, &wants, chosen, probing));
+        let stuck = probing && viewer.layer.stuck(now);
+        let rates = layer_choice::probe_for(&options, &wants, chosen, probing);
+        tracing::trace!("relay: {member}'s estimator keeps up and looks for {rates:?}");
+        peer.probe(rates);
+        if let (true, Some(estimate)) = (stuck, wants.estimate_bps) {
+            tracing::debug!("relay: {member}'s estimate is stuck at {estimate} bit/s: afresh");
+            peer.restart_estimator(estimate);
+        }
     }
     aimed.then_some(id)
 }

@@ -3,12 +3,17 @@
 //! and its frames are retimed onto the viewer's one timeline (each layer has its own RTP
 //! clock offset; a jump in it would stall the viewer's jitter buffer).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::media::MediaTime;
 
 use super::{layer_choice::Wants, layers::LayerId};
 use crate::protocol::Level;
+
+/// An estimate that has not moved this long while the viewer could climb is stuck.
+const STUCK_AFTER: Duration = Duration::from_secs(6);
+/// A stuck estimator is started afresh at most this often.
+const RESTART_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 pub(super) struct ViewerLayer {
@@ -20,7 +25,10 @@ pub(super) struct ViewerLayer {
     offset: i64,
     /// The last time sent and when its frame came.
     last_sent: Option<(i64, Instant)>,
-    pub(super) estimate_bps: Option<u64>,
+    estimate_bps: Option<u64>,
+    /// When its estimate last moved, and when its estimator was last started afresh.
+    estimate_moved: Option<Instant>,
+    restarted: Option<Instant>,
     /// Its link's bandwidth is estimated. (One that is not, which joined a broadcast without
     /// layers that has them now, is taken to carry any.)
     pub(super) estimated: bool,
@@ -156,6 +164,31 @@ impl ViewerLayer {
         true
     }
 
+    /// Its link's estimate is now `bps` (the estimator says only when it moves).
+    pub(super) fn estimate(&mut self, bps: u64, now: Instant) {
+        self.estimate_bps = Some(bps);
+        self.estimate_moved = Some(now);
+    }
+
+    /// Whether its estimator should start afresh, now that it probes: its estimate has not
+    /// moved for [`STUCK_AFTER`] (and it was not restarted in the last [`RESTART_EVERY`]).
+    /// After losses, str0m's loss-based estimate stays down and stops the probes, while the
+    /// little a low layer sends cannot raise it: a viewer whose link came back could stay
+    /// on a low layer for half a minute.
+    pub(super) fn stuck(&mut self, now: Instant) -> bool {
+        let since = |at: Option<Instant>, wait| {
+            at.is_none_or(|at: Instant| now.saturating_duration_since(at) >= wait)
+        };
+        let stuck = self.estimate_bps.is_some()
+            && since(self.estimate_moved, STUCK_AFTER)
+            && since(self.restarted, RESTART_EVERY);
+        if stuck {
+            self.restarted = Some(now);
+            self.estimate_moved = Some(now);
+        }
+        stuck
+    }
+
     /// No layer was chosen for it yet.
     pub(super) fn unaimed(&self) -> bool {
         self.current.is_none() && self.next.is_none()
@@ -172,8 +205,6 @@ impl ViewerLayer {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use str0m::media::{Frequency, Rid};
 
     use super::*;
@@ -263,5 +294,26 @@ mod tests {
         assert!(!viewer.probing(start + PROBE_FOR, true), "and ends");
         assert!(!viewer.probing(start + PROBE_EVERY - Duration::from_millis(1), true));
         assert!(viewer.probing(start + PROBE_EVERY, true), "the next one");
+    }
+
+    #[test]
+    fn an_estimate_that_does_not_move_is_stuck_now_and_then() {
+        let start = Instant::now();
+        let mut viewer = ViewerLayer::new(true);
+        assert!(!viewer.stuck(start), "no estimate yet");
+        viewer.estimate(300_000, start);
+        assert!(!viewer.stuck(start + STUCK_AFTER / 2), "it moved just now");
+        assert!(viewer.stuck(start + STUCK_AFTER));
+        let restarted = start + STUCK_AFTER;
+        assert!(
+            !viewer.stuck(restarted + STUCK_AFTER),
+            "not again so soon after a restart"
+        );
+        assert!(viewer.stuck(restarted + RESTART_EVERY));
+        viewer.estimate(900_000, restarted + RESTART_EVERY * 2);
+        assert!(
+            !viewer.stuck(restarted + RESTART_EVERY * 2 + STUCK_AFTER / 2),
+            "it moves again"
+        );
     }
 }
