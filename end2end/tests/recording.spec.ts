@@ -84,8 +84,12 @@ test("a broadcast is recorded to a WebM file that ffprobe reads and ffmpeg decod
     // Closed once the broadcast ended.
     const { file, duration, streams } = await closedRecording(dir, room, "webm");
     expect(streams).toEqual(["audio:opus", "video:vp8"]);
-    // As long as the broadcast ran, from going live to Stop.
-    expect(Math.abs(duration - broadcastSeconds)).toBeLessThan(1);
+    // As long as the broadcast ran, from going live to Stop, less what came before the top
+    // layer's first key frame (only it is recorded): the media link's set-up after LIVE, then
+    // Chromium starting its biggest layer last, 0.4-1.8 s in all here.
+    console.log(`recording: ${duration.toFixed(2)} s of a ${broadcastSeconds.toFixed(2)} s broadcast`);
+    expect(duration).toBeGreaterThan(broadcastSeconds - 2.5);
+    expect(duration).toBeLessThan(broadcastSeconds + 0.5);
     expect(decodeErrors(file)).toBe("");
   } finally {
     await context.close();

@@ -2,7 +2,7 @@
 // forwards each viewer the best one its link and its player's size call for.
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { baseURL, chromium, chromiumFlags, MEDIA } from "../playwright.config";
-import { expectPlaying, liveBroadcaster, roomName } from "./helpers";
+import { bundleForPage, expectPlaying, liveBroadcaster, roomName } from "./helpers";
 import { frameGaps, startShaper, throughShaper, type Shaper } from "./shaper";
 
 test.skip(MEDIA !== "sfu", "the relay chooses the layers; peer to peer there is one stream");
@@ -132,4 +132,60 @@ test("a viewer whose link is limited drops to a lower layer and keeps playing, t
   } finally {
     shaper.close();
   }
+});
+
+/** In a page: the video track a WHIP client adds goes out in three sizes, with rids no plan
+ * of ours names (as OBS's own simulcast does), smallest first. */
+function simulcastOnAddTrack() {
+  const add = RTCPeerConnection.prototype.addTrack;
+  RTCPeerConnection.prototype.addTrack = function (track: MediaStreamTrack, ...streams: MediaStream[]) {
+    if (track.kind !== "video") return add.call(this, track, ...streams);
+    const sendEncodings = [
+      { rid: "0", scaleResolutionDownBy: 4, maxBitrate: 200_000 },
+      { rid: "1", scaleResolutionDownBy: 2, maxBitrate: 700_000 },
+      { rid: "2", maxBitrate: 2_500_000 },
+    ];
+    return this.addTransceiver(track, { direction: "sendonly", streams, sendEncodings }).sender;
+  };
+}
+
+test("a WHIP encoder's own simulcast: a small player gets its smallest layer, a big one its biggest", async ({
+  context,
+  browser,
+}) => {
+  const room = roomName("whip-simulcast");
+  // Eyevinn's WHIP client (npm) publishes; only its video track is sent in three sizes.
+  const page = await context.newPage();
+  page.on("pageerror", (err) => console.log(`[pageerror whip] ${err.message}`));
+  await page.goto("/robots.txt");
+  await page.evaluate(simulcastOnAddTrack);
+  await page.addScriptTag({ content: bundleForPage("@eyevinn/whip-web-client", "WHIPClient") });
+  const offer = await page.evaluate(async (endpoint) => {
+    const video = { width: { ideal: 1280 }, height: { ideal: 720 } };
+    const stream = await navigator.mediaDevices.getUserMedia({ video, audio: true });
+    const client = new (window as any).WHIPClient({ endpoint, opts: { iceServers: [] } });
+    await client.ingest(stream);
+    const pc: RTCPeerConnection = client.peer;
+    await new Promise<void>((connected, failed) => {
+      const check = () => {
+        if (pc.connectionState === "connected") connected();
+        if (pc.connectionState === "failed") failed(new Error("the WHIP client's connection failed"));
+      };
+      pc.addEventListener("connectionstatechange", check);
+      check();
+    });
+    return pc.localDescription?.sdp ?? "";
+  }, new URL(`/whip/${room}`, page.url()).toString());
+  expect(offer).toContain("a=simulcast:send 0;1;2");
+
+  const big = await watcher(browser, room, 1280, 720);
+  const small = await watcher(browser, room, 320, 180);
+  await expectPlaying(big);
+  await expectPlaying(small);
+  await expect.poll(() => layerOf(small), { timeout: 20_000 }).toBe("low");
+  await expect.poll(() => heightOf(small)).toBe(180);
+  await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
+  await expect.poll(() => heightOf(big)).toBe(720);
+  await expect(big.getByTestId("quality-choice")).toBeVisible();
+  await expectPlaying(small);
 });
