@@ -20,14 +20,19 @@ export async function startShaper(port: number, relayPort: number, queueMs = 250
   let free = 0; // when the link is free again (ms, performance.now)
   let bytes = 0;
   let dropped = 0;
+  let closed = false;
+  // Datagrams still queued when the shaper closes go nowhere.
+  const send = (msg: Buffer, toPort: number, toAddress: string) => {
+    if (!closed) front.send(msg, toPort, toAddress);
+  };
   const down = (msg: Buffer, toPort: number, toAddress: string) => {
     const now = performance.now();
     if (kbps === null) {
       bytes += msg.length;
       // A lifted limit drains the queue first, as a link's buffer does: what comes behind
       // the queue does not overtake it (reordered, it read as congestion to the relay).
-      if (free <= now) front.send(msg, toPort, toAddress);
-      else setTimeout(() => front.send(msg, toPort, toAddress), free - now);
+      if (free <= now) send(msg, toPort, toAddress);
+      else setTimeout(() => send(msg, toPort, toAddress), free - now);
       return;
     }
     const start = Math.max(now, free);
@@ -37,7 +42,7 @@ export async function startShaper(port: number, relayPort: number, queueMs = 250
     }
     free = start + (msg.length * 8) / kbps;
     bytes += msg.length;
-    setTimeout(() => front.send(msg, toPort, toAddress), free - now);
+    setTimeout(() => send(msg, toPort, toAddress), free - now);
   };
   front.on("message", (msg, from) => {
     const key = `${from.address}:${from.port}`;
@@ -58,6 +63,7 @@ export async function startShaper(port: number, relayPort: number, queueMs = 250
     },
     passed: () => ({ bytes, dropped }),
     close() {
+      closed = true;
       front.close();
       for (const socket of behind.values()) socket.close();
     },

@@ -105,7 +105,8 @@ test("a viewer whose link is limited drops to a lower layer and keeps playing, t
     await expect.poll(() => layerOf(open), { timeout: 40_000 }).toBe("high");
     await expect.poll(() => layerOf(limited), { timeout: 40_000 }).toBe("high");
 
-    const KBPS = 600;
+    // Well under the top layer (400-900 kbit/s at 10 fps here), above the lowest.
+    const KBPS = 300;
     shaper.limit(KBPS);
     await limited.evaluate(() => (window as any).__mark());
     const limitedAt = Date.now();
