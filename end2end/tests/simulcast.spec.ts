@@ -48,12 +48,9 @@ const layerOf = (page: Page) => page.getByTestId("quality").getAttribute("data-l
 const heightOf = (page: Page) => page.getByTestId("quality").getAttribute("data-height").then(Number);
 const playedTo = (page: Page) => page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.currentTime);
 
-test("a small player gets the low layer on an open link, a big one the high, and the talk page shows who gets which", async ({
-  context,
-  browser,
-}) => {
-  const room = roomName("simulcast");
-  const talk = await liveBroadcaster(context, room);
+/** A 1280x720 and a 320x180 player of `room`, both playing: the small one on the lowest layer
+ * at 180p, the big one on the best at 720p. */
+async function bigAndSmallPlayers(browser: Browser, room: string): Promise<{ big: Page; small: Page }> {
   const big = await watcher(browser, room, 1280, 720);
   const small = await watcher(browser, room, 320, 180);
   await expectPlaying(big);
@@ -62,6 +59,16 @@ test("a small player gets the low layer on an open link, a big one the high, and
   await expect.poll(() => heightOf(small)).toBe(180);
   await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
   await expect.poll(() => heightOf(big)).toBe(720);
+  return { big, small };
+}
+
+test("a small player gets the low layer on an open link, a big one the high, and the talk page shows who gets which", async ({
+  context,
+  browser,
+}) => {
+  const room = roomName("simulcast");
+  const talk = await liveBroadcaster(context, room);
+  const { big, small } = await bigAndSmallPlayers(browser, room);
   // The watch page offers the choice; the talk page sees one viewer on each of two layers,
   // and nobody on the middle one, which it pauses.
   await expect(big.getByTestId("quality-choice")).toBeVisible();
@@ -179,14 +186,7 @@ test("a WHIP encoder's own simulcast: a small player gets its smallest layer, a 
   }, new URL(`/whip/${room}`, page.url()).toString());
   expect(offer).toContain("a=simulcast:send 0;1;2");
 
-  const big = await watcher(browser, room, 1280, 720);
-  const small = await watcher(browser, room, 320, 180);
-  await expectPlaying(big);
-  await expectPlaying(small);
-  await expect.poll(() => layerOf(small), { timeout: 20_000 }).toBe("low");
-  await expect.poll(() => heightOf(small)).toBe(180);
-  await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
-  await expect.poll(() => heightOf(big)).toBe(720);
+  const { big, small } = await bigAndSmallPlayers(browser, room);
   await expect(big.getByTestId("quality-choice")).toBeVisible();
   await expectPlaying(small);
 });
