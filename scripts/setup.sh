@@ -191,4 +191,17 @@ else
   fail "no ffprobe found" "install ffmpeg"
 fi
 
+# --- 10. Redis (Debian), which the several-node tests share rooms through ---------------------
+step "Redis (several-node tests)"
+if command -v redis-server >/dev/null 2>&1; then
+  skip "$(command -v redis-server)"
+elif command -v apt-get >/dev/null 2>&1; then
+  apt_update_once
+  # The tests start redis-server on ports of their own; the package's service is not needed.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server ||
+    fail "apt-get install redis-server failed" "install Redis 6 or newer (redis-server on PATH)"
+else
+  fail "no redis-server found" "install Redis 6 or newer (redis-server on PATH)"
+fi
+
 step "setup complete ($ONAIR_TOOLCHAIN toolchain)"

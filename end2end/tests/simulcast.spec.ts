@@ -49,7 +49,9 @@ const heightOf = (page: Page) => page.getByTestId("quality").getAttribute("data-
 const playedTo = (page: Page) => page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.currentTime);
 
 /** A 1280x720 and a 320x180 player of `room`, both playing: the small one on the lowest layer
- * at 180p, the big one on the best at 720p. */
+ * at 180p, the big one on the best. That one is 720p as sent, but a starved broadcaster's
+ * browser scales every layer down (Chromium's CPU adaptation), so it asks for no less than 360p
+ * and prints what came. */
 async function bigAndSmallPlayers(browser: Browser, room: string): Promise<{ big: Page; small: Page }> {
   const big = await watcher(browser, room, 1280, 720);
   const small = await watcher(browser, room, 320, 180);
@@ -58,7 +60,8 @@ async function bigAndSmallPlayers(browser: Browser, room: string): Promise<{ big
   await expect.poll(() => layerOf(small), { timeout: 20_000 }).toBe("low");
   await expect.poll(() => heightOf(small)).toBe(180);
   await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
-  await expect.poll(() => heightOf(big)).toBe(720);
+  await expect.poll(() => heightOf(big)).toBeGreaterThanOrEqual(360);
+  console.log(`[simulcast] the big player's top layer arrives at ${await heightOf(big)}p`);
   return { big, small };
 }
 
@@ -76,7 +79,7 @@ test("a small player gets the low layer on an open link, a big one the high, and
   await expect(layer("h")).toHaveAttribute("data-viewers", "1");
   await expect(layer("l")).toHaveAttribute("data-viewers", "1");
   await expect(layer("m")).toHaveAttribute("data-active", "false");
-  await expect(layer("h")).toContainText("720p");
+  await expect(layer("h")).toContainText(/\b(720|540|360)p\b/);
   await expectPlaying(big);
   await expectPlaying(small);
 });

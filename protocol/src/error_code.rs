@@ -38,6 +38,8 @@ pub enum ErrorCode {
     SlowDown,
     /// The broadcaster muted this connection's chat.
     Muted,
+    /// The server cannot do this now (a node whose cluster store is away): try again soon.
+    Unavailable,
 }
 
 impl ServerMessage {

@@ -4,6 +4,8 @@
 pub const SOCKET_PREFIX: &str = "/ws/";
 /// Server-sent events: the live room list, whenever it changes.
 pub const ROOM_EVENTS: &str = "/api/rooms/events";
+/// The live room list, as JSON, once (every node's rooms, with several).
+pub const ROOMS: &str = "/api/rooms";
 /// Rooms the pre-flight check (`/check`) loops its camera through start so; the room list
 /// does not show them.
 pub const CHECK_ROOM_PREFIX: &str = "onair-check-";

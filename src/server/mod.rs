@@ -9,11 +9,13 @@
 //! - [`secrets`]: keys, tickets and tokens, compared in constant time.
 //! - [`metrics`]: `/metrics`, each part's figures in one registry.
 //! - [`tls`]: HTTPS, with the operator's certificate or a self-signed one.
+//! - [`cluster`]: several nodes sharing one set of rooms through Redis (`--redis`).
 //!
 //! [`config`] reads the command line; [`frame_size`] reads a key frame's picture size; [`shutdown`] is the stop every part sees; [`outbox`] is a
 //! member's queue, which `rooms` fills and `signaling` drains; [`rate_limit`] is the token
 //! bucket both the signaling socket and the chat hold to.
 
+pub mod cluster;
 pub mod config;
 pub mod frame_size;
 pub mod http;
@@ -59,6 +61,8 @@ pub enum ServerError {
     Relay(#[from] relay::RelayError),
     #[error("HTTPS: {0}")]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
 }
 
 /// Bind the configured address; a taken port gets its own clear error.
@@ -88,6 +92,7 @@ pub async fn serve(
         signaling,
         media,
         tls: tls_settings,
+        cluster: cluster_settings,
     } = config;
     let http_addr = listener.local_addr().map_err(ServerError::Serve)?;
     let tls = tls::load(&tls_settings, http_addr)?;
@@ -106,7 +111,9 @@ pub async fn serve(
         shutdown.clone(),
         relay,
         public_url,
+        cluster::Cluster::new(&cluster_settings, http_addr)?,
     );
+    hub.cluster_ready().await;
     let signaling = Signaling::new(hub.clone(), signaling, shutdown.clone());
     let recordings = media.record.clone();
     let routers = http::router(&http_settings, hub, signaling, shutdown.clone(), recordings);

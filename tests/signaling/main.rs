@@ -7,6 +7,7 @@
 #![cfg(feature = "ssr")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cluster_nodes;
 mod common;
 mod http;
 mod media_peer;
@@ -16,6 +17,7 @@ mod bad_input;
 mod broadcast;
 mod chat;
 mod clock;
+mod cluster;
 mod keys;
 mod limits;
 mod pages;

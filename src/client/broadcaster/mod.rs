@@ -376,7 +376,10 @@ impl Broadcaster {
                 self.state.borrow_mut().viewers.remove(&peer);
             }
             ServerMessage::Error { code, message } => {
-                if matches!(code, ErrorCode::AlreadyLive | ErrorCode::WrongKey) {
+                if matches!(
+                    code,
+                    ErrorCode::AlreadyLive | ErrorCode::WrongKey | ErrorCode::Unavailable
+                ) {
                     self.state.borrow_mut().want_live = false;
                     self.ui.status.set("Not live.".into());
                 }

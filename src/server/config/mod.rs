@@ -9,10 +9,12 @@ use std::{
 
 use clap::{Args, Parser};
 
+mod cluster;
 mod values;
 
 use super::secrets;
 use crate::protocol::{IceServer, MediaMode, RoomName};
+pub use cluster::ClusterSettings;
 use values::{parse_ice_url, parse_key, parse_media, parse_room_key, public_url};
 
 /// Viewers one room takes by default when the server relays the media: what this machine
@@ -45,6 +47,8 @@ pub struct Config {
     pub media: MediaSettings,
     #[command(flatten)]
     pub tls: TlsSettings,
+    #[command(flatten)]
+    pub cluster: ClusterSettings,
 }
 
 /// HTTPS (`tls`): browsers hand out the camera only on a secure page, so a broadcaster on

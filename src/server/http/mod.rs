@@ -179,6 +179,7 @@ pub fn router(
         .route("/recordings/{room}", get(recordings::list))
         .route("/recordings/{room}/{file}", get(recordings::download))
         .route(paths::ROOM_EVENTS, get(room_events::room_events))
+        .route(paths::ROOMS, get(room_events::rooms))
         .route("/talk", get(talk_redirect))
         .route("/pkg/{file}", get(assets::serve))
         .leptos_routes_with_context(

@@ -20,6 +20,7 @@ use super::{
 use crate::{
     protocol::{ClientMessage, ErrorCode, OffAirReason, PeerId, Role, ServerMessage},
     server::{
+        cluster::GoLiveRefusal,
         outbox::{encode, Queued},
         relay::Command,
     },
@@ -153,10 +154,27 @@ impl Membership {
             ));
         }
         let mut state = self.room.lock();
-        let claim =
-            state
-                .reclaim
-                .claim(state.on_air, self.id, reclaim.as_deref(), Instant::now())?;
+        let now = Instant::now();
+        // A broadcast held here follows this node's own rules; any other asks the cluster.
+        let held_here = state
+            .reclaim
+            .held_token(now, self.hub.settings.reclaim_grace())
+            .is_some();
+        let cluster_claim = match &self.hub.cluster {
+            Some(cluster) if !held_here => cluster
+                .may_go_live(self.room.name.as_str(), reclaim.as_deref())
+                .map_err(|refusal| {
+                    let code = match refusal {
+                        GoLiveRefusal::Unreachable => ErrorCode::Unavailable,
+                        GoLiveRefusal::LiveElsewhere => ErrorCode::AlreadyLive,
+                    };
+                    refuse(code, refusal.to_string())
+                })?,
+            _ => None,
+        };
+        let claim = state
+            .reclaim
+            .claim(state.on_air, self.id, reclaim.as_deref(), now)?;
         match claim {
             Claim::AlreadyOn => {
                 if let Some(token) = state.reclaim.token() {
@@ -179,6 +197,9 @@ impl Membership {
             Claim::Granted => {}
         }
         let token = state.reclaim.issue();
+        if !held_here {
+            state.cluster_claim = cluster_claim;
+        }
         state.spares.forget();
         state.on_air = Some(self.id);
         state.send(self.id, &ServerMessage::Live { reclaim: token });
@@ -198,6 +219,7 @@ impl Membership {
         );
         drop(state);
         self.hub.room_list.changed();
+        self.hub.nudge_cluster();
         Ok(())
     }
 
@@ -210,6 +232,7 @@ impl Membership {
         state.on_air = None;
         state.broadcaster_clock_us = None;
         state.reclaim.end();
+        state.cluster_claim = None;
         state.spares.forget();
         state.forget_offers();
         self.hub.tell_relay(Command::EndRoom {
@@ -223,6 +246,7 @@ impl Membership {
         );
         drop(state);
         self.hub.room_list.changed();
+        self.hub.nudge_cluster();
         Ok(())
     }
 

@@ -8,6 +8,8 @@
 //! - [`to_relay`]: what members send the media relay, when the server relays.
 //! - [`chat`]: the room's chat and its audience list; [`chat_log`], its latest messages.
 //! - [`clock`]: the pages' clock offsets, for the delay a watch page shows.
+//! - [`clustered`]: the hub as one node of several: its rooms for the others, and the list
+//!   and caps over all of them.
 //!
 //! Locks: `Hub::rooms` before any room's state, never the other way round. Each member's
 //! outbound queue is bounded (see `server::outbox`); a member whose queue is full is cut off
@@ -16,6 +18,7 @@
 mod chat;
 mod chat_log;
 mod clock;
+mod clustered;
 pub mod membership;
 mod reclaim;
 mod refusal;
@@ -43,6 +46,7 @@ use room::{Member, Room};
 use room_list::RoomList;
 
 use super::{
+    cluster::{self, Cluster, ClusterHooks},
     config::{KeySettings, RoomSettings},
     outbox::Outbox,
     relay::{Command, MediaRelay},
@@ -99,6 +103,8 @@ pub struct Hub {
     room_list: RoomList,
     /// The server's address for the audience, for broadcasters' watch links.
     public_url: Option<String>,
+    /// The other nodes, with `--redis`.
+    cluster: Option<Cluster>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,7 +115,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Hub {
     /// A new hub; spawns the task that keeps the room list current (call inside tokio). With
-    /// a `relay`, the rooms' media goes through it; without, peer to peer.
+    /// a `relay`, the rooms' media goes through it; without, peer to peer. With a `cluster`,
+    /// its agent starts too, and the rooms are shared with the other nodes.
     pub fn new(
         settings: RoomSettings,
         keys: KeySettings,
@@ -117,7 +124,9 @@ impl Hub {
         shutdown: Shutdown,
         relay: Option<MediaRelay>,
         public_url: Option<String>,
+        cluster: Option<(Cluster, cluster::Starting)>,
     ) -> Arc<Self> {
+        let (cluster, agent) = cluster.unzip();
         let media = if relay.is_some() {
             MediaMode::Sfu
         } else {
@@ -135,9 +144,21 @@ impl Hub {
             next_id: AtomicU64::new(1),
             room_list: RoomList::new(),
             public_url,
+            cluster,
         });
         hub.room_list.spawn_publisher(Arc::downgrade(&hub));
+        if let Some(agent) = agent {
+            let hooks: Weak<dyn ClusterHooks> = Arc::downgrade(&hub) as Weak<dyn ClusterHooks>;
+            agent.spawn(hooks, hub.shutdown.clone());
+        }
         hub
+    }
+
+    /// With other nodes: wait for the first word from them (see `Cluster::first_round`).
+    pub async fn cluster_ready(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.first_round().await;
+        }
     }
 
     /// The queue size a member needs: see [`OUTBOX_CAPACITY`].
@@ -224,7 +245,7 @@ impl Hub {
         let room = match rooms.get(name) {
             Some(room) => room.clone(),
             None => {
-                if rooms.len() >= self.settings.max_rooms as usize {
+                if rooms.len() + self.rooms_elsewhere(&rooms) >= self.settings.max_rooms as usize {
                     return Err(JoinError::TooManyRooms(self.settings.max_rooms));
                 }
                 let room = Arc::new(Room::new(name.clone(), self.relay.is_some()));
@@ -236,7 +257,10 @@ impl Hub {
         drop(rooms);
         let max_viewers = self.max_viewers;
         // A full room has viewers (the cap is at least 1), so refusing leaves nothing empty.
-        if role == Role::Viewer && state.viewers >= max_viewers {
+        // With other nodes, their viewers count too, as of their last round.
+        if role == Role::Viewer
+            && state.viewers.saturating_add(self.viewers_elsewhere(name)) >= max_viewers
+        {
             return Err(JoinError::RoomFull(max_viewers));
         }
         // A viewer whose page came with an offer: that offer is its current one.
@@ -359,6 +383,7 @@ impl Hub {
         drop(state);
         if list_changed {
             self.room_list.changed();
+            self.nudge_cluster();
         }
         if idle {
             self.remove_if_idle(room);
@@ -379,6 +404,13 @@ impl Hub {
         });
     }
 
+    /// Tell the other nodes soon, not at the next round: a broadcast began or ended here.
+    pub(super) fn nudge_cluster(&self) {
+        if let Some(cluster) = &self.cluster {
+            cluster.nudge();
+        }
+    }
+
     fn remove_if_idle(&self, room: &Arc<Room>) {
         let mut rooms = lock(&self.rooms);
         let mut state = room.lock();
@@ -390,29 +422,22 @@ impl Hub {
 }
 
 impl RoomDirectory for Hub {
+    /// Over every node, where there are several: a room live on one lists the viewers of all.
     fn live_rooms(&self) -> Vec<RoomSummary> {
         let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
-        let mut live: Vec<RoomSummary> = rooms
+        let local = rooms
             .iter()
-            // Private rooms are for people who have the link; the list does not show them.
-            .filter(|room| !self.keys.is_private(room.name.as_str()))
-            // The pre-flight check's loops are nobody's broadcast.
-            .filter(|room| {
-                !room
-                    .name
-                    .as_str()
-                    .starts_with(crate::protocol::paths::CHECK_ROOM_PREFIX)
-            })
-            .filter_map(|room| {
+            .map(|room| {
                 let state = room.lock();
-                state.on_air.map(|_| RoomSummary {
-                    name: room.name.to_string(),
-                    viewers: state.viewers,
-                })
+                (room.name.to_string(), state.viewers, state.on_air.is_some())
             })
             .collect();
-        live.sort_by(|a, b| a.name.cmp(&b.name));
-        live
+        self.with_other_nodes(local, |name| {
+            // Private rooms are for people who have the link; the list does not show them.
+            // The pre-flight check's loops are nobody's broadcast.
+            !self.keys.is_private(name)
+                && !name.starts_with(crate::protocol::paths::CHECK_ROOM_PREFIX)
+        })
     }
 
     /// `None` when there is none to give (not live, no spare ready, too many pages pending,

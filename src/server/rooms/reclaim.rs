@@ -81,6 +81,25 @@ impl Reclaim {
         }
     }
 
+    /// The token that holds the room at `now` (the live broadcaster's, or a dropped one's
+    /// while it may come back), and how long the hold lasts from now if nobody renews it.
+    pub(super) fn held_token(&self, now: Instant, grace: Duration) -> Option<(&str, Duration)> {
+        match (&self.token, self.reservation(now)) {
+            (Some(token), _) => Some((token, grace)),
+            (None, Some(reserved)) => Some((
+                &reserved.token,
+                reserved.until.saturating_duration_since(now),
+            )),
+            (None, None) => None,
+        }
+    }
+
+    /// Another node holds the room now: nothing is held here any more.
+    pub(super) fn forget(&mut self) {
+        self.token = None;
+        self.reserved = None;
+    }
+
     fn reservation(&self, now: Instant) -> Option<&Reservation> {
         self.reserved.as_ref().filter(|r| r.until > now)
     }

@@ -81,6 +81,11 @@ pub(super) struct RoomState {
     pub(super) viewers_ever: u32,
     /// The broadcaster on air's clock offset from the server's, once it said (µs).
     pub(super) broadcaster_clock_us: Option<i64>,
+    /// The reclaim token the broadcaster on air took this room over from another node with.
+    pub(super) cluster_claim: Option<String>,
+    /// The room's viewers on the other nodes, as of their last round: the broadcaster's count
+    /// is of all of them.
+    pub(super) viewers_elsewhere: u32,
 }
 
 impl RoomState {
@@ -126,7 +131,7 @@ impl RoomState {
         self.send_to_role(
             Role::Broadcaster,
             &ServerMessage::ViewerCount {
-                count: self.viewers,
+                count: self.viewers.saturating_add(self.viewers_elsewhere),
             },
         );
     }

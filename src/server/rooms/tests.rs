@@ -98,6 +98,7 @@ fn run(steps: Vec<Step>) {
         Shutdown::default(),
         None,
         None,
+        None,
     );
     let rooms = [RoomName::parse("a").unwrap(), RoomName::parse("b").unwrap()];
     let mut conns: Vec<Option<Conn>> = (0..6).map(|_| None).collect();

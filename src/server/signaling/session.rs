@@ -159,7 +159,10 @@ impl Session {
                 self.hold(ServerMessage::error(refusal.code, refusal.message), None)
             }
             // Races (a candidate for a viewer that just left) are normal; do not count them.
-            ErrorCode::NoSuchPeer | ErrorCode::OutOfOrder | ErrorCode::AlreadyLive => {
+            ErrorCode::NoSuchPeer
+            | ErrorCode::OutOfOrder
+            | ErrorCode::AlreadyLive
+            | ErrorCode::Unavailable => {
                 self.metrics.refused(refusal.code);
                 self.outbox
                     .send(&ServerMessage::error(refusal.code, refusal.message));
@@ -301,6 +304,7 @@ mod tests {
             config.keys,
             vec![],
             Shutdown::default(),
+            None,
             None,
             None,
         );
