@@ -204,4 +204,17 @@ else
   fail "no redis-server found" "install Redis 6 or newer (redis-server on PATH)"
 fi
 
+# --- 11. nginx (Debian): the load balancer in front of several nodes in the tests ------------
+step "nginx (several-node tests)"
+if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then
+  skip "$(command -v nginx || echo /usr/sbin/nginx)"
+elif command -v apt-get >/dev/null 2>&1; then
+  apt_update_once
+  # The tests run nginx with a configuration of their own; the package's service is not needed.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx ||
+    fail "apt-get install nginx failed" "install nginx (on PATH, or /usr/sbin/nginx)"
+else
+  fail "no nginx found" "install nginx"
+fi
+
 step "setup complete ($ONAIR_TOOLCHAIN toolchain)"

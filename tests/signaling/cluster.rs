@@ -231,3 +231,71 @@ async fn rooms_stay_live_while_redis_is_away_and_the_cluster_recovers_without_le
     b.finished().await.expect("a clean stop");
     redis.wait_for_keys(&[], AGREE_WITHIN).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_a_room_stays_on_one_node_and_moves_when_that_node_dies() {
+    let redis = Redis::start();
+    let mut nodes = [
+        Node::start(&redis, &["--reclaim-seconds", "30"]).await,
+        Node::start(&redis, &["--reclaim-seconds", "30"]).await,
+    ];
+    let balancer = LoadBalancer::start(&[nodes[0].addr, nodes[1].addr]).await;
+    let mut broadcaster = join_at(balancer.addr, "hall", Role::Broadcaster).await;
+    let token = broadcaster.go_live().await;
+    let mut viewer = join_at(balancer.addr, "hall", Role::Viewer).await;
+    assert_eq!(
+        viewer.on_air,
+        Some(broadcaster.id),
+        "both reached the same node"
+    );
+    broadcaster.expect(S::ViewerCount { count: 1 }).await;
+    round_trip(&mut broadcaster, &mut viewer, "through nginx").await;
+
+    // The node that took it writes it down at its next round.
+    let until = Instant::now() + AGREE_WITHIN;
+    let origin = loop {
+        if let Some(origin) = holder_addr(&redis, "hall") {
+            break origin;
+        }
+        assert!(Instant::now() < until, "Redis never named the room's node");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let dead = nodes
+        .iter_mut()
+        .find(|node| node.addr == origin)
+        .expect("the holder is one of the nodes");
+    dead.kill();
+    // Both pages lose their sockets, and come back through nginx, to the other node.
+    for ws in [&mut broadcaster.ws, &mut viewer.ws] {
+        match next_event(ws, STEP).await {
+            Some(Event::Close(_) | Event::Ended(_)) => {}
+            other => panic!("expected the socket to end, got {other:?}"),
+        }
+    }
+    let mut viewer = join_at(balancer.addr, "hall", Role::Viewer).await;
+    let mut broadcaster = join_at(balancer.addr, "hall", Role::Broadcaster).await;
+    broadcaster.go_live_with(None, Some(&token)).await;
+    assert_eq!(
+        viewer.recv().await,
+        S::OnAir {
+            broadcaster: broadcaster.id
+        }
+    );
+    round_trip(&mut broadcaster, &mut viewer, "after the move").await;
+    let survivor = nodes
+        .iter()
+        .find(|node| node.addr != origin)
+        .map(|node| node.addr)
+        .expect("the other node");
+    wait_for_rooms(survivor, r#"[{"name":"hall","viewers":1}]"#, AGREE_WITHIN).await;
+    let until = Instant::now() + AGREE_WITHIN;
+    while holder_addr(&redis, "hall") != Some(survivor) {
+        assert!(
+            Instant::now() < until,
+            "Redis names {:?} for the room, not {survivor} (the dead one was {origin}): {:?}",
+            holder_addr(&redis, "hall"),
+            redis.keys()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -135,8 +135,12 @@ impl Node {
             .args(["--site-root", "target/no-site-for-tests"])
             .args(["--redis", &redis.url()])
             .args(flags)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            // ONAIR_TEST_NODE_LOG=onair=debug shows what the nodes log.
+            .env(
+                "RUST_LOG",
+                std::env::var("ONAIR_TEST_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(node_log(addr))
             .spawn()
             .expect("start the onair binary");
         let node = Self {
@@ -175,6 +179,15 @@ impl Drop for Node {
     }
 }
 
+/// Where a node's log goes: `target/node-<port>.log` with ONAIR_TEST_NODE_LOG, else nowhere.
+fn node_log(addr: SocketAddr) -> Stdio {
+    if std::env::var_os("ONAIR_TEST_NODE_LOG").is_none() {
+        return Stdio::null();
+    }
+    std::fs::File::create(format!("target/node-{}.log", addr.port()))
+        .map_or_else(|_| Stdio::null(), Stdio::from)
+}
+
 /// Join `room` on the node at `addr` as `role`.
 pub async fn join_at(addr: SocketAddr, room: &str, role: Role) -> Peer {
     let (ws, _) = tokio::time::timeout(STEP, connect_async(format!("ws://{addr}/ws/{room}")))
@@ -201,4 +214,135 @@ pub async fn wait_for_rooms(addr: SocketAddr, want: &str, within: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Debian's nginx in front of `nodes`, as the README's example sets it up: a room's every
+/// request to one node (a hash of its name), the next node when that one does not answer.
+/// Stopped when dropped.
+pub struct LoadBalancer {
+    pub addr: SocketAddr,
+    child: Option<Child>,
+    _dir: TempDir,
+}
+
+/// A directory of this test's own under `target/`, removed when dropped.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl LoadBalancer {
+    pub async fn start(nodes: &[SocketAddr]) -> Self {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let dir = std::env::current_dir()
+            .expect("cwd")
+            .join(format!("target/nginx-test-{}", addr.port()));
+        std::fs::create_dir_all(&dir).expect("nginx's directory");
+        let servers: String = nodes
+            .iter()
+            .map(|node| format!("    server {node} max_fails=1 fail_timeout=30s;\n"))
+            .collect();
+        let d = dir.display();
+        let conf = format!(
+            r#"worker_processes 1;
+error_log {d}/error.log warn;
+pid {d}/nginx.pid;
+events {{ worker_connections 512; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body;
+  proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fastcgi;
+  uwsgi_temp_path {d}/uwsgi;
+  scgi_temp_path {d}/scgi;
+{LB_CONF}
+  upstream onair {{
+    hash $onair_room consistent;
+{servers}  }}
+  server {{
+    listen {addr};
+    location / {{
+{LB_LOCATION}    }}
+  }}
+}}
+"#
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
+        // Debian puts it in /usr/sbin, which not every PATH has.
+        let nginx = ["/usr/sbin/nginx"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .unwrap_or("nginx");
+        let child = Command::new(nginx)
+            .args(["-p", &dir.display().to_string(), "-c", "nginx.conf"])
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("nginx is not installed: `make setup` installs Debian's");
+        let balancer = Self {
+            addr,
+            child: Some(child),
+            _dir: TempDir(dir),
+        };
+        let until = Instant::now() + STEP;
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < until, "nginx did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        balancer
+    }
+}
+
+impl Drop for LoadBalancer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The README's nginx example (`http` block): the room a request is for, and WebSocket
+/// upgrades passed on.
+pub const LB_CONF: &str = r#"  map $http_upgrade $connection_upgrade {
+    default upgrade;
+    ''      close;
+  }
+  map $uri $onair_room {
+    "~^/(ws|talk|watch|whip|whep|recordings)/(?<room>[A-Za-z0-9_-]+)" $room;
+    default $uri;
+  }
+"#;
+
+/// The README's nginx example (`location /`).
+pub const LB_LOCATION: &str = r#"      proxy_pass http://onair;
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection $connection_upgrade;
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_read_timeout 1h;
+      proxy_buffering off;
+      proxy_connect_timeout 2s;
+      proxy_next_upstream error timeout;
+"#;
+
+/// The address of the node that holds `room`'s broadcast, as Redis says.
+pub fn holder_addr(redis: &Redis, room: &str) -> Option<SocketAddr> {
+    let client = redis::Client::open(redis.url()).ok()?;
+    let mut connection = client.get_connection().ok()?;
+    let held: String = redis::cmd("GET")
+        .arg(format!("onair:live:{room}"))
+        .query(&mut connection)
+        .ok()?;
+    let node = held.split('|').next()?;
+    let info: String = redis::cmd("GET")
+        .arg(format!("onair:node:{node}"))
+        .query(&mut connection)
+        .ok()?;
+    let info: serde_json::Value = serde_json::from_str(&info).ok()?;
+    info["addr"].as_str()?.parse().ok()
 }

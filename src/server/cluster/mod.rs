@@ -147,27 +147,21 @@ impl Cluster {
         self.nudge.notify_one();
     }
 
-    /// May a broadcaster go live in `room` here, with the reclaim token `reclaim`? `Ok` holds
-    /// the token when it takes the room over from another node.
-    pub fn may_go_live(
-        &self,
-        room: &str,
-        reclaim: Option<&str>,
-    ) -> Result<Option<String>, GoLiveRefusal> {
+    /// May a broadcaster go live in `room` here, with the reclaim token `reclaim`, as far as
+    /// the last round knows? Redis decides at the next one (see `keys::CLAIM_SCRIPT`).
+    pub fn may_go_live(&self, room: &str, reclaim: Option<&str>) -> Result<(), GoLiveRefusal> {
         let now = Instant::now();
         let view = self.view();
         if !view.is_fresh(now) {
             return Err(GoLiveRefusal::Unreachable);
         }
         match view.holder(room, now) {
-            Some(holder) if holder.node != *self.node => {
-                if secrets::equal(&holder.token, reclaim) {
-                    Ok(Some(holder.token.clone()))
-                } else {
-                    Err(GoLiveRefusal::LiveElsewhere)
-                }
+            Some(holder)
+                if holder.node != *self.node && !secrets::equal(&holder.token, reclaim) =>
+            {
+                Err(GoLiveRefusal::LiveElsewhere)
             }
-            _ => Ok(None),
+            _ => Ok(()),
         }
     }
 }

@@ -160,8 +160,8 @@ impl Membership {
             .reclaim
             .held_token(now, self.hub.settings.reclaim_grace())
             .is_some();
-        let cluster_claim = match &self.hub.cluster {
-            Some(cluster) if !held_here => cluster
+        if let Some(cluster) = self.hub.cluster.as_ref().filter(|_| !held_here) {
+            cluster
                 .may_go_live(self.room.name.as_str(), reclaim.as_deref())
                 .map_err(|refusal| {
                     let code = match refusal {
@@ -169,9 +169,8 @@ impl Membership {
                         GoLiveRefusal::LiveElsewhere => ErrorCode::AlreadyLive,
                     };
                     refuse(code, refusal.to_string())
-                })?,
-            _ => None,
-        };
+                })?;
+        }
         let claim = state
             .reclaim
             .claim(state.on_air, self.id, reclaim.as_deref(), now)?;
@@ -196,9 +195,12 @@ impl Membership {
             ),
             Claim::Granted => {}
         }
+        tracing::debug!("room {}: member {} goes live", self.room.name, self.id);
         let token = state.reclaim.issue();
+        // Redis has the last word: the token it came with takes the room from another node,
+        // even one this node has not heard holds it yet.
         if !held_here {
-            state.cluster_claim = cluster_claim;
+            state.cluster_claim = reclaim.filter(|_| self.hub.cluster.is_some());
         }
         state.spares.forget();
         state.on_air = Some(self.id);
