@@ -48,20 +48,22 @@ const layerOf = (page: Page) => page.getByTestId("quality").getAttribute("data-l
 const heightOf = (page: Page) => page.getByTestId("quality").getAttribute("data-height").then(Number);
 const playedTo = (page: Page) => page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.currentTime);
 
-/** A 1280x720 and a 320x180 player of `room`, both playing: the small one on the lowest layer
- * at 180p, the big one on the best. That one is 720p as sent, but a starved broadcaster's
- * browser scales every layer down (Chromium's CPU adaptation), so it asks for no less than 360p
- * and prints what came. */
+/** A 1280x720 and a 160x90 player of `room`, both playing: the small one on the lowest layer,
+ * the big one on the best. As sent those are 720p and 180p, but a starved broadcaster's
+ * browser scales every layer down (Chromium's CPU adaptation): a 135p low layer would not
+ * cover a 320x180 player, and the relay would rightly pick the middle one. So the small
+ * player is 160x90, the big one asks for no less than 360p, and the heights are printed. */
 async function bigAndSmallPlayers(browser: Browser, room: string): Promise<{ big: Page; small: Page }> {
   const big = await watcher(browser, room, 1280, 720);
-  const small = await watcher(browser, room, 320, 180);
+  const small = await watcher(browser, room, 160, 90);
   await expectPlaying(big);
   await expectPlaying(small);
   await expect.poll(() => layerOf(small), { timeout: 20_000 }).toBe("low");
-  await expect.poll(() => heightOf(small)).toBe(180);
+  await expect.poll(() => heightOf(small)).toBeGreaterThan(0);
+  await expect.poll(() => heightOf(small)).toBeLessThanOrEqual(180);
   await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
   await expect.poll(() => heightOf(big)).toBeGreaterThanOrEqual(360);
-  console.log(`[simulcast] the big player's top layer arrives at ${await heightOf(big)}p`);
+  console.log(`[simulcast] the layers arrive at ${await heightOf(big)}p and ${await heightOf(small)}p`);
   return { big, small };
 }
 
@@ -93,7 +95,9 @@ test("a viewer pins a quality by hand, and goes back to automatic", async ({ con
   await watch.getByTestId("quality-choice").selectOption("low");
   await expect.poll(() => layerOf(watch)).toBe("low");
   await expect(watch.getByTestId("quality")).toHaveAttribute("data-pinned", "true");
-  await expect.poll(() => heightOf(watch)).toBe(180);
+  // 180p as sent; less where the broadcaster's browser scales its layers down (see above).
+  await expect.poll(() => heightOf(watch)).toBeGreaterThan(0);
+  await expect.poll(() => heightOf(watch)).toBeLessThanOrEqual(180);
   await expectPlaying(watch);
   await watch.getByTestId("quality-choice").selectOption("auto");
   await expect(watch.getByTestId("quality")).toHaveAttribute("data-pinned", "false");
