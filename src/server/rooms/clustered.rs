@@ -5,11 +5,8 @@ use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use super::{lock, room::Room, Hub};
 use crate::{
-    protocol::{ErrorCode, OffAirReason, Role, RoomName, RoomSummary, ServerMessage},
-    server::{
-        cluster::{ClusterHooks, LocalClaim, LocalRoom, LocalRooms},
-        relay::Command,
-    },
+    protocol::{ErrorCode, OffAirReason, RoomName, RoomSummary, ServerMessage},
+    server::cluster::{ClusterHooks, LocalClaim, LocalRoom, LocalRooms},
 };
 
 impl ClusterHooks for Hub {
@@ -51,11 +48,8 @@ impl ClusterHooks for Hub {
         let mut state = room.lock();
         state.reclaim.forget();
         state.cluster_claim = None;
-        if let Some(broadcaster) = state.on_air.take() {
+        if let Some(broadcaster) = state.on_air {
             tracing::info!("room {name}: node {by} holds its broadcast now; it ends here");
-            state.broadcaster_clock_us = None;
-            state.forget_offers();
-            state.spares.forget();
             state.send(
                 broadcaster,
                 &ServerMessage::error(
@@ -63,13 +57,7 @@ impl ClusterHooks for Hub {
                     "this room went live through another onair node; your broadcast here has ended",
                 ),
             );
-            state.send_to_role(
-                Role::Viewer,
-                &ServerMessage::OffAir {
-                    reason: OffAirReason::Stopped,
-                },
-            );
-            self.tell_relay(Command::EndRoom { room: name.clone() });
+            self.end_broadcast(&room, &mut state, OffAirReason::Stopped);
         }
         drop(state);
         self.room_list.changed();

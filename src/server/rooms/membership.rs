@@ -231,21 +231,10 @@ impl Membership {
         if state.on_air != Some(self.id) {
             return Err(refuse(ErrorCode::OutOfOrder, "you are not on air"));
         }
-        state.on_air = None;
-        state.broadcaster_clock_us = None;
         state.reclaim.end();
         state.cluster_claim = None;
-        state.spares.forget();
-        state.forget_offers();
-        self.hub.tell_relay(Command::EndRoom {
-            room: self.room.name.clone(),
-        });
-        state.send_to_role(
-            Role::Viewer,
-            &ServerMessage::OffAir {
-                reason: OffAirReason::Stopped,
-            },
-        );
+        self.hub
+            .end_broadcast(&self.room, &mut state, OffAirReason::Stopped);
         drop(state);
         self.hub.room_list.changed();
         self.hub.nudge_cluster();

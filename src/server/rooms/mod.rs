@@ -42,7 +42,7 @@ use tokio::sync::watch;
 
 pub use membership::{Membership, Relay};
 pub use refusal::Refusal;
-use room::{Member, Room};
+use room::{Member, Room, RoomState};
 use room_list::RoomList;
 
 use super::{
@@ -360,20 +360,8 @@ impl Hub {
                 }
             }
             Role::Broadcaster if state.on_air == Some(id) => {
-                state.on_air = None;
-                state.broadcaster_clock_us = None;
                 state.reclaim.hold(self.settings.reclaim_grace());
-                state.forget_offers();
-                state.spares.forget();
-                state.send_to_role(
-                    Role::Viewer,
-                    &ServerMessage::OffAir {
-                        reason: OffAirReason::Disconnected,
-                    },
-                );
-                self.tell_relay(Command::EndRoom {
-                    room: room.name.clone(),
-                });
+                self.end_broadcast(room, &mut state, OffAirReason::Disconnected);
                 list_changed = true;
             }
             Role::Broadcaster => {}
@@ -401,6 +389,19 @@ impl Hub {
             let Some(hub) = hub.upgrade() else { return };
             room.lock().reclaim.expire(Instant::now());
             hub.remove_if_idle(&room);
+        });
+    }
+
+    /// `room`'s broadcast ends: nobody on air, no offers or spares left, the viewers told
+    /// why, the relay's peers ended. The caller settles the reclaim token.
+    fn end_broadcast(&self, room: &Room, state: &mut RoomState, reason: OffAirReason) {
+        state.on_air = None;
+        state.broadcaster_clock_us = None;
+        state.forget_offers();
+        state.spares.forget();
+        state.send_to_role(Role::Viewer, &ServerMessage::OffAir { reason });
+        self.tell_relay(Command::EndRoom {
+            room: room.name.clone(),
         });
     }
 
