@@ -10,11 +10,13 @@
 //! - [`metrics`]: `/metrics`, each part's figures in one registry.
 //! - [`tls`]: HTTPS, with the operator's certificate or a self-signed one.
 //! - [`cluster`]: several nodes sharing one set of rooms through Redis (`--redis`).
+//! - [`cascade`]: a room live on another node, pulled from it once for the viewers here.
 //!
 //! [`config`] reads the command line; [`frame_size`] reads a key frame's picture size; [`shutdown`] is the stop every part sees; [`outbox`] is a
 //! member's queue, which `rooms` fills and `signaling` drains; [`rate_limit`] is the token
 //! bucket both the signaling socket and the chat hold to.
 
+pub mod cascade;
 pub mod cluster;
 pub mod config;
 pub mod frame_size;

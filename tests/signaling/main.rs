@@ -15,6 +15,7 @@ mod rooms;
 
 mod bad_input;
 mod broadcast;
+mod cascade;
 mod chat;
 mod clock;
 mod cluster;

@@ -31,6 +31,11 @@ async fn next_not_count(peer: &mut Peer) -> S {
 pub async fn publisher(server: &TestServer, room: &str) -> (Peer, MediaPeer) {
     let mut broadcaster = server.join(room, Role::Broadcaster).await;
     broadcaster.go_live().await;
+    publish(broadcaster).await
+}
+
+/// The broadcaster's stream, once it is on air: asked for by the relay, offered, connected.
+pub async fn publish(mut broadcaster: Peer) -> (Peer, MediaPeer) {
     assert_eq!(
         next_not_count(&mut broadcaster).await,
         S::WantStream { from: RELAY_ID }
@@ -62,7 +67,11 @@ pub async fn publisher(server: &TestServer, room: &str) -> (Peer, MediaPeer) {
 
 /// A viewer that asked for the stream and answered the relay's offer.
 pub async fn viewer(server: &TestServer, room: &str) -> (Peer, MediaPeer) {
-    let mut viewer = server.join(room, Role::Viewer).await;
+    watch(server.join(room, Role::Viewer).await).await
+}
+
+/// A joined viewer asks for the stream and answers the relay's offer.
+pub async fn watch(mut viewer: Peer) -> (Peer, MediaPeer) {
     viewer.send(C::WantStream).await;
     let offer = match viewer.recv().await {
         S::Offer { from, sdp } if from == RELAY_ID => sdp,
@@ -118,7 +127,12 @@ pub async fn expect_picture(media: &mut MediaPeer, who: &str) {
 
 /// A figure from `/metrics`, by its full name.
 async fn metric(server: &TestServer, name: &str) -> f64 {
-    let (status, body) = http_get(server.addr, "/metrics").await;
+    metric_at(server.addr, name).await
+}
+
+/// A figure from `/metrics` of the server at `addr`, by its full name.
+pub async fn metric_at(addr: std::net::SocketAddr, name: &str) -> f64 {
+    let (status, body) = http_get(addr, "/metrics").await;
     assert_eq!(status, 200);
     body.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())

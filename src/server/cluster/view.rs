@@ -22,13 +22,18 @@ pub struct ClusterView {
     read_at: Option<Instant>,
     rooms: HashMap<String, RemoteRoom>,
     holders: HashMap<String, Holder>,
+    /// The node each room is on air on.
+    origins: HashMap<String, String>,
     nodes: Vec<NodeInfo>,
 }
 
 impl PartialEq for ClusterView {
     /// The same rooms, holders and nodes, read at any time.
     fn eq(&self, other: &Self) -> bool {
-        self.rooms == other.rooms && self.holders == other.holders && self.nodes == other.nodes
+        self.rooms == other.rooms
+            && self.holders == other.holders
+            && self.origins == other.origins
+            && self.nodes == other.nodes
     }
 }
 
@@ -42,8 +47,15 @@ impl ClusterView {
         now: Instant,
     ) -> Self {
         let mut rooms: HashMap<String, RemoteRoom> = HashMap::new();
+        let mut on_air_on: HashMap<String, Vec<String>> = HashMap::new();
         for report in reports.into_iter().filter(|r| r.node != me) {
             for room in report.rooms {
+                if room.on_air {
+                    on_air_on
+                        .entry(room.room.clone())
+                        .or_default()
+                        .push(report.node.clone());
+                }
                 let entry = rooms.entry(room.room).or_default();
                 entry.viewers = entry.viewers.saturating_add(room.viewers);
                 entry.on_air |= room.on_air;
@@ -51,10 +63,26 @@ impl ClusterView {
         }
         nodes.retain(|node| node.id != me);
         nodes.sort_by(|a, b| a.id.cmp(&b.id));
+        let holders: HashMap<String, Holder> = holders.into_iter().collect();
+        let origins = on_air_on
+            .into_iter()
+            .filter_map(|(room, mut on)| {
+                // Two nodes say they are on air for a moment when a broadcaster reclaimed its
+                // room on another while the dead node's report lives on: the holder is right.
+                on.sort();
+                let holder = holders.get(&room).map(|h| &h.node);
+                let origin = match holder.filter(|node| on.contains(node)) {
+                    Some(node) => node.clone(),
+                    None => on.into_iter().next()?,
+                };
+                Some((room, origin))
+            })
+            .collect();
         Self {
             read_at: Some(now),
             rooms,
-            holders: holders.into_iter().collect(),
+            holders,
+            origins,
             nodes,
         }
     }
@@ -89,6 +117,12 @@ impl ClusterView {
     /// Who holds `room`'s broadcast, this node included, while the view is fresh.
     pub fn holder(&self, room: &str, now: Instant) -> Option<&Holder> {
         self.holders.get(room).filter(|_| self.is_fresh(now))
+    }
+
+    /// The other node `room` is on air on, while the view is fresh and that node is alive.
+    pub fn origin(&self, room: &str, now: Instant) -> Option<&NodeInfo> {
+        let node = self.origins.get(room).filter(|_| self.is_fresh(now))?;
+        self.nodes.iter().find(|info| info.id == *node)
     }
 
     /// The other nodes alive at the last round.
@@ -161,7 +195,52 @@ mod tests {
         );
         assert_eq!(view.remote_rooms(now).len(), 2);
         assert_eq!(view.holder("hall", now).map(|h| h.node.as_str()), Some("a"));
+        assert_eq!(
+            view.origin("side", now).map(|n| n.addr.as_str()),
+            Some("127.0.0.1:3"),
+            "on air on c"
+        );
+        assert_eq!(view.origin("hall", now), None, "on air on a: this node");
         assert_eq!(view.nodes().len(), 1, "itself is not among the others");
+    }
+
+    #[test]
+    fn a_room_on_air_on_two_nodes_comes_from_the_one_holding_it() {
+        let now = Instant::now();
+        let node = |id: &str| NodeInfo {
+            id: id.into(),
+            addr: format!("127.0.0.1:{}", id.len()),
+        };
+        let build = |holder: &str| {
+            ClusterView::build(
+                "a",
+                vec![
+                    report("b", &[("hall", 0, true)]),
+                    report("cc", &[("hall", 0, true)]),
+                ],
+                vec![(
+                    "hall".into(),
+                    Holder {
+                        node: holder.into(),
+                        token: "t".into(),
+                    },
+                )],
+                vec![node("b"), node("cc")],
+                now,
+            )
+        };
+        for holder in ["b", "cc"] {
+            let view = build(holder);
+            assert_eq!(
+                view.origin("hall", now).map(|n| n.id.as_str()),
+                Some(holder)
+            );
+        }
+        // Held by a node that is not on air: one of those that are, the same every time.
+        assert_eq!(
+            build("d").origin("hall", now).map(|n| n.id.as_str()),
+            Some("b")
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ pub struct Metrics {
     live_rooms: Gauge,
     viewers: Gauge,
     tasks: Gauge,
+    edges: Gauge,
+    pulls: Gauge,
 }
 
 impl Metrics {
@@ -27,6 +29,8 @@ impl Metrics {
         let live_rooms = Gauge::default();
         let viewers = Gauge::default();
         let tasks = Gauge::default();
+        let edges = Gauge::default();
+        let pulls = Gauge::default();
         registry.register("rooms", "Rooms open (live or waiting)", rooms.clone());
         registry.register(
             "live_rooms",
@@ -39,6 +43,17 @@ impl Metrics {
             "Tasks alive in the server's runtime",
             tasks.clone(),
         );
+        let cascade = registry.sub_registry_with_prefix("cascade");
+        cascade.register(
+            "edges",
+            "Other nodes pulling a broadcast from this one (one per node and room)",
+            edges.clone(),
+        );
+        cascade.register(
+            "pulls",
+            "Broadcasts live on another node, pulled from it for the viewers here",
+            pulls.clone(),
+        );
         signaling.register(registry.sub_registry_with_prefix("signaling"));
         if let Some(relay) = relay {
             relay.register(registry.sub_registry_with_prefix("relay"));
@@ -49,6 +64,8 @@ impl Metrics {
             live_rooms,
             viewers,
             tasks,
+            edges,
+            pulls,
         })
     }
 
@@ -58,6 +75,8 @@ impl Metrics {
         self.rooms.set(census.rooms as i64);
         self.live_rooms.set(census.live_rooms as i64);
         self.viewers.set(census.viewers as i64);
+        self.edges.set(census.edges as i64);
+        self.pulls.set(census.pulled_rooms as i64);
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             self.tasks.set(runtime.metrics().num_alive_tasks() as i64);
         }

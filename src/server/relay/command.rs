@@ -141,6 +141,19 @@ impl Engine {
             Command::Left { member } => {
                 self.remove_peer(member);
             }
+            Command::Pull {
+                room,
+                member,
+                socket,
+                outbox,
+                reply,
+            } => self.start_pull((room, member), socket, outbox, reply, now),
+            Command::PullDatagram {
+                member,
+                source,
+                destination,
+                contents,
+            } => self.pull_datagram(member, (source, destination), &contents, now),
             Command::EndRoom { room } => {
                 if let Some(media_room) = self.rooms.remove(&room) {
                     // The room is gone before its peers are: remove_peer cannot see that one

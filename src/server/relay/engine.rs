@@ -341,7 +341,10 @@ impl Engine {
 
     pub(super) fn add_peer(&mut self, peer: Peer) {
         let member = peer.member;
-        self.demux.add_ufrag(peer.ufrag.clone(), member);
+        // A pull's datagrams come with its member id, on its own socket.
+        if peer.pull.is_none() {
+            self.demux.add_ufrag(peer.ufrag.clone(), member);
+        }
         self.peers.insert(member, peer);
         self.touched.push(member);
     }

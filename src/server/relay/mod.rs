@@ -9,6 +9,7 @@
 //! - [`command`]: what the engine does for each command.
 //! - [`forwarding`]: each frame of a broadcast, recorded and forwarded to its viewers.
 //! - [`peer`]: one peer connection (the broadcaster's ingest or one viewer's).
+//! - [`pull`]: a room's stream taken from the node it is live on, as its ingest here.
 //! - [`media_room`]: one room's ingest, viewers and key-frame requests.
 //! - [`demux`]: which peer a datagram is for, by ICE username or source address.
 //! - [`udp`]: the socket, read and written in batches.
@@ -32,15 +33,19 @@ mod layers;
 mod media_room;
 mod metrics;
 mod peer;
+mod pull;
 mod quality;
 mod simulcast;
 mod udp;
 mod viewer_layer;
 mod viewer_side;
 
-use std::{io, net::SocketAddr};
+use std::{io, net::SocketAddr, sync::Arc};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    net::UdpSocket,
+    sync::{mpsc, oneshot},
+};
 
 use super::{config::MediaSettings, outbox::Outbox, recording::Recorder};
 pub use metrics::RelayMetrics;
@@ -111,6 +116,23 @@ pub enum Command {
     Left { member: PeerId },
     /// The broadcast in `room` ended: all its peers end.
     EndRoom { room: RoomName },
+    /// Pull `room`'s stream from the node it is live on, as the room's ingest here (see
+    /// [`pull`]): the offer for that node goes to `reply`, and the pull's packets through
+    /// `socket`. The node's answer comes as an [`Command::Answer`]; [`Command::Left`] ends it.
+    Pull {
+        room: RoomName,
+        member: PeerId,
+        socket: Arc<UdpSocket>,
+        outbox: Outbox,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+    /// A datagram a pull's socket read.
+    PullDatagram {
+        member: PeerId,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +221,13 @@ impl MediaRelay {
     /// The UDP port the media uses.
     pub fn udp_port(&self) -> u16 {
         self.udp_port
+    }
+
+    /// Queue a pull's datagram, or drop it if the relay is busy, as its own socket would.
+    pub fn send_datagram(&self, command: Command) {
+        if self.commands.try_send(command).is_err() {
+            self.metrics.dropped_datagrams.inc();
+        }
     }
 
     /// Queue `command` without waiting (signaling holds a room's lock while it sends).

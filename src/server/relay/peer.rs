@@ -9,11 +9,12 @@ use str0m::{
     media::{Direction, KeyframeRequestKind, MediaKind, Mid},
     net::{Protocol, Receive},
     rtp::Extension,
-    Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcError,
+    Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError,
 };
 
 use super::{
     layers::LayerId,
+    pull::PullLink,
     udp::{Datagram, UdpPort},
     viewer_side::{Forwarded, ViewerSide},
 };
@@ -33,6 +34,8 @@ pub(super) enum PeerError {
     NoOfferPending,
     #[error("the relay has no connection for this session (it ended)")]
     NoPeer,
+    #[error("the pull's socket: {0}")]
+    Socket(String),
 }
 
 /// How often a peer reports its figures.
@@ -62,6 +65,8 @@ pub(super) struct Peer {
     nacks_seen: Vec<(Mid, u64)>,
     /// A viewer link's latest round trip, loss and bitrate.
     pub(super) quality: super::quality::Quality,
+    /// For a pull from another node: its own socket and its offer (see `pull`).
+    pub(super) pull: Option<PullLink>,
 }
 
 /// A viewer's link is taken to carry this much until its estimator knows better (a LAN or a
@@ -96,9 +101,20 @@ impl Local {
 fn new_rtc(now: Instant, local: &Local, estimated: bool) -> (Rtc, String) {
     let creds = IceCreds::new();
     let ufrag = creds.ufrag.clone();
-    let mut config = Rtc::builder()
+    let mut rtc = config(local, estimated)
         .set_ice_lite(true)
         .set_local_ice_credentials(creds)
+        .build(now);
+    for candidate in &local.candidates {
+        rtc.add_local_candidate(candidate.clone());
+    }
+    (rtc, ufrag)
+}
+
+/// What every connection of the relay has, whichever side checks: the codecs, capture times,
+/// figures, the relay's certificate, and an estimator where `estimated`.
+pub(super) fn config(local: &Local, estimated: bool) -> RtcConfig {
+    let mut config = Rtc::builder()
         .clear_codecs()
         .enable_opus(true, false)
         .enable_vp8(true)
@@ -117,11 +133,7 @@ fn new_rtc(now: Instant, local: &Local, estimated: bool) -> (Rtc, String) {
     if let Some(cert) = &local.cert {
         config = config.set_dtls_cert(cert.clone());
     }
-    let mut rtc = config.build(now);
-    for candidate in &local.candidates {
-        rtc.add_local_candidate(candidate.clone());
-    }
-    (rtc, ufrag)
+    config
 }
 
 /// A connection from the browser's `offer`; its answer goes to `outbox`.
@@ -144,7 +156,7 @@ fn answering(
 }
 
 impl Peer {
-    fn new(
+    pub(super) fn new(
         member: PeerId,
         room: RoomName,
         outbox: Outbox,
@@ -164,6 +176,7 @@ impl Peer {
             wake_at: now,
             nacks_seen: Vec::new(),
             quality: super::quality::Quality::default(),
+            pull: None,
         }
     }
 
@@ -276,11 +289,14 @@ impl Peer {
         }
     }
 
+    /// The answer to the relay's offer: a viewer's, or the origin's to a pull.
     pub(super) fn accept_answer(&mut self, sdp: &str) -> Result<(), PeerError> {
-        let Side::Viewer(viewer) = &mut self.side else {
-            return Err(PeerError::NoOfferPending);
-        };
-        let pending = viewer.pending.take().ok_or(PeerError::NoOfferPending)?;
+        let pending = match (&mut self.side, &mut self.pull) {
+            (_, Some(pull)) => pull.pending.take(),
+            (Side::Viewer(viewer), None) => viewer.pending.take(),
+            (Side::Ingest, None) => None,
+        }
+        .ok_or(PeerError::NoOfferPending)?;
         let answer =
             SdpAnswer::from_sdp_string(sdp).map_err(|err| PeerError::BadSdp(err.to_string()))?;
         self.rtc.sdp_api().accept_answer(pending, answer)?;
@@ -348,13 +364,14 @@ impl Peer {
     pub(super) fn poll(&mut self, udp: &mut UdpPort, events: &mut Vec<Event>) {
         loop {
             match self.rtc.poll_output() {
-                Ok(Output::Transmit(transmit)) => {
-                    udp.send(
+                Ok(Output::Transmit(transmit)) => match &self.pull {
+                    Some(pull) => pull.send(transmit.destination, &transmit.contents),
+                    None => udp.send(
                         transmit.source.ip(),
                         transmit.destination,
                         &transmit.contents,
-                    );
-                }
+                    ),
+                },
                 Ok(Output::Timeout(at)) => {
                     self.wake_at = at;
                     return;

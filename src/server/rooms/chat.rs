@@ -74,7 +74,10 @@ impl Member {
 
 impl RoomState {
     pub(super) fn audience_member(&self, id: PeerId) -> Option<AudienceMember> {
-        let member = self.members.get(&id).filter(|m| m.role == Role::Viewer)?;
+        let member = self
+            .members
+            .get(&id)
+            .filter(|m| m.role == Role::Viewer && !m.edge)?;
         Some(AudienceMember {
             id,
             name: member.display_name(),

@@ -3,10 +3,21 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
-use super::{lock, room::Room, Hub};
+use super::{
+    chat, clock, lock,
+    membership::Membership,
+    room::{Member, Room, RoomState},
+    EdgeRefusal, Hub,
+};
 use crate::{
-    protocol::{ErrorCode, OffAirReason, RoomName, RoomSummary, ServerMessage},
-    server::cluster::{ClusterHooks, LocalClaim, LocalRoom, LocalRooms},
+    protocol::{
+        ErrorCode, OffAirReason, PeerId, Role, RoomName, RoomSummary, ServerMessage, RELAY_ID,
+    },
+    server::{
+        cluster::{ClusterHooks, LocalClaim, LocalRoom, LocalRooms},
+        outbox::{encode, Outbox},
+        relay::Command,
+    },
 };
 
 impl ClusterHooks for Hub {
@@ -73,12 +84,144 @@ impl ClusterHooks for Hub {
                 state.viewers_elsewhere = elsewhere;
                 state.announce_viewer_count();
             }
+            self.follow_origin(&room, &mut state, None);
         }
         self.room_list.changed();
     }
 }
 
 impl Hub {
+    /// Serve `room`'s viewers here from the node it is live on, or stop: it is pulled while
+    /// it has viewers here, nobody on air here, and the other nodes' last round says it is
+    /// live on one of them. The viewers are told it is live (all but `joining`, whose
+    /// welcome says so), or that it ended. A view gone stale (Redis away) changes nothing:
+    /// a pull that works goes on.
+    pub(super) fn follow_origin(
+        &self,
+        room: &Room,
+        state: &mut RoomState,
+        joining: Option<PeerId>,
+    ) {
+        let (Some(cascade), Some(cluster)) = (&self.cascade, &self.cluster) else {
+            return;
+        };
+        let now = Instant::now();
+        let view = cluster.view();
+        if !view.is_fresh(now) {
+            return;
+        }
+        let origin = view
+            .origin(room.name.as_str(), now)
+            .filter(|_| state.on_air.is_none() && state.viewers > 0);
+        if origin.map(|node| node.id.as_str()) == state.origin.as_deref() {
+            return;
+        }
+        let followed = origin.and_then(|node| match cascade.follow(&room.name, &node.addr) {
+            Ok(()) => Some(node.id.clone()),
+            Err(err) => {
+                tracing::warn!("cascade: {}: {err}", room.name);
+                None
+            }
+        });
+        match (state.origin.is_some(), followed) {
+            (false, Some(origin)) => {
+                state.origin = Some(origin);
+                let live = encode(&ServerMessage::OnAir {
+                    broadcaster: RELAY_ID,
+                });
+                for (id, member) in &state.members {
+                    if member.role == Role::Viewer && Some(*id) != joining {
+                        member.outbox.push(live.clone());
+                    }
+                }
+            }
+            (true, None) => {
+                self.stop_following(room, state);
+                state.forget_offers();
+                state.send_to_role(
+                    Role::Viewer,
+                    &ServerMessage::OffAir {
+                        reason: OffAirReason::Stopped,
+                    },
+                );
+            }
+            // From one origin to another (the broadcaster reclaimed the room on another
+            // node): the viewers' connections here stay, and the picture comes back.
+            (true, Some(origin)) => state.origin = Some(origin),
+            (false, None) => {}
+        }
+    }
+
+    /// `room` is no longer pulled from another node: its pull and the relay's peers end.
+    pub(super) fn stop_following(&self, room: &Room, state: &mut RoomState) {
+        if state.origin.take().is_none() {
+            return;
+        }
+        if let Some(cascade) = &self.cascade {
+            cascade.stop(&room.name);
+        }
+        self.tell_relay(Command::EndRoom {
+            room: room.name.clone(),
+        });
+    }
+
+    /// Another node, `node`, pulls `name`'s broadcast for its viewers (see `server::cascade`):
+    /// a member the relay serves like a viewer, which that node counts and lists, not this one
+    /// (so neither the cap nor a private room's key applies here: that node checked them).
+    pub fn join_edge(
+        self: &Arc<Self>,
+        name: &RoomName,
+        node: &str,
+        outbox: Outbox,
+    ) -> Result<Membership, EdgeRefusal> {
+        let known = self.cluster.as_ref().is_some_and(|cluster| {
+            cluster
+                .view()
+                .nodes()
+                .iter()
+                .any(|known| crate::server::secrets::equal(&known.id, Some(node)))
+        });
+        if !known {
+            return Err(EdgeRefusal::UnknownNode);
+        }
+        if !self.shutdown.is_accepting() {
+            return Err(EdgeRefusal::ShuttingDown);
+        }
+        let room = lock(&self.rooms)
+            .get(name)
+            .cloned()
+            .ok_or(EdgeRefusal::NotLive)?;
+        let mut state = room.lock();
+        if state.removed || state.on_air.is_none() {
+            return Err(EdgeRefusal::NotLive);
+        }
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.members.insert(
+            id,
+            Member {
+                role: Role::Viewer,
+                outbox,
+                offered_by: None,
+                name: None,
+                number: 0,
+                since: clock::now_us() / 1000,
+                chat_bucket: chat::chat_bucket(),
+                edge: true,
+            },
+        );
+        drop(state);
+        tracing::info!("room {name}: node {node} pulls the broadcast for its viewers");
+        Ok(Membership {
+            hub: self.clone(),
+            room,
+            id,
+            role: Role::Viewer,
+            has_offer: false,
+        })
+    }
+
     /// The other nodes' viewers of `room`, as of their last round (none on one node).
     pub(super) fn viewers_elsewhere(&self, room: &RoomName) -> u32 {
         self.cluster.as_ref().map_or(0, |cluster| {

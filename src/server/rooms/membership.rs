@@ -203,6 +203,8 @@ impl Membership {
             state.cluster_claim = reclaim.filter(|_| self.hub.cluster.is_some());
         }
         state.spares.forget();
+        // Live here now: what was pulled from another node for the viewers here ends first.
+        self.hub.stop_following(&self.room, &mut state);
         state.on_air = Some(self.id);
         state.send(self.id, &ServerMessage::Live { reclaim: token });
         if let Some(outbox) = state.members.get(&self.id).map(|m| m.outbox.clone()) {

@@ -46,6 +46,7 @@ use room::{Member, Room, RoomState};
 use room_list::RoomList;
 
 use super::{
+    cascade::Cascade,
     cluster::{self, Cluster, ClusterHooks},
     config::{KeySettings, RoomSettings},
     outbox::Outbox,
@@ -73,6 +74,10 @@ pub struct Census {
     pub rooms: usize,
     pub live_rooms: usize,
     pub viewers: u64,
+    /// Other nodes pulling a broadcast from this one, one per node and room.
+    pub edges: usize,
+    /// Rooms live on another node, pulled from it for the viewers here.
+    pub pulled_rooms: usize,
 }
 
 /// Why a connection could not join.
@@ -86,6 +91,17 @@ pub enum JoinError {
     ShuttingDown,
     #[error("this room is private: open the link with its key")]
     Private,
+}
+
+/// Why another node may not pull a broadcast from this one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EdgeRefusal {
+    #[error("not a node of this cluster (or not one this node has heard from yet)")]
+    UnknownNode,
+    #[error("nobody is live in this room on this node")]
+    NotLive,
+    #[error("the server is shutting down")]
+    ShuttingDown,
 }
 
 pub struct Hub {
@@ -105,6 +121,8 @@ pub struct Hub {
     public_url: Option<String>,
     /// The other nodes, with `--redis`.
     cluster: Option<Cluster>,
+    /// The rooms pulled from other nodes, with `--redis` and the relay.
+    cascade: Option<Cascade>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,6 +150,10 @@ impl Hub {
         } else {
             MediaMode::P2p
         };
+        let cascade = cluster
+            .as_ref()
+            .zip(relay.as_ref())
+            .map(|(cluster, relay)| Cascade::new(relay.clone(), cluster.node()));
         let hub = Arc::new_cyclic(|me| Self {
             me: me.clone(),
             max_viewers: settings.max_viewers(media),
@@ -145,6 +167,7 @@ impl Hub {
             room_list: RoomList::new(),
             public_url,
             cluster,
+            cascade,
         });
         hub.room_list.spawn_publisher(Arc::downgrade(&hub));
         if let Some(agent) = agent {
@@ -177,6 +200,8 @@ impl Hub {
             let state = room.lock();
             census.live_rooms += usize::from(state.on_air.is_some());
             census.viewers += u64::from(state.viewers);
+            census.edges += state.members.values().filter(|m| m.edge).count();
+            census.pulled_rooms += usize::from(state.origin.is_some());
         }
         census
     }
@@ -282,17 +307,20 @@ impl Hub {
                 number,
                 since: clock::now_us() / 1000,
                 chat_bucket: chat::chat_bucket(),
+                edge: false,
             },
         );
         if role == Role::Viewer {
             state.viewers += 1;
             state.announce_viewer_count();
             state.announce_viewer(id);
+            // Live on another node: pulled from there for this viewer (its welcome says so).
+            self.follow_origin(&room, &mut state, Some(id));
         }
         outbox.send(&ServerMessage::Welcome {
             id,
             role,
-            on_air: state.on_air,
+            on_air: state.live_for_viewers(),
             viewers: state.viewers,
             max_viewers,
             ice_servers: self.ice_servers.clone(),
@@ -325,7 +353,7 @@ impl Hub {
                 },
             );
         }
-        let live = state.on_air.is_some();
+        let live = state.live_for_viewers().is_some();
         drop(state);
         if live && role == Role::Viewer {
             self.room_list.changed();
@@ -346,6 +374,7 @@ impl Hub {
         };
         let mut list_changed = false;
         match member.role {
+            Role::Viewer if member.edge => self.tell_relay(Command::Left { member: id }),
             Role::Viewer => {
                 state.viewers = state.viewers.saturating_sub(1);
                 state.announce_viewer_count();
@@ -353,7 +382,9 @@ impl Hub {
                 state.send_to_role(Role::Broadcaster, &ServerMessage::AudienceLeft { id });
                 if state.relayed {
                     self.tell_relay(Command::Left { member: id });
-                    list_changed = state.on_air.is_some();
+                    list_changed = state.live_for_viewers().is_some();
+                    // The last viewer here: the pull from the room's origin stops.
+                    self.follow_origin(room, &mut state, None);
                 } else if let Some(broadcaster) = state.on_air {
                     state.send(broadcaster, &ServerMessage::PeerLeft { peer: id });
                     list_changed = true;

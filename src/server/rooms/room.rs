@@ -27,6 +27,9 @@ pub(super) struct Member {
     /// When it joined, in milliseconds since the Unix epoch.
     pub(super) since: u64,
     pub(super) chat_bucket: TokenBucket,
+    /// Another node pulling the broadcast for its viewers (see `server::cascade`): served
+    /// like a viewer, counted and listed by that node, not here.
+    pub(super) edge: bool,
 }
 
 impl std::fmt::Debug for Member {
@@ -86,6 +89,8 @@ pub(super) struct RoomState {
     /// The room's viewers on the other nodes, as of their last round: the broadcaster's count
     /// is of all of them.
     pub(super) viewers_elsewhere: u32,
+    /// The node this room is live on and pulled from, for its viewers here (a cascade).
+    pub(super) origin: Option<String>,
 }
 
 impl RoomState {
@@ -93,8 +98,16 @@ impl RoomState {
     pub(super) fn upstream(&self) -> Option<Upstream> {
         match self.on_air {
             Some(_) if self.relayed => Some(Upstream::Relay),
+            None if self.origin.is_some() => Some(Upstream::Relay),
             on_air => on_air.map(Upstream::Page),
         }
+    }
+
+    /// What the viewers here are told is on air: the broadcaster here, or the relay that
+    /// serves them a broadcast live on another node.
+    pub(super) fn live_for_viewers(&self) -> Option<PeerId> {
+        self.on_air
+            .or_else(|| self.origin.as_ref().map(|_| RELAY_ID))
     }
 
     /// A viewer's message for its upstream, when that is a page.
