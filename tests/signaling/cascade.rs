@@ -10,7 +10,9 @@ use crate::cluster_nodes::*;
 use crate::common::*;
 use crate::http::request;
 use crate::media_peer::MediaPeer;
-use crate::relay::{expect_metric, expect_picture, is_audio, publish, publisher, viewer, watch};
+use crate::relay::{
+    expect_metric, expect_picture, is_audio, metric_at, publish, publisher, viewer, watch,
+};
 
 /// A node that relays the media, sharing its rooms through `redis`.
 async fn relaying_node(redis: &Redis) -> TestServer {
@@ -160,4 +162,61 @@ async fn when_a_node_dies_the_broadcast_follows_its_broadcaster_and_viewers_play
     );
     assert!(back < Duration::from_secs(10), "{back:?}");
     wait_for_rooms(c.addr, r#"[{"name":"hall","viewers":1}]"#, AGREE_WITHIN).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_nginx_the_audience_spreads_over_the_nodes_and_every_viewer_plays() {
+    let redis = Redis::start();
+    let nodes = [
+        relaying_node(&redis).await,
+        relaying_node(&redis).await,
+        relaying_node(&redis).await,
+    ];
+    let addrs: Vec<_> = nodes.iter().map(|node| node.addr).collect();
+    let balancer = LoadBalancer::start(&addrs).await;
+    let mut broadcaster = join_at(balancer.addr, "hall", Role::Broadcaster).await;
+    broadcaster.go_live().await;
+    let (_broadcaster, _stream) = publish(broadcaster).await;
+    wait_for_every_node(&addrs, r#"[{"name":"hall","viewers":0}]"#).await;
+    let mut viewers = Vec::new();
+    for n in 0..6 {
+        let (peer, mut media) = watch(join_at(balancer.addr, "hall", Role::Viewer).await).await;
+        expect_picture(&mut media, &format!("viewer {n} through nginx")).await;
+        viewers.push((peer, media));
+    }
+    let want = r#"[{"name":"hall","viewers":6}]"#;
+    wait_for_every_node(&addrs, want).await;
+    wait_for_rooms(balancer.addr, want, AGREE_WITHIN).await;
+    let mut spread = Vec::new();
+    for node in &nodes {
+        spread.push(metric_at(node.addr, "onair_viewers").await);
+    }
+    println!("viewers per node: {spread:?}");
+    assert_eq!(spread.iter().sum::<f64>(), 6.0);
+
+    // A WHEP player through nginx: its session's requests reach the node that made it.
+    let (offer, finish) = MediaPeer::play().await;
+    let headers = [("Content-Type", "application/sdp")];
+    let reply = request(
+        balancer.addr,
+        "POST",
+        "/whep/hall",
+        &headers,
+        offer.as_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let mut player = finish(reply.body.clone());
+    expect_picture(&mut player, "the WHEP player through nginx").await;
+    let location = reply.header("location").expect("a Location").to_owned();
+    let ended = request(balancer.addr, "DELETE", &location, &[], b"").await;
+    assert_eq!(ended.status, 200, "{}", ended.body);
+    wait_for_rooms(balancer.addr, want, AGREE_WITHIN).await;
+}
+
+/// Wait until every node at `addrs` lists `want`.
+async fn wait_for_every_node(addrs: &[std::net::SocketAddr], want: &str) {
+    for addr in addrs {
+        wait_for_rooms(*addr, want, AGREE_WITHIN).await;
+    }
 }

@@ -233,13 +233,14 @@ async fn rooms_stay_live_while_redis_is_away_and_the_cluster_recovers_without_le
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn behind_nginx_a_room_stays_on_one_node_and_moves_when_that_node_dies() {
+async fn behind_nginx_a_peer_to_peer_room_stays_on_one_node_and_moves_when_that_node_dies() {
     let redis = Redis::start();
     let mut nodes = [
         Node::start(&redis, &["--reclaim-seconds", "30"]).await,
         Node::start(&redis, &["--reclaim-seconds", "30"]).await,
     ];
-    let balancer = LoadBalancer::start(&[nodes[0].addr, nodes[1].addr]).await;
+    let balancer =
+        LoadBalancer::start_with(&[nodes[0].addr, nodes[1].addr], &lb_conf_peer_to_peer()).await;
     let mut broadcaster = join_at(balancer.addr, "hall", Role::Broadcaster).await;
     let token = broadcaster.go_live().await;
     let mut viewer = join_at(balancer.addr, "hall", Role::Viewer).await;

@@ -235,7 +235,13 @@ impl Drop for TempDir {
 }
 
 impl LoadBalancer {
+    /// nginx in front of `nodes`, with the README's configuration.
     pub async fn start(nodes: &[SocketAddr]) -> Self {
+        Self::start_with(nodes, LB_CONF).await
+    }
+
+    /// nginx in front of `nodes`, `lb_conf` in place of [`LB_CONF`].
+    pub async fn start_with(nodes: &[SocketAddr], lb_conf: &str) -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let dir = std::env::current_dir()
             .expect("cwd")
@@ -258,7 +264,7 @@ http {{
   fastcgi_temp_path {d}/fastcgi;
   uwsgi_temp_path {d}/uwsgi;
   scgi_temp_path {d}/scgi;
-{LB_CONF}
+{lb_conf}
   upstream onair {{
     hash $onair_room consistent;
 {servers}  }}
@@ -305,17 +311,23 @@ impl Drop for LoadBalancer {
     }
 }
 
-/// The README's nginx example (`http` block): the room a request is for, and WebSocket
-/// upgrades passed on.
+/// The README's nginx example (`http` block): WHIP and WHEP by their room (a session's later
+/// requests must reach the node that made it), everything else spread over the nodes, and
+/// WebSocket upgrades passed on.
 pub const LB_CONF: &str = r#"  map $http_upgrade $connection_upgrade {
     default upgrade;
     ''      close;
   }
   map $uri $onair_room {
-    "~^/(ws|talk|watch|whip|whep|recordings)/(?<room>[A-Za-z0-9_-]+)" $room;
-    default $uri;
+    "~^/(whip|whep)/(?<room>[A-Za-z0-9_-]+)" $room;
+    default $request_id;
   }
 "#;
+
+/// The README's change to [`LB_CONF`] for `--media p2p`: every request of a room to one node.
+pub fn lb_conf_peer_to_peer() -> String {
+    LB_CONF.replace("(whip|whep)", "(ws|talk|watch|whip|whep)")
+}
 
 /// The README's nginx example (`location /`).
 pub const LB_LOCATION: &str = r#"      proxy_pass http://onair;

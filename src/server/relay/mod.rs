@@ -34,6 +34,7 @@ mod media_room;
 mod metrics;
 mod peer;
 mod pull;
+mod pull_link;
 mod quality;
 mod simulcast;
 mod udp;

@@ -14,7 +14,7 @@ use str0m::{
 
 use super::{
     layers::LayerId,
-    pull::PullLink,
+    pull_link::PullLink,
     udp::{Datagram, UdpPort},
     viewer_side::{Forwarded, ViewerSide},
 };

@@ -10,7 +10,6 @@
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use str0m::{
-    change::SdpPendingOffer,
     media::{Direction, MediaKind},
     Candidate, IceCreds,
 };
@@ -19,25 +18,13 @@ use tokio::{net::UdpSocket, sync::oneshot};
 use super::{
     engine::Engine,
     peer::{config, Local, Peer, PeerError, Side},
+    pull_link::PullLink,
     udp::Datagram,
 };
 use crate::{
     protocol::{PeerId, RoomName},
     server::outbox::Outbox,
 };
-
-/// A pull's own socket, and its offer until the origin's answer comes.
-pub(super) struct PullLink {
-    socket: Arc<UdpSocket>,
-    pub(super) pending: Option<SdpPendingOffer>,
-}
-
-impl PullLink {
-    /// Without waiting, as on the relay's port: a full buffer drops, and RTP recovers.
-    pub(super) fn send(&self, destination: SocketAddr, contents: &[u8]) {
-        let _ = self.socket.try_send_to(contents, destination);
-    }
-}
 
 impl Peer {
     /// A pull of `room` through `socket`, and the offer for its origin.
