@@ -13,6 +13,7 @@ mod http;
 mod media_peer;
 mod rooms;
 
+mod across_nodes;
 mod bad_input;
 mod broadcast;
 mod cascade;

@@ -13,8 +13,11 @@
 //! - [`keys`]: the keys, their lifetimes and the scripts.
 //! - [`view`]: the other nodes, as of the last round.
 //! - [`agent`]: the loop.
+//! - [`bus`]: what a room's members on other nodes must hear (chat, audience, clock), over
+//!   pub/sub.
 
 mod agent;
+pub mod bus;
 pub mod keys;
 pub mod view;
 
@@ -24,9 +27,10 @@ use std::{
     time::Instant,
 };
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::{config::ClusterSettings, secrets, shutdown::Shutdown};
+pub use bus::RoomEvent;
 pub use view::{ClusterView, RemoteRoom};
 
 /// What the agent asks of the rooms (the hub implements it): it never holds their locks.
@@ -37,6 +41,8 @@ pub trait ClusterHooks: Send + Sync {
     fn lost(&self, room: &str, by: &str);
     /// The other nodes' rooms changed: the room list is due again.
     fn view_changed(&self);
+    /// Node `node` published `event` for `room`'s members here.
+    fn room_event(&self, node: &str, room: &str, event: RoomEvent);
 }
 
 /// One room here, for the other nodes.
@@ -88,11 +94,13 @@ pub struct Cluster {
     node: Arc<str>,
     view: watch::Receiver<Arc<ClusterView>>,
     nudge: Arc<Notify>,
+    events: mpsc::Sender<bus::Envelope>,
 }
 
-/// The agent, made with its handle and started once the hub exists.
+/// The agent and the bus, made with their handle and started once the hub exists.
 pub struct Starting {
     agent: agent::Agent,
+    bus: bus::Bus,
 }
 
 impl Cluster {
@@ -118,8 +126,20 @@ impl Cluster {
             addr: addr.to_string(),
         };
         tracing::info!("cluster: node {node} at {addr}, through {}", redacted(url));
+        let (events, outgoing) = mpsc::channel(bus::OUTGOING);
+        let bus = bus::Bus {
+            client: client.clone(),
+            node: node.to_string(),
+            outgoing,
+        };
         let agent = agent::Agent::new(client, info, view_tx, nudge.clone());
-        Ok(Some((Self { node, view, nudge }, Starting { agent })))
+        let cluster = Self {
+            node,
+            view,
+            nudge,
+            events,
+        };
+        Ok(Some((cluster, Starting { agent, bus })))
     }
 
     /// This node's id in the cluster.
@@ -139,6 +159,18 @@ impl Cluster {
         let read = view.wait_for(|view| view.age(Instant::now()).is_some());
         if tokio::time::timeout(keys::NODE_TTL, read).await.is_err() {
             tracing::warn!("cluster: no answer from Redis yet; serving this node's own rooms");
+        }
+    }
+
+    /// Tell `room`'s members on the other nodes (without waiting: a full queue drops it).
+    pub fn publish(&self, room: &str, event: RoomEvent) {
+        let envelope = bus::Envelope {
+            node: self.node.to_string(),
+            room: room.to_owned(),
+            event,
+        };
+        if self.events.try_send(envelope).is_err() {
+            tracing::debug!("cluster: a room event for {room} was dropped (Redis is slow or away)");
         }
     }
 
@@ -167,8 +199,9 @@ impl Cluster {
 }
 
 impl Starting {
-    /// Run the agent for `hooks` until the server shuts down (call inside tokio).
+    /// Run the agent and the bus for `hooks` until the server shuts down (call inside tokio).
     pub fn spawn(self, hooks: Weak<dyn ClusterHooks>, shutdown: Shutdown) {
+        tokio::spawn(self.bus.run(hooks.clone(), shutdown.clone()));
         tokio::spawn(self.agent.run(hooks, shutdown));
     }
 }

@@ -16,7 +16,7 @@ use crate::{
         AudienceMember, ChatEntry, ErrorCode, PeerId, Role, ServerMessage, MAX_CHAT_CHARS,
         MAX_NAME_CHARS,
     },
-    server::rate_limit::TokenBucket,
+    server::{cluster::RoomEvent, rate_limit::TokenBucket},
 };
 
 /// Chat messages one connection may send at once, and then per second.
@@ -86,12 +86,17 @@ impl RoomState {
         })
     }
 
-    /// Every viewer, longest-watching first.
+    /// Every viewer, on every node, longest-watching first.
     pub(super) fn audience(&self) -> Vec<AudienceMember> {
         let mut viewers: Vec<AudienceMember> = self
             .members
             .keys()
             .filter_map(|id| self.audience_member(*id))
+            .chain(
+                self.remote_audience
+                    .values()
+                    .map(|(_, viewer)| viewer.clone()),
+            )
             .collect();
         viewers.sort_by_key(|viewer| (viewer.since, viewer.id));
         viewers
@@ -104,9 +109,21 @@ impl RoomState {
         }
     }
 
-    fn send_to_all(&self, msg: &ServerMessage) {
+    pub(super) fn send_to_all(&self, msg: &ServerMessage) {
         self.send_to_role(Role::Viewer, msg);
         self.send_to_role(Role::Broadcaster, msg);
+    }
+}
+
+impl RoomState {
+    /// Mute (or unmute) viewer `member` here, and tell it.
+    pub(super) fn set_muted(&mut self, member: PeerId, muted: bool) {
+        if muted {
+            self.muted.insert(member);
+        } else {
+            self.muted.remove(&member);
+        }
+        self.send(member, &ServerMessage::ChatMuted { muted });
     }
 }
 
@@ -145,7 +162,11 @@ impl Membership {
             at: now_us() / 1000,
         };
         state.chat.push(entry.clone());
-        state.send_to_all(&ServerMessage::Chat { message: entry });
+        state.send_to_all(&ServerMessage::Chat {
+            message: entry.clone(),
+        });
+        self.hub
+            .tell_other_nodes(&self.room.name, RoomEvent::Chat { message: entry });
         Ok(())
     }
 
@@ -155,7 +176,7 @@ impl Membership {
         if let Some(member) = state.members.get_mut(&self.id) {
             member.name = name;
         }
-        state.announce_viewer(self.id);
+        self.hub.announce_viewer(&self.room.name, &state, self.id);
         Ok(())
     }
 
@@ -180,6 +201,8 @@ impl Membership {
             ));
         }
         state.send_to_all(&ServerMessage::ChatDeleted { id });
+        self.hub
+            .tell_other_nodes(&self.room.name, RoomEvent::ChatDeleted { id });
         Ok(())
     }
 
@@ -188,17 +211,18 @@ impl Membership {
         let is_viewer = state
             .members
             .get(&member)
-            .is_some_and(|m| m.role == Role::Viewer);
+            .is_some_and(|m| m.role == Role::Viewer && !m.edge);
         if !is_viewer {
-            return Err(no_such_peer(member));
+            // A viewer on another node: its node mutes it, and says so to everyone.
+            if !state.remote_audience.contains_key(&member) {
+                return Err(no_such_peer(member));
+            }
+            self.hub
+                .tell_other_nodes(&self.room.name, RoomEvent::Mute { member, muted });
+            return Ok(());
         }
-        if muted {
-            state.muted.insert(member);
-        } else {
-            state.muted.remove(&member);
-        }
-        state.send(member, &ServerMessage::ChatMuted { muted });
-        state.announce_viewer(member);
+        state.set_muted(member, muted);
+        self.hub.announce_viewer(&self.room.name, &state, member);
         Ok(())
     }
 }

@@ -12,6 +12,14 @@ pub(super) struct ChatLog {
 }
 
 impl ChatLog {
+    /// An empty log whose first message will be `first + 1`.
+    pub(super) fn starting_after(first: u64) -> Self {
+        Self {
+            entries: VecDeque::new(),
+            next_id: first,
+        }
+    }
+
     pub(super) fn push(&mut self, entry: ChatEntry) {
         if self.entries.len() == CHAT_BACKLOG {
             self.entries.pop_front();

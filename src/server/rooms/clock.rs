@@ -8,7 +8,10 @@ use super::{
     membership::Membership,
     refusal::{refuse, Refusal},
 };
-use crate::protocol::{ErrorCode, Role, ServerMessage};
+use crate::{
+    protocol::{ErrorCode, Role, ServerMessage},
+    server::cluster::RoomEvent,
+};
 
 /// Microseconds since the Unix epoch, now (chat messages and joins are stamped in ms of it).
 pub(super) fn now_us() -> u64 {
@@ -50,6 +53,8 @@ impl Membership {
         }
         state.broadcaster_clock_us = Some(offset_us);
         state.send_to_role(Role::Viewer, &ServerMessage::BroadcasterClock { offset_us });
+        self.hub
+            .tell_other_nodes(&self.room.name, RoomEvent::BroadcasterClock { offset_us });
         Ok(())
     }
 }

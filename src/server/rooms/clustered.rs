@@ -86,7 +86,12 @@ impl ClusterHooks for Hub {
             }
             self.follow_origin(&room, &mut state, None);
         }
+        self.forget_gone_nodes();
         self.room_list.changed();
+    }
+
+    fn room_event(&self, node: &str, room: &str, event: crate::server::cluster::RoomEvent) {
+        Hub::room_event(self, node, room, event);
     }
 }
 

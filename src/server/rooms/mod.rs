@@ -8,6 +8,7 @@
 //! - [`to_relay`]: what members send the media relay, when the server relays.
 //! - [`chat`]: the room's chat and its audience list; [`chat_log`], its latest messages.
 //! - [`clock`]: the pages' clock offsets, for the delay a watch page shows.
+//! - [`directory`]: the live rooms and page offers, for the pages the server renders.
 //! - [`clustered`]: the hub as one node of several: its rooms for the others, and the list
 //!   and caps over all of them.
 //!
@@ -15,10 +16,12 @@
 //! outbound queue is bounded (see `server::outbox`); a member whose queue is full is cut off
 //! instead of stalling the room.
 
+mod across_nodes;
 mod chat;
 mod chat_log;
 mod clock;
 mod clustered;
+mod directory;
 pub mod membership;
 mod reclaim;
 mod refusal;
@@ -47,19 +50,15 @@ use room_list::RoomList;
 
 use super::{
     cascade::Cascade,
-    cluster::{self, Cluster, ClusterHooks},
+    cluster::{self, Cluster, ClusterHooks, RoomEvent},
     config::{KeySettings, RoomSettings},
     outbox::Outbox,
     relay::{Command, MediaRelay},
     secrets,
     shutdown::Shutdown,
 };
-use crate::{
-    directory::RoomDirectory,
-    protocol::{
-        IceServer, MediaMode, OffAirReason, PageOffer, PeerId, Role, RoomName, RoomSummary,
-        ServerMessage,
-    },
+use crate::protocol::{
+    IceServer, MediaMode, OffAirReason, PeerId, Role, RoomName, RoomSummary, ServerMessage,
 };
 
 /// Messages a member's queue holds before the member counts as too slow and is dropped; a
@@ -116,6 +115,9 @@ pub struct Hub {
     shutdown: Shutdown,
     rooms: Mutex<HashMap<RoomName, Arc<Room>>>,
     next_id: AtomicU64,
+    /// Where this node's ids (of members, of chat messages) start: with other nodes, a random
+    /// place of its own, so that an id names one member or message in the whole cluster.
+    id_base: u64,
     room_list: RoomList,
     /// The server's address for the audience, for broadcasters' watch links.
     public_url: Option<String>,
@@ -123,6 +125,13 @@ pub struct Hub {
     cluster: Option<Cluster>,
     /// The rooms pulled from other nodes, with `--redis` and the relay.
     cascade: Option<Cascade>,
+}
+
+/// A random start for a node's ids, below 2^52: pages read ids as JavaScript numbers, which
+/// are exact only up to 2^53.
+fn cluster_id_base() -> u64 {
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    ((random & 0xF_FFFF) | 1) << 32
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -150,6 +159,11 @@ impl Hub {
         } else {
             MediaMode::P2p
         };
+        let id_base = if cluster.is_some() {
+            cluster_id_base()
+        } else {
+            0
+        };
         let cascade = cluster
             .as_ref()
             .zip(relay.as_ref())
@@ -163,7 +177,8 @@ impl Hub {
             ice_servers,
             shutdown,
             rooms: Mutex::default(),
-            next_id: AtomicU64::new(1),
+            next_id: AtomicU64::new(id_base + 1),
+            id_base,
             room_list: RoomList::new(),
             public_url,
             cluster,
@@ -273,7 +288,7 @@ impl Hub {
                 if rooms.len() + self.rooms_elsewhere(&rooms) >= self.settings.max_rooms as usize {
                     return Err(JoinError::TooManyRooms(self.settings.max_rooms));
                 }
-                let room = Arc::new(Room::new(name.clone(), self.relay.is_some()));
+                let room = Arc::new(Room::new(name.clone(), self.relay.is_some(), self.id_base));
                 rooms.insert(name.clone(), room.clone());
                 room
             }
@@ -313,7 +328,7 @@ impl Hub {
         if role == Role::Viewer {
             state.viewers += 1;
             state.announce_viewer_count();
-            state.announce_viewer(id);
+            self.announce_viewer(name, &state, id);
             // Live on another node: pulled from there for this viewer (its welcome says so).
             self.follow_origin(&room, &mut state, Some(id));
         }
@@ -340,6 +355,8 @@ impl Hub {
             outbox.send(&ServerMessage::Audience {
                 viewers: state.audience(),
             });
+            // Those watching on other nodes come as they answer.
+            self.tell_other_nodes(name, RoomEvent::AudienceWanted);
         }
         if let (Role::Viewer, Some(offset_us)) = (role, state.broadcaster_clock_us) {
             outbox.send(&ServerMessage::BroadcasterClock { offset_us });
@@ -380,6 +397,7 @@ impl Hub {
                 state.announce_viewer_count();
                 state.muted.remove(&id);
                 state.send_to_role(Role::Broadcaster, &ServerMessage::AudienceLeft { id });
+                self.tell_other_nodes(&room.name, RoomEvent::ViewerLeft { id });
                 if state.relayed {
                     self.tell_relay(Command::Left { member: id });
                     list_changed = state.live_for_viewers().is_some();
@@ -450,43 +468,5 @@ impl Hub {
             state.removed = true;
             rooms.remove(&room.name);
         }
-    }
-}
-
-impl RoomDirectory for Hub {
-    /// Over every node, where there are several: a room live on one lists the viewers of all.
-    fn live_rooms(&self) -> Vec<RoomSummary> {
-        let rooms: Vec<Arc<Room>> = lock(&self.rooms).values().cloned().collect();
-        let local = rooms
-            .iter()
-            .map(|room| {
-                let state = room.lock();
-                (room.name.to_string(), state.viewers, state.on_air.is_some())
-            })
-            .collect();
-        self.with_other_nodes(local, |name| {
-            // Private rooms are for people who have the link; the list does not show them.
-            // The pre-flight check's loops are nobody's broadcast.
-            !self.keys.is_private(name)
-                && !name.starts_with(crate::protocol::paths::CHECK_ROOM_PREFIX)
-        })
-    }
-
-    /// `None` when there is none to give (not live, no spare ready, too many pages pending,
-    /// or a private room and not its key).
-    fn page_offer(&self, name: &RoomName, key: Option<&str>) -> Option<PageOffer> {
-        if !self.keys.may_watch(name.as_str(), key) {
-            return None;
-        }
-        let room = lock(&self.rooms).get(name).cloned()?;
-        let mut state = room.lock();
-        let broadcaster = state.on_air?;
-        let (ticket, spare) = state.spares.give_to_page(broadcaster, Instant::now())?;
-        state.send(broadcaster, &ServerMessage::SpareHeld { spare: spare.id });
-        Some(PageOffer {
-            ticket,
-            sdp: spare.sdp,
-            ice_servers: self.ice_servers.clone(),
-        })
     }
 }

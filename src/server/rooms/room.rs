@@ -8,7 +8,7 @@ use std::{
 
 use super::{chat_log::ChatLog, reclaim::Reclaim, spares::Spares};
 use crate::{
-    protocol::{PeerId, Role, RoomName, ServerMessage, RELAY_ID},
+    protocol::{AudienceMember, PeerId, Role, RoomName, ServerMessage, RELAY_ID},
     server::{
         outbox::{encode, Outbox, Queued},
         rate_limit::TokenBucket,
@@ -91,6 +91,9 @@ pub(super) struct RoomState {
     pub(super) viewers_elsewhere: u32,
     /// The node this room is live on and pulled from, for its viewers here (a cascade).
     pub(super) origin: Option<String>,
+    /// The room's viewers on the other nodes, by id, with their node: the audience list is
+    /// of them all.
+    pub(super) remote_audience: HashMap<PeerId, (String, AudienceMember)>,
 }
 
 impl RoomState {
@@ -190,11 +193,14 @@ pub struct Room {
 }
 
 impl Room {
-    pub(super) fn new(name: RoomName, relayed: bool) -> Self {
+    /// A room; its chat messages' ids start after `first_chat_id` (each node of a cluster
+    /// starts somewhere else, so that ids are the cluster's).
+    pub(super) fn new(name: RoomName, relayed: bool, first_chat_id: u64) -> Self {
         Self {
             name,
             state: Mutex::new(RoomState {
                 relayed,
+                chat: ChatLog::starting_after(first_chat_id),
                 ..RoomState::default()
             }),
         }
