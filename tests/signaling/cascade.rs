@@ -11,7 +11,7 @@ use crate::common::*;
 use crate::http::request;
 use crate::media_peer::MediaPeer;
 use crate::relay::{
-    expect_metric, expect_picture, is_audio, metric_at, publish, publisher, viewer, watch,
+    expect_metric, expect_picture, is_audio, is_video, metric_at, publish, publisher, viewer, watch,
 };
 
 /// A node that relays the media, sharing its rooms through `redis`.
@@ -219,4 +219,36 @@ async fn wait_for_every_node(addrs: &[std::net::SocketAddr], want: &str) {
     for addr in addrs {
         wait_for_rooms(*addr, want, AGREE_WITHIN).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pulled_broadcast_plays_on_while_redis_is_away() {
+    let mut redis = Redis::start();
+    let a = relaying_node(&redis).await;
+    let b = relaying_node(&redis).await;
+    let (_broadcaster, _stream) = publisher(&a, "hall").await;
+    wait_for_rooms(b.addr, r#"[{"name":"hall","viewers":0}]"#, AGREE_WITHIN).await;
+    let (_on_b, mut seen_on_b) = viewer(&b, "hall").await;
+    expect_picture(&mut seen_on_b, "the viewer on B").await;
+    let one = r#"[{"name":"hall","viewers":1}]"#;
+    wait_for_rooms(a.addr, one, AGREE_WITHIN).await;
+
+    let outage = Instant::now();
+    redis.stop();
+    // Ten seconds away, as an operator restarting Redis might take: B's picture goes on
+    // from A all the while (the wait is for frames, each within a few seconds).
+    while outage.elapsed() < Duration::from_secs(10) {
+        seen_on_b
+            .wait_for("the viewer on B, Redis away", is_video)
+            .await;
+    }
+    expect_metric(&b, "onair_cascade_pulls", 1.0).await;
+    redis.restart();
+    wait_for_rooms(a.addr, one, Duration::from_secs(5)).await;
+    wait_for_rooms(b.addr, one, Duration::from_secs(5)).await;
+    seen_on_b.drain();
+    seen_on_b
+        .wait_for("the viewer on B, Redis back", is_video)
+        .await;
+    expect_metric(&a, "onair_cascade_edges", 1.0).await;
 }

@@ -25,6 +25,10 @@ const NUDGE_GATHER: Duration = Duration::from_millis(30);
 /// Keys one SCAN call asks for; and at most this many calls a round (a bound, not a limit
 /// anyone reaches: 64 × 500 keys).
 const SCAN_COUNT: usize = 500;
+/// After Redis was away (a restart empties it), the nodes write everything again, each at its
+/// next round: until all of them have, what a round reads is partial, and would look like
+/// rooms ending. The view is left as it was (stale) this long.
+const SETTLE: Duration = Duration::from_millis(1500);
 const SCAN_CALLS: usize = 64;
 
 pub(super) struct Agent {
@@ -39,6 +43,8 @@ pub(super) struct Agent {
     held: HashSet<String>,
     /// Since when Redis has been away, if it is.
     away_since: Option<Instant>,
+    /// Until when rounds after an outage read partial views (see [`SETTLE`]).
+    settling_until: Option<Instant>,
 }
 
 /// What one round found: the view, and the rooms another node took from this one.
@@ -64,6 +70,7 @@ impl Agent {
             connection: None,
             held: HashSet::new(),
             away_since: None,
+            settling_until: None,
         }
     }
 
@@ -76,8 +83,13 @@ impl Agent {
             match round {
                 Ok(Ok(round)) => {
                     self.back();
-                    let changed = **self.view.borrow() != round.view;
-                    self.view.send_replace(Arc::new(round.view));
+                    // Who holds a broadcast is Redis's word, settled or not; the others'
+                    // rooms are not, until every node has written them again.
+                    let settled = self.settled(Instant::now());
+                    let changed = settled && **self.view.borrow() != round.view;
+                    if settled {
+                        self.view.send_replace(Arc::new(round.view));
+                    }
                     if let Some(hooks) = hooks.upgrade() {
                         for (room, by) in &round.lost {
                             hooks.lost(room, by);
@@ -101,9 +113,19 @@ impl Agent {
         }
     }
 
+    /// Whether the rounds read whole views again, [`SETTLE`] after an outage.
+    fn settled(&mut self, now: Instant) -> bool {
+        if self.settling_until.is_some_and(|until| now < until) {
+            return false;
+        }
+        self.settling_until = None;
+        true
+    }
+
     /// Redis answered again after being away.
     fn back(&mut self) {
         if let Some(since) = self.away_since.take() {
+            self.settling_until = Some(Instant::now() + SETTLE);
             tracing::info!(
                 "cluster: Redis is back after {:.1} s; node {} shares its rooms again",
                 since.elapsed().as_secs_f64(),
