@@ -102,6 +102,7 @@ const results = {
     p2p: read("delay-p2p-rtt0.json"),
   },
   simulcast: read("simulcast.json"),
+  cluster: { three: read("cluster.json"), one: read("cluster-single.json") },
   bundleSize: read("bundle-size.json"),
 };
 writeJson(args.out, results);
@@ -228,6 +229,23 @@ if (simulcastStep?.per_viewer?.length) {
       `${layers}, ${Math.round(mean((v) => v.kbps))}, ${round(mean((v) => v.loss_percent), 2)} %, ${round(mean((v) => v.delay_p50_ms), 1)} / ${round(worst((v) => v.delay_p99_ms), 1)} ms`,
     ]);
   }
+}
+// Several nodes: the largest step, three nodes beside one (scripts/bench "cluster").
+const lastStep = (r) => r?.steps?.[r.steps.length - 1];
+const three = lastStep(results.cluster?.three);
+const one = lastStep(results.cluster?.one);
+if (three?.per_node?.length) {
+  const [origin, ...edges] = three.per_node;
+  const edgeDelay = (q) => Math.max(...edges.map((n) => n[q]));
+  headline.push([
+    `one room, ${three.viewers} synthetic viewers over three nodes: delay p50 / p99 on the broadcaster's node, and (worst) on the nodes that pull it`,
+    `${round(origin.delay_p50_ms, 1)} / ${round(origin.delay_p99_ms, 1)} ms, ${round(edgeDelay("delay_p50_ms"), 1)} / ${round(edgeDelay("delay_p99_ms"), 1)} ms`,
+  ]);
+  const perViewer = three.per_node.map((n) => Math.round(n.cpu_us_per_viewer_second ?? NaN)).join(" / ");
+  headline.push([
+    `the same: CPU µs per viewer·s on each node (broadcaster's first) / on one node alone with all ${one?.viewers ?? "?"}`,
+    `${perViewer} / ${Math.round(one?.per_node?.[0]?.cpu_us_per_viewer_second ?? NaN)}`,
+  ]);
 }
 if (bs?.files) {
   for (const f of bs.files) {

@@ -106,6 +106,16 @@ pub struct Args {
     #[arg(long, value_delimiter = ',', requires = "media")]
     pub viewer_kbps: Vec<u32>,
 
+    /// Media mode: the nodes of a cluster the viewers join, in turn (the broadcaster joins at
+    /// `--addr`), e.g. `127.0.0.1:3001,127.0.0.1:3002`; each step then has a line per node.
+    #[arg(long, value_delimiter = ',', requires = "media")]
+    pub viewer_addrs: Vec<String>,
+
+    /// Media mode: the process ids of the `--viewer-addrs` nodes, in their order, for each
+    /// node's CPU.
+    #[arg(long, value_delimiter = ',', requires = "viewer_addrs")]
+    pub node_pids: Vec<u32>,
+
     /// Media floor: no server; the same packets fanned out by a bare UDP loop in this process
     /// (sendmmsg, no SRTP) to `--viewers` sockets, and SRTP's own cost per packet.
     #[arg(long, conflicts_with_all = ["idle", "floor", "media"])]

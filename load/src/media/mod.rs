@@ -12,7 +12,9 @@
 
 pub mod floor;
 mod layers;
+mod nodes;
 mod peer;
+mod report;
 mod shaper;
 mod signal;
 mod stamp;
@@ -37,6 +39,8 @@ use tokio::{
 
 use crate::{cli::Args, progress, sys, write_json};
 use peer::{Peer, Received, Role as PeerRole, Sending, Sent};
+use report::{figures, FigureInputs};
+pub use report::{MediaReport, Step};
 use signal::Signal;
 use stamp::{Clock, Window};
 
@@ -46,82 +50,6 @@ const GRACE: Duration = Duration::from_millis(700);
 const WARM_UP: Duration = Duration::from_secs(2);
 /// Viewers joining at once.
 const JOINING_AT_ONCE: usize = 16;
-
-#[derive(Serialize, Debug, Default)]
-pub struct Step {
-    pub viewers: u32,
-    /// Viewers whose WebRTC connection came up.
-    pub connected: u32,
-    pub loss_percent: f64,
-    pub delay_p50_ms: f64,
-    pub delay_p99_ms: f64,
-    pub jitter_ms: f64,
-    pub server_cpu_percent: Option<f64>,
-    pub server_cpu_us_per_viewer_second: Option<f64>,
-    pub server_cpu_us_per_packet: Option<f64>,
-    pub server_kib_per_viewer: Option<f64>,
-    pub load_cpu_percent: Option<f64>,
-    pub packets_per_second: f64,
-    pub keyframe_requests: u64,
-    /// The server's resident memory once this step's viewers left, KiB.
-    pub server_rss_after_kib: Option<u64>,
-    /// Each viewer's layer, loss and delay (with `--simulcast` or `--viewer-kbps`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub per_viewer: Vec<layers::ViewerFigures>,
-}
-
-#[derive(Serialize, Debug, Default)]
-pub struct MediaReport {
-    pub video_kbps: u32,
-    pub audio_kbps: u32,
-    pub seconds: f64,
-    pub steps: Vec<Step>,
-}
-
-impl MediaReport {
-    pub fn print(&self) {
-        println!(
-            "media relay: one broadcast of {} kbit/s video (30 fps, key frame every 2 s) + {} kbit/s audio, {} s per step",
-            self.video_kbps, self.audio_kbps, self.seconds
-        );
-        println!(
-            "{:>8} {:>9} {:>7} {:>15} {:>9} {:>10} {:>13} {:>10} {:>11} {:>9} {:>12}",
-            "viewers",
-            "connected",
-            "loss %",
-            "delay p50/p99",
-            "jitter",
-            "server CPU",
-            "µs/viewer·s",
-            "µs/packet",
-            "KiB/viewer",
-            "load CPU",
-            "RSS after"
-        );
-        let opt =
-            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
-        for s in &self.steps {
-            println!(
-                "{:>8} {:>9} {:>7.2} {:>8.1}/{:<6.1} {:>6.1} ms {:>9}% {:>13} {:>10} {:>11} {:>8}% {:>8} KiB",
-                s.viewers,
-                s.connected,
-                s.loss_percent,
-                s.delay_p50_ms,
-                s.delay_p99_ms,
-                s.jitter_ms,
-                opt(s.server_cpu_percent, 0),
-                opt(s.server_cpu_us_per_viewer_second, 0),
-                opt(s.server_cpu_us_per_packet, 2),
-                opt(s.server_kib_per_viewer, 0),
-                opt(s.load_cpu_percent, 0),
-                s.server_rss_after_kib.map_or("-".to_string(), |k| k.to_string()),
-            );
-            if !s.per_viewer.is_empty() {
-                layers::print(&s.per_viewer);
-            }
-        }
-    }
-}
 
 struct Viewer {
     hold: JoinHandle<()>,
@@ -289,15 +217,24 @@ async fn watch_stream(
             ticket: None,
         })
         .await?;
-    let offer = signal
-        .wait_for("the relay's offer", |msg| match msg {
-            ServerMessage::Offer {
-                from: RELAY_ID,
-                sdp,
-            } => Some(sdp),
-            _ => None,
-        })
-        .await?;
+    // As a watch page does: a room that goes live after the join (on another node, this one
+    // may hear of it a moment later) is asked again for its stream.
+    let offer = loop {
+        let next = signal
+            .wait_for("the relay's offer", |msg| match msg {
+                ServerMessage::Offer {
+                    from: RELAY_ID,
+                    sdp,
+                } => Some(Some(sdp)),
+                ServerMessage::OnAir { .. } => Some(None),
+                _ => None,
+            })
+            .await?;
+        match next {
+            Some(sdp) => break sdp,
+            None => signal.send(&ClientMessage::WantStream).await?,
+        }
+    };
     let mut peer = Peer::new().await.map_err(|err| err.to_string())?;
     let offer = SdpOffer::from_sdp_string(&offer).map_err(|err| err.to_string())?;
     let answer = peer
@@ -351,7 +288,7 @@ async fn measure(
                 caps => Some(caps[i % caps.len()]).filter(|kbps| *kbps > 0),
             };
             let (addr, room, window, stop, gate) = (
-                args.addr.clone(),
+                nodes::viewer_addr(args, i),
                 room.to_string(),
                 window.clone(),
                 stop.clone(),
@@ -364,16 +301,16 @@ async fn measure(
                     .map_err(|err| progress(&format!("media: a viewer failed: {err}")))
                     .ok()?;
                 let up = timeout(Duration::from_secs(30), connected).await;
-                Some((viewer, matches!(up, Ok(Ok(())))))
+                Some((i, viewer, matches!(up, Ok(Ok(())))))
             })
         })
         .collect();
     let mut viewers = Vec::new();
     let mut connected = 0;
     for join in joins {
-        if let Ok(Some((viewer, up))) = join.await {
+        if let Ok(Some((i, viewer, up))) = join.await {
             connected += u32::from(up);
-            viewers.push(viewer);
+            viewers.push((i, viewer));
         }
     }
     sleep(WARM_UP).await;
@@ -382,6 +319,7 @@ async fn measure(
         .and_then(sys::memory_kib)
         .map(|(rss, _)| rss);
     let cpu_before = args.server_pid.and_then(sys::cpu_micros);
+    let nodes_before = nodes::cpu_now(args);
     let own_before = sys::cpu_micros(sys::own_pid());
     sent.video.store(0, Relaxed);
     sent.audio.store(0, Relaxed);
@@ -390,16 +328,19 @@ async fn measure(
     sleep(Duration::from_secs_f64(args.duration)).await;
     window.close(clock.micros());
     let cpu_after = args.server_pid.and_then(sys::cpu_micros);
+    let nodes_after = nodes::cpu_now(args);
     let own_after = sys::cpu_micros(sys::own_pid());
     sleep(GRACE).await;
     let _ = stop_tx.send(true);
-    let mut received = Vec::new();
-    for viewer in viewers {
+    let mut by_node = Vec::new();
+    for (i, viewer) in viewers {
         viewer.hold.abort();
         if let Ok(r) = viewer.media.await {
-            received.push(r);
+            by_node.push((i, r));
         }
     }
+    let per_node = nodes::per_node(args, &by_node, (&nodes_before, &nodes_after), args.duration);
+    let received: Vec<_> = by_node.into_iter().map(|(_, r)| r).collect();
     window.reset();
     let per_viewer = match args.simulcast || !args.viewer_kbps.is_empty() {
         true => layers::per_viewer(&received, sent.video.load(Relaxed), args.duration),
@@ -425,69 +366,7 @@ async fn measure(
             .and_then(sys::memory_kib)
             .map(|(rss, _)| rss),
         per_viewer,
+        per_node,
         ..step
-    }
-}
-
-struct FigureInputs<'a> {
-    count: u32,
-    connected: u32,
-    seconds: f64,
-    expected_video: u64,
-    expected_audio: u64,
-    received: &'a [Received],
-    server_cpu: Option<u64>,
-    own_cpu: Option<u64>,
-    memory: Option<(u64, u64)>,
-    keyframe_requests: u64,
-}
-
-fn figures(input: FigureInputs<'_>) -> Step {
-    let n = f64::from(input.count);
-    let expected = (input.expected_video + input.expected_audio) as f64 * n;
-    let got: u64 = input.received.iter().map(|r| r.video + r.audio).sum();
-    let packets: u64 = input.received.iter().map(|r| r.packets).sum();
-    let mut delays: Vec<u32> = input
-        .received
-        .iter()
-        .flat_map(|r| r.delays.iter().copied())
-        .collect();
-    delays.sort_unstable();
-    let quantile = |q: f64| {
-        delays
-            .get(((delays.len() as f64 - 1.0) * q).round().max(0.0) as usize)
-            .map_or(0.0, |us| f64::from(*us) / 1000.0)
-    };
-    let jitter = if input.received.is_empty() {
-        0.0
-    } else {
-        input.received.iter().map(|r| r.jitter).sum::<f64>() / input.received.len() as f64 / 1000.0
-    };
-    let seconds = input.seconds.max(0.001);
-    Step {
-        viewers: input.count,
-        connected: input.connected,
-        loss_percent: if expected > 0.0 {
-            (1.0 - got as f64 / expected).max(0.0) * 100.0
-        } else {
-            100.0
-        },
-        delay_p50_ms: quantile(0.5),
-        delay_p99_ms: quantile(0.99),
-        jitter_ms: jitter,
-        server_cpu_percent: input.server_cpu.map(|us| us as f64 / seconds / 1e4),
-        server_cpu_us_per_viewer_second: input.server_cpu.map(|us| us as f64 / n / seconds),
-        server_cpu_us_per_packet: input
-            .server_cpu
-            .filter(|_| packets > 0)
-            .map(|us| us as f64 / packets as f64),
-        server_kib_per_viewer: input
-            .memory
-            .map(|(before, after)| after.saturating_sub(before) as f64 / n),
-        load_cpu_percent: input.own_cpu.map(|us| us as f64 / seconds / 1e4),
-        packets_per_second: packets as f64 / seconds,
-        keyframe_requests: input.keyframe_requests,
-        server_rss_after_kib: None,
-        per_viewer: Vec::new(),
     }
 }
