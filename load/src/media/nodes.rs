@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{peer::Received, report::delay_quantiles};
+use super::{peer::Received, stamp::delay_quantiles};
 use crate::{cli::Args, sys};
 
 /// One node's viewers in one step.

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{layers, nodes::NodeFigures, peer::Received};
+use super::{layers, nodes::NodeFigures, peer::Received, stamp::delay_quantiles};
 
 #[derive(Serialize, Debug, Default)]
 pub struct Step {
@@ -145,15 +145,4 @@ pub(super) fn figures(input: FigureInputs<'_>) -> Step {
         per_viewer: Vec::new(),
         per_node: Vec::new(),
     }
-}
-
-/// The median and the 99th percentile of one-way `delays` (µs), in milliseconds.
-pub(super) fn delay_quantiles(mut delays: Vec<u32>) -> (f64, f64) {
-    delays.sort_unstable();
-    let quantile = |q: f64| {
-        delays
-            .get(((delays.len() as f64 - 1.0) * q).round().max(0.0) as usize)
-            .map_or(0.0, |us| f64::from(*us) / 1000.0)
-    };
-    (quantile(0.5), quantile(0.99))
 }

@@ -72,6 +72,17 @@ impl Window {
     }
 }
 
+/// The median and the 99th percentile of one-way `delays` (µs), in milliseconds.
+pub(super) fn delay_quantiles(mut delays: Vec<u32>) -> (f64, f64) {
+    delays.sort_unstable();
+    let quantile = |q: f64| {
+        delays
+            .get(((delays.len() as f64 - 1.0) * q).round().max(0.0) as usize)
+            .map_or(0.0, |us| f64::from(*us) / 1000.0)
+    };
+    (quantile(0.5), quantile(0.99))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
