@@ -61,6 +61,7 @@ async fn viewers_on_other_nodes_play_a_broadcast_each_node_pulls_once() {
 
     // The origin sends the stream once per node that pulls it, not once per viewer: its
     // relay has the broadcaster's ingest and one peer per edge node.
+    expect_metric(&a, "onair_cluster_nodes", 3.0).await;
     expect_metric(&a, "onair_cascade_edges", 2.0).await;
     expect_metric(&a, "onair_relay_peers", 3.0).await;
     expect_metric(&a, "onair_viewers", 0.0).await;
@@ -243,6 +244,7 @@ async fn a_pulled_broadcast_plays_on_while_redis_is_away() {
             .await;
     }
     expect_metric(&b, "onair_cascade_pulls", 1.0).await;
+    expect_metric(&b, "onair_cluster_redis_up", 0.0).await;
     redis.restart();
     wait_for_rooms(a.addr, one, Duration::from_secs(5)).await;
     wait_for_rooms(b.addr, one, Duration::from_secs(5)).await;
@@ -250,5 +252,7 @@ async fn a_pulled_broadcast_plays_on_while_redis_is_away() {
     seen_on_b
         .wait_for("the viewer on B, Redis back", is_video)
         .await;
+    expect_metric(&b, "onair_cluster_redis_up", 1.0).await;
+    expect_metric(&b, "onair_cluster_nodes", 2.0).await;
     expect_metric(&a, "onair_cascade_edges", 1.0).await;
 }

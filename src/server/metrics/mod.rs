@@ -19,6 +19,8 @@ pub struct Metrics {
     tasks: Gauge,
     edges: Gauge,
     pulls: Gauge,
+    cluster_nodes: Gauge,
+    redis_up: Gauge,
 }
 
 impl Metrics {
@@ -31,6 +33,8 @@ impl Metrics {
         let tasks = Gauge::default();
         let edges = Gauge::default();
         let pulls = Gauge::default();
+        let cluster_nodes = Gauge::default();
+        let redis_up = Gauge::default();
         registry.register("rooms", "Rooms open (live or waiting)", rooms.clone());
         registry.register(
             "live_rooms",
@@ -54,6 +58,17 @@ impl Metrics {
             "Broadcasts live on another node, pulled from it for the viewers here",
             pulls.clone(),
         );
+        let cluster = registry.sub_registry_with_prefix("cluster");
+        cluster.register(
+            "nodes",
+            "Nodes in the cluster, this one included, as of the last round (1 without --redis)",
+            cluster_nodes.clone(),
+        );
+        cluster.register(
+            "redis_up",
+            "Whether this node's last round with Redis succeeded (1 without --redis too)",
+            redis_up.clone(),
+        );
         signaling.register(registry.sub_registry_with_prefix("signaling"));
         if let Some(relay) = relay {
             relay.register(registry.sub_registry_with_prefix("relay"));
@@ -66,6 +81,8 @@ impl Metrics {
             tasks,
             edges,
             pulls,
+            cluster_nodes,
+            redis_up,
         })
     }
 
@@ -77,6 +94,9 @@ impl Metrics {
         self.viewers.set(census.viewers as i64);
         self.edges.set(census.edges as i64);
         self.pulls.set(census.pulled_rooms as i64);
+        let (nodes, up) = hub.cluster_health();
+        self.cluster_nodes.set(nodes as i64);
+        self.redis_up.set(i64::from(up));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             self.tasks.set(runtime.metrics().num_alive_tasks() as i64);
         }

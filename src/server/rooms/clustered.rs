@@ -227,6 +227,19 @@ impl Hub {
         })
     }
 
+    /// How many nodes the cluster has (this one included) and whether Redis answers, as of
+    /// the last round: one node, up, without `--redis`.
+    pub fn cluster_health(&self) -> (usize, bool) {
+        let Some(cluster) = &self.cluster else {
+            return (1, true);
+        };
+        let view = cluster.view();
+        match view.is_fresh(Instant::now()) {
+            true => (view.nodes().len() + 1, true),
+            false => (1, false),
+        }
+    }
+
     /// The other nodes' viewers of `room`, as of their last round (none on one node).
     pub(super) fn viewers_elsewhere(&self, room: &RoomName) -> u32 {
         self.cluster.as_ref().map_or(0, |cluster| {
