@@ -79,6 +79,10 @@ impl Job {
 
     /// One pull, from a fresh socket and member to its end.
     async fn attempt(&self, stop: &mut watch::Receiver<()>) -> Result<Ended, PullError> {
+        // Stopped while waiting to try again: no new pull may reach the relay after that.
+        if stop.has_changed().is_err() {
+            return Ok(Ended::Stopped);
+        }
         let socket = Arc::new(bind_towards(self.origin.ip())?);
         let local = socket.local_addr()?;
         let member = self.members.fetch_add(1, Ordering::Relaxed);

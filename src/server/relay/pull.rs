@@ -72,6 +72,15 @@ impl Engine {
         reply: oneshot::Sender<Result<String, String>>,
         now: Instant,
     ) {
+        // A broadcaster here comes first: a pull that was on its way finds the room taken.
+        if self
+            .rooms
+            .get(&room_name)
+            .is_some_and(|room| room.broadcaster.is_some())
+        {
+            let _ = reply.send(Err("the room is live here now".into()));
+            return;
+        }
         let pulled = Peer::pull(
             member,
             room_name.clone(),
