@@ -66,6 +66,7 @@ class Cluster {
     writeFileSync(
       join(d, "nginx.conf"),
       `worker_processes 1;
+master_process off;
 error_log ${d}/error.log warn;
 pid ${d}/nginx.pid;
 events { worker_connections 512; }
@@ -95,7 +96,7 @@ ${servers}
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
+      proxy_set_header Host $http_host;
       proxy_read_timeout 1h;
       proxy_buffering off;
       proxy_connect_timeout 2s;

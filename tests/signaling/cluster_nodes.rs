@@ -254,6 +254,7 @@ impl LoadBalancer {
         let d = dir.display();
         let conf = format!(
             r#"worker_processes 1;
+master_process off;
 error_log {d}/error.log warn;
 pid {d}/nginx.pid;
 events {{ worker_connections 512; }}
@@ -334,7 +335,7 @@ pub const LB_LOCATION: &str = r#"      proxy_pass http://onair;
       proxy_http_version 1.1;
       proxy_set_header Upgrade $http_upgrade;
       proxy_set_header Connection $connection_upgrade;
-      proxy_set_header Host $host;
+      proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-For $remote_addr;
       proxy_read_timeout 1h;
       proxy_buffering off;
