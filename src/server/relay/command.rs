@@ -194,9 +194,7 @@ impl Engine {
             Ok(peer) => {
                 self.add_peer(peer);
                 if let Some(room) = self.rooms.get_mut(&room_name) {
-                    room.ingest = Some(member);
-                    room.ingest_video.clear();
-                    room.layers.clear();
+                    room.set_ingest(Some(member));
                 }
             }
             Err(err) => refuse(&outbox, &err),

@@ -380,9 +380,7 @@ impl Engine {
         let name = peer.room;
         if let Some(room) = self.rooms.get_mut(&name) {
             if room.ingest == Some(member) {
-                room.ingest = None;
-                room.ingest_video.clear();
-                room.layers.clear();
+                room.set_ingest(None);
                 if let Some(recorder) = &self.recorder {
                     recorder.end(&name);
                 }

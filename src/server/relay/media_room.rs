@@ -44,6 +44,13 @@ impl MediaRoom {
         self.broadcaster.is_none() && self.ingest.is_none() && self.viewers.is_empty()
     }
 
+    /// A new ingest (or none): what was known of the old one's media lines and layers goes.
+    pub(super) fn set_ingest(&mut self, ingest: Option<PeerId>) {
+        self.ingest = ingest;
+        self.ingest_video.clear();
+        self.layers.clear();
+    }
+
     pub(super) fn broadcaster_id(&self) -> Option<PeerId> {
         self.broadcaster.as_ref().map(|(id, _)| *id)
     }

@@ -98,9 +98,8 @@ impl Engine {
         let room = self.rooms.entry(room_name).or_default();
         // The origin records the broadcast, where it went live.
         room.not_recorded = true;
-        let old = room.ingest.replace(member);
-        room.ingest_video.clear();
-        room.layers.clear();
+        let old = room.ingest;
+        room.set_ingest(Some(member));
         self.add_peer(peer);
         if let Some(old) = old.filter(|old| *old != member) {
             self.remove_peer(old);
