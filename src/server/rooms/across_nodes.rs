@@ -3,7 +3,7 @@
 //! they tell it (see `cluster::bus`). Senders are stamped on their own node; this node passes
 //! events on only to the room they name.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Instant;
 
 use super::{lock, room::RoomState, Hub};
 use crate::{
@@ -90,8 +90,8 @@ impl Hub {
         }
     }
 
-    /// The viewers of nodes no longer in the cluster leave the audience lists here.
-    pub(super) fn forget_gone_nodes(&self) {
+    /// The viewers of nodes no longer in the cluster leave this room's audience list.
+    pub(super) fn forget_gone_nodes(&self, state: &mut RoomState) {
         let Some(cluster) = &self.cluster else {
             return;
         };
@@ -100,19 +100,15 @@ impl Hub {
             return;
         }
         let alive = |node: &str| view.nodes().iter().any(|known| known.id == node);
-        let rooms: Vec<Arc<super::room::Room>> = lock(&self.rooms).values().cloned().collect();
-        for room in rooms {
-            let mut state = room.lock();
-            let gone: Vec<PeerId> = state
-                .remote_audience
-                .iter()
-                .filter(|(_, (node, _))| !alive(node))
-                .map(|(id, _)| *id)
-                .collect();
-            for id in gone {
-                state.remote_audience.remove(&id);
-                state.send_to_role(Role::Broadcaster, &ServerMessage::AudienceLeft { id });
-            }
+        let gone: Vec<PeerId> = state
+            .remote_audience
+            .iter()
+            .filter(|(_, (node, _))| !alive(node))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            state.remote_audience.remove(&id);
+            state.send_to_role(Role::Broadcaster, &ServerMessage::AudienceLeft { id });
         }
     }
 }

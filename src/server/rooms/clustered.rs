@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Instant};
 
 use super::{
-    chat, clock, lock,
+    lock,
     membership::Membership,
     room::{Member, Room, RoomState},
     EdgeRefusal, Hub,
@@ -85,8 +85,8 @@ impl ClusterHooks for Hub {
                 state.announce_viewer_count();
             }
             self.follow_origin(&room, &mut state, None);
+            self.forget_gone_nodes(&mut state);
         }
-        self.forget_gone_nodes();
         self.room_list.changed();
     }
 
@@ -140,15 +140,10 @@ impl Hub {
                     }
                 }
             }
+            // Ended there: here too, as any broadcast ends.
             (true, None) => {
-                self.stop_following(room, state);
-                state.forget_offers();
-                state.send_to_role(
-                    Role::Viewer,
-                    &ServerMessage::OffAir {
-                        reason: OffAirReason::Stopped,
-                    },
-                );
+                self.unfollow(room, state);
+                self.end_broadcast(room, state, OffAirReason::Stopped);
             }
             // From one origin to another (the broadcaster reclaimed the room on another
             // node): the viewers' connections here stay, and the picture comes back.
@@ -159,15 +154,22 @@ impl Hub {
 
     /// `room` is no longer pulled from another node: its pull and the relay's peers end.
     pub(super) fn stop_following(&self, room: &Room, state: &mut RoomState) {
+        if self.unfollow(room, state) {
+            self.tell_relay(Command::EndRoom {
+                room: room.name.clone(),
+            });
+        }
+    }
+
+    /// Stop `room`'s pull, if it has one; whether it had.
+    fn unfollow(&self, room: &Room, state: &mut RoomState) -> bool {
         if state.origin.take().is_none() {
-            return;
+            return false;
         }
         if let Some(cascade) = &self.cascade {
             cascade.stop(&room.name);
         }
-        self.tell_relay(Command::EndRoom {
-            room: room.name.clone(),
-        });
+        true
     }
 
     /// Another node, `node`, pulls `name`'s broadcast for its viewers (see `server::cascade`):
@@ -206,14 +208,8 @@ impl Hub {
         state.members.insert(
             id,
             Member {
-                role: Role::Viewer,
-                outbox,
-                offered_by: None,
-                name: None,
-                number: 0,
-                since: clock::now_us() / 1000,
-                chat_bucket: chat::chat_bucket(),
                 edge: true,
+                ..Member::new(Role::Viewer, outbox)
             },
         );
         drop(state);

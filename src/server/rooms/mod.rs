@@ -315,14 +315,9 @@ impl Hub {
         state.members.insert(
             id,
             Member {
-                role,
-                outbox: outbox.clone(),
                 offered_by: ticket.as_ref().map(|t| t.broadcaster),
-                name: None,
                 number,
-                since: clock::now_us() / 1000,
-                chat_bucket: chat::chat_bucket(),
-                edge: false,
+                ..Member::new(role, outbox.clone())
             },
         );
         if role == Role::Viewer {
