@@ -62,6 +62,22 @@ fn checked_name(name: &str) -> Result<Option<String>, Refusal> {
 }
 
 impl Member {
+    /// A member joining now as `role`: no name chosen, no offer, a full chat allowance.
+    pub(super) fn new(role: Role, outbox: crate::server::outbox::Outbox) -> Self {
+        Self {
+            role,
+            outbox,
+            offered_by: None,
+            name: None,
+            number: 0,
+            since: now_us() / 1000,
+            chat_bucket: chat_bucket(),
+            edge: false,
+        }
+    }
+}
+
+impl Member {
     /// The name others see: the chosen one, or "viewer 12" / "broadcaster".
     pub(super) fn display_name(&self) -> String {
         match (&self.name, self.role) {

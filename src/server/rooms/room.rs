@@ -32,22 +32,6 @@ pub(super) struct Member {
     pub(super) edge: bool,
 }
 
-impl Member {
-    /// A member joining now as `role`: no name chosen, no offer, a full chat allowance.
-    pub(super) fn new(role: Role, outbox: Outbox) -> Self {
-        Self {
-            role,
-            outbox,
-            offered_by: None,
-            name: None,
-            number: 0,
-            since: super::clock::now_us() / 1000,
-            chat_bucket: super::chat::chat_bucket(),
-            edge: false,
-        }
-    }
-}
-
 impl std::fmt::Debug for Member {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Member")
