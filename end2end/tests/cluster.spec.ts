@@ -1,15 +1,26 @@
 // Several nodes sharing rooms through Redis, with real pages: a broadcast on one node plays on
 // the others (each pulls it once), with their chat and the total count; behind nginx, a
 // viewer whose node dies plays again through another within 10 s, and a broadcaster whose
-// node dies takes its room along to another, its viewers following.
+// node dies takes its room along to another, its viewers following; viewers on a pulling node
+// each get the simulcast layer their player calls for.
 import { expect, test, type BrowserContext, type Page } from "@playwright/test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { MEDIA } from "../playwright.config";
-import { expectNotReloaded, expectPlaying, markPage, open, roomName, startServer } from "./helpers";
+import { chromium, chromiumFlags, MEDIA } from "../playwright.config";
+import {
+  expectNotReloaded,
+  expectPlaying,
+  heightOf,
+  layerOf,
+  markPage,
+  open,
+  playerSize,
+  roomName,
+  startServer,
+} from "./helpers";
 
 const redisPort = 3269;
 const nodePorts = [3261, 3262, 3263];
@@ -17,6 +28,16 @@ const balancerPort = 3264;
 const at = (port: number) => `http://127.0.0.1:${port}`;
 
 test.skip(MEDIA === "p2p", "a room spans nodes through the relay (--media sfu)");
+
+// The fake camera at 10 frames a second, as in simulcast.spec.ts: three nodes, talk pages
+// encoding three sizes and two players would otherwise starve the two cores, and a starved
+// browser reads as a congested link.
+test.use({
+  launchOptions: {
+    executablePath: chromium,
+    args: chromiumFlags.map((flag) => (flag === "--use-fake-device-for-media-stream" ? `${flag}=fps=10` : flag)),
+  },
+});
 
 /** Resolves once something listens on `port`. */
 async function listening(port: number): Promise<void> {
@@ -226,6 +247,47 @@ test("behind nginx, viewers of a dead node play again through another, and the b
     }
   } finally {
     await context.close();
+    cluster.stop();
+  }
+});
+
+test("on a pulling node a small player gets the low layer and a big one the high, and the origin keeps every layer running", async ({
+  browser,
+}) => {
+  const cluster = new Cluster();
+  const talkContext = await browser.newContext({ permissions: ["camera", "microphone"] });
+  const players: BrowserContext[] = [];
+  try {
+    await cluster.start();
+    const [a, b] = nodePorts;
+    const room = roomName("cluster-layers");
+    const talk = await goLive(talkContext, `${at(a)}/talk/${room}`);
+    const player = async (width: number, height: number) => {
+      const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
+      players.push(context);
+      await context.addInitScript(playerSize, { width, height });
+      return open(context, `${at(b)}/watch/${room}`);
+    };
+    const big = await player(1280, 720);
+    const small = await player(160, 90);
+    await expectPlaying(big);
+    await expectPlaying(small);
+    // B pulls once, and chooses each of its viewers' layers itself.
+    await expect.poll(() => metric(a, "onair_cascade_edges")).toBe(1);
+    await expect.poll(() => layerOf(small), { timeout: 20_000 }).toBe("low");
+    await expect.poll(() => heightOf(small)).toBeGreaterThan(0);
+    await expect.poll(() => heightOf(small)).toBeLessThanOrEqual(180);
+    await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
+    await expect.poll(() => heightOf(big)).toBeGreaterThanOrEqual(360);
+    console.log(`[cluster] on the pulling node the layers arrive at ${await heightOf(big)}p and ${await heightOf(small)}p`);
+    // Nobody on A watches, yet A's broadcaster sends every layer: B's viewers choose among them.
+    for (const rid of ["h", "m", "l"]) {
+      await expect(talk.locator(`[data-testid="layer"][data-rid="${rid}"]`)).toHaveAttribute("data-active", "true");
+    }
+    await expectPlaying(big);
+    await expectPlaying(small);
+  } finally {
+    for (const context of [talkContext, ...players]) await context.close();
     cluster.stop();
   }
 });

@@ -161,3 +161,16 @@ export function aiortc(args: string[]): { child: ChildProcess; lines: string[]; 
   const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
   return { child, lines, exited };
 }
+
+/** An init script: the page shows the picture at `width`x`height` CSS pixels. */
+export function playerSize({ width, height }: { width: number; height: number }) {
+  document.addEventListener("DOMContentLoaded", () => {
+    const style = document.createElement("style");
+    style.textContent = `[data-testid="remote-video"]{width:${width}px!important;height:${height}px!important;max-width:none!important}`;
+    document.head.append(style);
+  });
+}
+
+/** The simulcast layer a watch page says it gets (`high`, `medium`, `low`), and its height. */
+export const layerOf = (page: Page) => page.getByTestId("quality").getAttribute("data-layer");
+export const heightOf = (page: Page) => page.getByTestId("quality").getAttribute("data-height").then(Number);

@@ -2,7 +2,7 @@
 // forwards each viewer the best one its link and its player's size call for.
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { baseURL, chromium, chromiumFlags, MEDIA } from "../playwright.config";
-import { bundleForPage, expectPlaying, liveBroadcaster, roomName } from "./helpers";
+import { bundleForPage, expectPlaying, heightOf, layerOf, liveBroadcaster, playerSize, roomName } from "./helpers";
 import { frameGaps, startShaper, throughShaper, type Shaper } from "./shaper";
 
 test.skip(MEDIA !== "sfu", "the relay chooses the layers; peer to peer there is one stream");
@@ -22,15 +22,6 @@ test.use({
 const relayPort = Number(new URL(baseURL).port);
 const SHAPER_PORT = 3250;
 
-/** An init script: the page shows the picture at `width`x`height` CSS pixels. */
-function playerSize({ width, height }: { width: number; height: number }) {
-  document.addEventListener("DOMContentLoaded", () => {
-    const style = document.createElement("style");
-    style.textContent = `[data-testid="remote-video"]{width:${width}px!important;height:${height}px!important;max-width:none!important}`;
-    document.head.append(style);
-  });
-}
-
 /** A watch page in a window of its own, its player `width`x`height`, through `shaper` if given. */
 async function watcher(browser: Browser, room: string, width: number, height: number, shaper?: Shaper): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1920, height: 1080 } });
@@ -44,8 +35,6 @@ async function watcher(browser: Browser, room: string, width: number, height: nu
   return page;
 }
 
-const layerOf = (page: Page) => page.getByTestId("quality").getAttribute("data-layer");
-const heightOf = (page: Page) => page.getByTestId("quality").getAttribute("data-height").then(Number);
 const playedTo = (page: Page) => page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.currentTime);
 
 /** A 1280x720 and a 160x90 player of `room`, both playing: the small one on the lowest layer,

@@ -4,8 +4,9 @@
 //! Server to server it is WebRTC, the origin's relay and this one: the pull is a WHEP session
 //! at the origin (`POST /whep/<room>`, as an edge of the cluster), so it takes the path every
 //! player takes there, SRTP, NACKs and key-frame requests included, and needs no other port.
-//! The origin serves the top simulcast layer to an edge, and does not count it as a viewer:
-//! this node counts its own viewers, for the whole cluster.
+//! The pull asks to receive simulcast: the origin sends it every layer (see
+//! `relay::edge_layers`), and this node's relay chooses each viewer's here. The origin does
+//! not count an edge as a viewer: this node counts its own viewers, for the whole cluster.
 //!
 //! The rooms decide what is pulled (see `rooms::clustered`); this module keeps one task per
 //! pulled room, which retries until it is told to stop.

@@ -50,8 +50,12 @@ impl Engine {
                 offer,
             } => {
                 self.remove_peer(member);
-                // Estimated where the broadcast has layers to choose from, or has not said yet.
-                let estimated = self.rooms.get(&room).is_none_or(|r| r.layers.count() != 1);
+                // Estimated where the broadcast has layers to choose from, or has not said yet,
+                // and the viewer gets one of them.
+                let estimated = self.rooms.get(&room).is_none_or(|r| r.layers.count() != 1)
+                    && !offer
+                        .as_deref()
+                        .is_some_and(super::edge_layers::takes_every_layer);
                 let peer = match offer {
                     None => Peer::viewer(
                         member,

@@ -233,11 +233,21 @@ impl Engine {
                             rids.push(layer.rid);
                         }
                     }
-                    room.layers.declare(rids);
+                    match peer.pull.is_some() {
+                        true => room.layers.pull(rids),
+                        false => room.layers.declare(rids),
+                    }
                     room.want_keyframes();
                 }
             }
-            Event::MediaAdded(added) if !is_ingest => peer.media_added(added.kind, added.mid),
+            Event::MediaAdded(added) if !is_ingest => {
+                let rids = added
+                    .simulcast
+                    .iter()
+                    .flat_map(|s| s.send.iter().map(|layer| layer.rid))
+                    .collect();
+                peer.media_added(added.kind, added.mid, rids);
+            }
             Event::MediaData(data) if is_ingest => {
                 self.ingest_frame(&room_name, member, &data, now)
             }
@@ -266,13 +276,21 @@ impl Engine {
                 let nacks = peer.new_nacks(stats.mid, stats.nacks);
                 self.metrics.nacks_sent.inc_by(nacks);
             }
-            Event::KeyframeRequest(_) if !is_ingest => {
-                let layer = peer.viewer_mut().and_then(|v| v.layer.current);
-                if let Some(room) = self.rooms.get_mut(&room_name) {
-                    match layer {
-                        Some(layer) => room.want_keyframe(layer),
-                        None => room.want_keyframes(),
-                    }
+            Event::KeyframeRequest(request) if !is_ingest => {
+                let (Some(room), Some(viewer)) =
+                    (self.rooms.get_mut(&room_name), peer.viewer_mut())
+                else {
+                    return;
+                };
+                // An edge asks for the layer its rid carries; a viewer, for the one it gets.
+                let layer = match (viewer.is_edge(), request.rid) {
+                    (true, Some(rid)) => viewer.edge_layer(rid, &room.layers.all()),
+                    (true, None) => None,
+                    (false, _) => viewer.layer.current,
+                };
+                match layer {
+                    Some(layer) => room.want_keyframe(layer),
+                    None => room.want_keyframes(),
                 }
             }
             Event::EgressBitrateEstimate(kind) if !is_ingest => {

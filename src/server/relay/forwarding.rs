@@ -39,6 +39,14 @@ impl Engine {
             }
         }
         let best = !video || room.layers.best() == Some(data.rid);
+        // Where the frame's layer stands, for an edge that takes every layer.
+        let place = video
+            .then(|| {
+                room.layers
+                    .rank(data.rid)
+                    .map(|rank| (rank, room.layers.count()))
+            })
+            .flatten();
         if let (Some(recorder), false, true) = (&self.recorder, room.not_recorded, best) {
             record(recorder, room, room_name, data);
         }
@@ -56,7 +64,7 @@ impl Engine {
                     aimed = true;
                 }
             }
-            match peer.forward(kind, data) {
+            match peer.forward((kind, place), data) {
                 Forwarded::Sent => {}
                 Forwarded::Switched => {
                     if let Some(news) = simulcast::quality_news(room, peer) {

@@ -68,9 +68,14 @@ impl Engine {
             return;
         };
         let (mut receiving, mut wanted) = (Vec::new(), Vec::new());
+        let all = room.layers.all();
         for member in &room.viewers {
             if let Some(viewer) = self.peers.get_mut(member).and_then(Peer::viewer_mut) {
-                receiving.extend(viewer.layer.current);
+                match viewer.is_edge() {
+                    // Another node's viewers choose among the layers there: it keeps them all.
+                    true => receiving.extend(viewer.edge_layers(&all)),
+                    false => receiving.extend(viewer.layer.current),
+                }
                 wanted.extend(viewer.layer.next);
             }
         }

@@ -139,6 +139,9 @@ pub(super) struct Layers {
     layers: Vec<Layer>,
     /// What the broadcaster was last told.
     told: Vec<LayerUse>,
+    /// Pulled from another node, under these rids: the layers are known as they flow, and
+    /// none is paused here (the origin keeps what this node's viewers get running).
+    pulled: Vec<str0m::media::Rid>,
 }
 
 impl Layers {
@@ -150,12 +153,20 @@ impl Layers {
             rids.into_iter().map(|rid| Layer::new(Some(rid))).collect()
         };
         self.told.clear();
+        self.pulled.clear();
         self.sort();
+    }
+
+    /// The layers come from another node under `rids` (see `edge_layers`): those that flow.
+    pub(super) fn pull(&mut self, rids: Vec<str0m::media::Rid>) {
+        self.clear();
+        self.pulled = rids;
     }
 
     pub(super) fn clear(&mut self) {
         self.layers.clear();
         self.told.clear();
+        self.pulled.clear();
     }
 
     /// Best first: a talk page's by its plan, others by picture size, then by bitrate.
@@ -178,8 +189,12 @@ impl Layers {
         let position = match self.layers.iter().position(|l| l.id == data.rid) {
             Some(position) => position,
             None => {
-                self.layers.push(Layer::new(data.rid));
-                self.layers.len() - 1
+                // A pulled layer's first frame, or a broadcaster's that its offer did not name.
+                let mut layer = Layer::new(data.rid);
+                layer.frame(data, now);
+                self.layers.push(layer);
+                self.sort();
+                return;
             }
         };
         let before = self.layers[position].size;
@@ -191,6 +206,9 @@ impl Layers {
 
     /// Every layer's id.
     pub(super) fn all(&self) -> Vec<LayerId> {
+        if !self.pulled.is_empty() {
+            return self.pulled.iter().map(|rid| Some(*rid)).collect();
+        }
         match self.layers.is_empty() {
             true => vec![None],
             false => self.layers.iter().map(|layer| layer.id).collect(),
@@ -238,6 +256,10 @@ impl Layers {
         wanted: &[LayerId],
         recorded: bool,
     ) -> Option<Vec<LayerUse>> {
+        if !self.pulled.is_empty() {
+            // Nobody here to tell: the origin sends every layer.
+            return None;
+        }
         let last = self.layers.len().saturating_sub(1);
         let uses = self
             .layers

@@ -25,6 +25,7 @@
 mod addresses;
 mod command;
 mod demux;
+mod edge_layers;
 mod engine;
 mod forwarding;
 mod layer_choice;

@@ -6,7 +6,7 @@ use str0m::{
     bwe::Bitrate,
     change::{SdpAnswer, SdpOffer},
     config::DtlsCert,
-    media::{Direction, KeyframeRequestKind, MediaKind, Mid},
+    media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid},
     net::{Protocol, Receive},
     rtp::Extension,
     Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc, RtcConfig, RtcError,
@@ -279,13 +279,19 @@ impl Peer {
     }
 
     /// A media line str0m added from the viewer's offer: the first of each kind carries it.
-    pub(super) fn media_added(&mut self, kind: MediaKind, mid: Mid) {
+    /// A video line that sends simulcast (`rids`) is another node's, which gets every layer.
+    pub(super) fn media_added(&mut self, kind: MediaKind, mid: Mid, rids: Vec<Rid>) {
         if let Side::Viewer(viewer) = &mut self.side {
-            let slot = match kind {
-                MediaKind::Audio => &mut viewer.audio,
-                MediaKind::Video => &mut viewer.video,
-            };
-            slot.get_or_insert(mid);
+            match kind {
+                MediaKind::Audio => {
+                    viewer.audio.get_or_insert(mid);
+                }
+                MediaKind::Video if viewer.video.is_none() => {
+                    viewer.video = Some(mid);
+                    viewer.edge_rids = rids;
+                }
+                MediaKind::Video => {}
+            }
         }
     }
 
@@ -406,7 +412,11 @@ impl Peer {
     }
 
     /// Forward one frame of the broadcast, if this is a viewer (see [`ViewerSide::forward`]).
-    pub(super) fn forward(&mut self, kind: MediaKind, data: &str0m::media::MediaData) -> Forwarded {
+    pub(super) fn forward(
+        &mut self,
+        kind: (MediaKind, Option<(usize, usize)>),
+        data: &str0m::media::MediaData,
+    ) -> Forwarded {
         let Side::Viewer(viewer) = &mut self.side else {
             return Forwarded::No;
         };

@@ -10,12 +10,13 @@
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
 use str0m::{
-    media::{Direction, MediaKind},
+    media::{Direction, MediaKind, Simulcast, SimulcastLayer},
     Candidate, IceCreds,
 };
 use tokio::{net::UdpSocket, sync::oneshot};
 
 use super::{
+    edge_layers,
     engine::Engine,
     peer::{config, Local, Peer, PeerError, Side},
     pull_link::PullLink,
@@ -48,7 +49,18 @@ impl Peer {
         rtc.add_local_candidate(candidate);
         let mut change = rtc.sdp_api();
         change.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
-        change.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        // Every layer of the broadcast, for the viewers here to choose among.
+        let mut layers = Simulcast::new();
+        for rid in edge_layers::pulled_rids() {
+            layers.add_recv_layer(SimulcastLayer::new(&rid));
+        }
+        change.add_media(
+            MediaKind::Video,
+            Direction::RecvOnly,
+            None,
+            None,
+            Some(layers),
+        );
         let (offer, pending) = change
             .apply()
             .ok_or_else(|| PeerError::BadSdp("nothing to offer".into()))?;

@@ -23,7 +23,7 @@ pub(super) fn choose_for(room: &MediaRoom, peer: &mut Peer, now: Instant) -> Opt
     }
     let (ids, options): (Vec<LayerId>, Vec<Offered>) = offered.into_iter().unzip();
     let member = peer.member;
-    let viewer = peer.viewer_mut()?;
+    let viewer = peer.viewer_mut().filter(|viewer| !viewer.is_edge())?;
     if viewer.layer.unaimed() {
         // The first picture comes from the lowest layer, which always runs: at once, where a
         // paused one would first have to start. The next round climbs.

@@ -3,11 +3,12 @@
 
 use str0m::{
     change::SdpPendingOffer,
-    media::{MediaData, MediaKind, Mid},
+    media::{MediaData, MediaKind, Mid, Rid},
     Rtc, RtcError,
 };
 
 use super::{
+    edge_layers,
     layers::LayerId,
     viewer_layer::{Taken, ViewerLayer},
 };
@@ -31,6 +32,9 @@ pub(super) struct ViewerSide {
     cannot_decode: bool,
     /// The layer of the picture it gets.
     pub(super) layer: ViewerLayer,
+    /// Another node that pulls the broadcast gets every layer, under these rids of its offer
+    /// (see `edge_layers`); a viewer gets one layer (none here).
+    pub(super) edge_rids: Vec<Rid>,
 }
 
 /// What became of a frame forwarded to a viewer.
@@ -59,28 +63,63 @@ impl ViewerSide {
             connected: false,
             cannot_decode: false,
             layer: ViewerLayer::new(estimated),
+            edge_rids: Vec::new(),
         }
     }
 
+    /// It is another node, which takes every layer.
+    pub(super) fn is_edge(&self) -> bool {
+        !self.edge_rids.is_empty()
+    }
+
+    /// The broadcast's layers an edge receives, of `all` (best first).
+    pub(super) fn edge_layers(&self, all: &[LayerId]) -> Vec<LayerId> {
+        let count = all.len();
+        (0..count)
+            .filter(|rank| edge_layers::out_rid(&self.edge_rids, *rank, count).is_some())
+            .map(|rank| all[rank])
+            .collect()
+    }
+
+    /// The broadcast's layer (of `all`, best first) an edge's `rid` carries.
+    pub(super) fn edge_layer(&self, rid: Rid, all: &[LayerId]) -> Option<LayerId> {
+        edge_layers::rank_of(&self.edge_rids, rid, all.len())
+            .and_then(|rank| all.get(rank).copied())
+    }
+
     /// Forward one frame of the broadcast to this viewer (`member`, its connection `rtc`):
-    /// sound only if it asked, picture of its layer, from a key frame on. A codec it cannot
-    /// play is said once, on `outbox`.
+    /// sound only if it asked, picture of its layer, from a key frame on; to an edge, every
+    /// layer, `place` telling the frame's (its rank, of how many). A codec it cannot play is
+    /// said once, on `outbox`.
     pub(super) fn forward(
         &mut self,
         rtc: &mut Rtc,
         (member, outbox): (PeerId, &Outbox),
-        kind: MediaKind,
+        (kind, place): (MediaKind, Option<(usize, usize)>),
         data: &MediaData,
     ) -> Result<Forwarded, RtcError> {
         if !self.connected {
             return Ok(Forwarded::No);
         }
+        let mut out_rid = None;
         let (mid, time, switched) = match kind {
             MediaKind::Audio if !self.sound => return Ok(Forwarded::No),
             MediaKind::Audio => match self.audio {
                 Some(mid) => (mid, data.time, false),
                 None => return Ok(Forwarded::No),
             },
+            MediaKind::Video if self.is_edge() => {
+                let rid = place
+                    .and_then(|(rank, count)| edge_layers::out_rid(&self.edge_rids, rank, count));
+                match (rid, self.video) {
+                    (Some(rid), Some(mid)) => {
+                        // Each layer keeps its own stream and timeline, as a browser sends.
+                        out_rid = Some(rid);
+                        (mid, data.time, false)
+                    }
+                    _ => return Ok(Forwarded::No),
+                }
+            }
             MediaKind::Video => {
                 // A codec str0m cannot tell key frames of is sent as it comes.
                 let unknown = matches!(data.codec_extra, str0m::format::CodecExtra::None);
@@ -100,9 +139,12 @@ impl ViewerSide {
                 }
             }
         };
-        let Some(writer) = rtc.writer(mid) else {
+        let Some(mut writer) = rtc.writer(mid) else {
             return Ok(Forwarded::No);
         };
+        if let Some(rid) = out_rid {
+            writer = writer.rid(rid);
+        }
         // str0m matches against every codec the relay knows; send only one this viewer took.
         let pt = writer
             .match_params(data.params)

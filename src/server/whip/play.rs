@@ -3,8 +3,8 @@
 //! token) whose own offer the relay answers. `PATCH` and `DELETE` on its session are as for WHIP.
 //!
 //! Another node of the cluster pulls a broadcast the same way, naming itself in the
-//! [`EDGE_HEADER`]: it gets the top layer, and is not one of this node's viewers (see
-//! `server::cascade`).
+//! [`EDGE_HEADER`]: its offer asks for every simulcast layer, which its own viewers choose
+//! among, and it is not one of this node's viewers (see `server::cascade`).
 
 use axum::{
     body::Bytes,
@@ -19,7 +19,7 @@ use super::{
     WhipError, WhipState,
 };
 use crate::{
-    protocol::{ClientMessage, ErrorCode, Level, Role, ServerMessage, RELAY_ID},
+    protocol::{ErrorCode, Role, ServerMessage, RELAY_ID},
     server::{
         cascade::EDGE_HEADER,
         outbox::Outbox,
@@ -66,12 +66,6 @@ pub async fn play(
             ErrorCode::OutOfOrder => WhipError::NotLive,
             _ => WhipError::Unavailable(refusal.message),
         })?;
-    if edge.is_some() {
-        // The other node's viewers choose among what it gets: the best there is.
-        let _ = membership.handle(ClientMessage::PinQuality {
-            level: Some(Level::High),
-        });
-    }
     let answer = wait_for(&mut queue, |msg| match msg {
         ServerMessage::Answer {
             from: RELAY_ID,
