@@ -280,9 +280,14 @@ test("on a pulling node a small player gets the low layer and a big one the high
     await expect.poll(() => layerOf(big), { timeout: 40_000 }).toBe("high");
     await expect.poll(() => heightOf(big)).toBeGreaterThanOrEqual(360);
     console.log(`[cluster] on the pulling node the layers arrive at ${await heightOf(big)}p and ${await heightOf(small)}p`);
-    // Nobody on A watches, yet A's broadcaster sends every layer: B's viewers choose among them.
+    // Nobody on A watches, yet A's broadcaster sends every layer, which its page says B pulls:
+    // B's viewers choose among them.
     for (const rid of ["h", "m", "l"]) {
-      await expect(talk.locator(`[data-testid="layer"][data-rid="${rid}"]`)).toHaveAttribute("data-active", "true");
+      const layer = talk.locator(`[data-testid="layer"][data-rid="${rid}"]`);
+      await expect(layer).toHaveAttribute("data-active", "true");
+      await expect(layer).toHaveAttribute("data-viewers", "0");
+      await expect(layer).toHaveAttribute("data-nodes", "1");
+      await expect(layer).toContainText("1 other node");
     }
     await expectPlaying(big);
     await expectPlaying(small);

@@ -304,6 +304,7 @@ fn layer_use<V: JsonValue>(v: &V) -> Result<LayerUse> {
     Ok(LayerUse {
         rid: string(v, "rid")?,
         viewers: count(v, "viewers")?,
+        nodes: whole(v, "nodes", f64::from(u32::MAX))?.map_or(0, |n| n as u32),
         active: boolean(v, "active")?,
         height: whole(v, "height", f64::from(u32::MAX))?.map(|n| n as u32),
     })

@@ -261,12 +261,14 @@ pub fn server(kind: ServerKind) -> Vec<ServerMessage> {
                 LayerUse {
                     rid: "h".into(),
                     viewers: 2,
+                    nodes: 1,
                     active: true,
                     height: Some(720),
                 },
                 LayerUse {
                     rid: "m".into(),
                     viewers: 0,
+                    nodes: 0,
                     active: false,
                     height: None,
                 },

@@ -141,12 +141,19 @@ pub struct LayerUse {
     pub rid: String,
     /// Viewers receiving it now.
     pub viewers: u32,
+    /// Other nodes of a cluster that pull it for their viewers (each keeps it running).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub nodes: u32,
     /// Whether to send it: nobody receives a paused layer (the lowest always runs, to start
     /// new viewers at once).
     pub active: bool,
     /// Its picture's height, once the relay has seen a key frame of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

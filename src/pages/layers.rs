@@ -21,12 +21,19 @@ fn layer_name(layer: &LayerUse) -> String {
     }
 }
 
-/// "2 viewers", "1 viewer", "paused".
+/// "2 viewers", "1 viewer", "paused"; in a cluster, "3 viewers here, 2 other nodes".
 fn layer_use(layer: &LayerUse) -> String {
-    match (layer.active, layer.viewers) {
-        (false, _) => "paused".into(),
-        (true, 1) => "1 viewer".into(),
-        (true, n) => format!("{n} viewers"),
+    let viewers = match layer.viewers {
+        1 => "1 viewer".to_owned(),
+        n => format!("{n} viewers"),
+    };
+    match (layer.active, layer.viewers, layer.nodes) {
+        (false, _, _) => "paused".into(),
+        (true, _, 0) => viewers,
+        (true, 0, 1) => "1 other node".into(),
+        (true, 0, n) => format!("{n} other nodes"),
+        (true, _, 1) => format!("{viewers} here, 1 other node"),
+        (true, _, n) => format!("{viewers} here, {n} other nodes"),
     }
 }
 
@@ -43,6 +50,7 @@ mod tests {
         let mut layer = LayerUse {
             rid: "m".into(),
             viewers: 1,
+            nodes: 0,
             active: true,
             height: None,
         };
@@ -55,6 +63,15 @@ mod tests {
         assert_eq!(
             (layer_name(&layer), layer_use(&layer)),
             ("360p".into(), "3 viewers".into())
+        );
+        layer.nodes = 2;
+        assert_eq!(layer_use(&layer), "3 viewers here, 2 other nodes");
+        layer.viewers = 0;
+        layer.nodes = 1;
+        assert_eq!(
+            layer_use(&layer),
+            "1 other node",
+            "every viewer is on another node"
         );
         layer.active = false;
         assert_eq!(layer_use(&layer), "paused");
@@ -104,6 +121,7 @@ pub fn LayerList(layers: RwSignal<Vec<LayerUse>>, live: RwSignal<bool>) -> impl 
             <ul class="layer-list">
                 <For each=move || layers.get() key=|layer| format!("{layer:?}") let:layer>
                     <li data-testid="layer" data-rid=layer.rid.clone() data-viewers=layer.viewers
+                        data-nodes=layer.nodes
                         data-active=layer.active.to_string() class:paused=!layer.active>
                         <strong>{layer_name(&layer)}</strong>" · "{layer_use(&layer)}
                     </li>

@@ -67,20 +67,20 @@ impl Engine {
         let Some(room) = self.rooms.get_mut(name) else {
             return;
         };
-        let (mut receiving, mut wanted) = (Vec::new(), Vec::new());
+        let (mut receiving, mut wanted, mut pulled) = (Vec::new(), Vec::new(), Vec::new());
         let all = room.layers.all();
         for member in &room.viewers {
             if let Some(viewer) = self.peers.get_mut(member).and_then(Peer::viewer_mut) {
                 match viewer.is_edge() {
                     // Another node's viewers choose among the layers there: it keeps them all.
-                    true => receiving.extend(viewer.edge_layers(&all)),
+                    true => pulled.extend(viewer.edge_layers(&all)),
                     false => receiving.extend(viewer.layer.current),
                 }
                 wanted.extend(viewer.layer.next);
             }
         }
         if let (Some(layers), Some((_, outbox))) = (
-            room.layers.usage(&receiving, &wanted, recorded),
+            room.layers.usage((&receiving, &wanted), &pulled, recorded),
             &room.broadcaster,
         ) {
             outbox.send(&ServerMessage::Layers { layers });

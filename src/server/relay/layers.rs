@@ -248,12 +248,13 @@ impl Layers {
     }
 
     /// Which layers to send, given the layers the viewers get (`receiving`) and are about to
-    /// (`wanted`): those, the lowest (a new viewer starts on it at once), and the best when
-    /// `recorded`. `Some` when the broadcaster has to hear it.
+    /// (`wanted`), and those other nodes pull (`pulled`, once per node): those, the lowest (a
+    /// new viewer starts on it at once), and the best when `recorded`. `Some` when the
+    /// broadcaster has to hear it.
     pub(super) fn usage(
         &mut self,
-        receiving: &[LayerId],
-        wanted: &[LayerId],
+        (receiving, wanted): (&[LayerId], &[LayerId]),
+        pulled: &[LayerId],
         recorded: bool,
     ) -> Option<Vec<LayerUse>> {
         if !self.pulled.is_empty() {
@@ -268,13 +269,16 @@ impl Layers {
             .filter_map(|(rank, layer)| {
                 let rid = layer.id?;
                 let viewers = receiving.iter().filter(|id| **id == layer.id).count();
+                let nodes = pulled.iter().filter(|id| **id == layer.id).count();
                 layer.active = viewers > 0
+                    || nodes > 0
                     || wanted.contains(&layer.id)
                     || rank == last
                     || (recorded && rank == 0);
                 Some(LayerUse {
                     rid: rid.to_string(),
                     viewers: u32::try_from(viewers).unwrap_or(u32::MAX),
+                    nodes: u32::try_from(nodes).unwrap_or(u32::MAX),
                     active: layer.active,
                     height: layer.size.map(|(_, h)| h),
                 })
@@ -317,13 +321,19 @@ mod tests {
         let mut layers = Layers::default();
         layers.declare(rids(&["h", "m", "l"]));
         let m = Some(Rid::from("m"));
-        let uses = layers.usage(&[m, m], &[], false).expect("first time");
+        let uses = layers
+            .usage((&[m, m], &[]), &[], false)
+            .expect("first time");
         let active: Vec<_> = uses
             .iter()
             .map(|u| (u.rid.as_str(), u.viewers, u.active))
             .collect();
         assert_eq!(active, [("h", 0, false), ("m", 2, true), ("l", 0, true)]);
-        assert_eq!(layers.usage(&[m, m], &[m], false), None, "nothing changed");
+        assert_eq!(
+            layers.usage((&[m, m], &[m]), &[], false),
+            None,
+            "nothing changed"
+        );
         let now = Instant::now();
         let offered: Vec<_> = layers.offered(now).into_iter().map(|(id, _)| id).collect();
         assert_eq!(
@@ -331,7 +341,7 @@ mod tests {
             [Some(Rid::from("h"))],
             "paused here: it starts when asked"
         );
-        let uses = layers.usage(&[m], &[], true).expect("changed");
+        let uses = layers.usage((&[m], &[]), &[], true).expect("changed");
         assert!(uses[0].active, "the recorded layer runs");
         assert_eq!(uses[1].viewers, 1);
         assert!(
@@ -369,11 +379,37 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_another_node_pulls_runs_and_says_so_without_viewers_here() {
+        let mut layers = Layers::default();
+        layers.declare(rids(&["h", "m", "l"]));
+        let (h, m, l) = (
+            Some(Rid::from("h")),
+            Some(Rid::from("m")),
+            Some(Rid::from("l")),
+        );
+        let uses = layers
+            .usage((&[], &[]), &[h, m, l, h, m, l], false)
+            .expect("first time");
+        let told: Vec<_> = uses
+            .iter()
+            .map(|u| (u.rid.as_str(), u.viewers, u.nodes, u.active))
+            .collect();
+        assert_eq!(
+            told,
+            [("h", 0, 2, true), ("m", 0, 2, true), ("l", 0, 2, true)]
+        );
+        let uses = layers
+            .usage((&[], &[]), &[], false)
+            .expect("the nodes left");
+        assert!(!uses[0].active && !uses[1].active && uses[2].active);
+    }
+
+    #[test]
     fn no_simulcast_is_one_layer_and_nothing_to_tell() {
         let mut layers = Layers::default();
         layers.declare(vec![]);
         assert_eq!(layers.count(), 1);
         assert_eq!(layers.best(), Some(None));
-        assert_eq!(layers.usage(&[None], &[], false), None);
+        assert_eq!(layers.usage((&[None], &[]), &[], false), None);
     }
 }

@@ -1,0 +1,31 @@
+import { chromium } from "@playwright/test";
+import { CHROMIUM, chromiumArgs } from "../bench/lib.mjs";
+const [a, b, c] = [3271, 3272, 3273].map((p) => `http://127.0.0.1:${p}`);
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: chromiumArgs() });
+const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, permissions: ["camera", "microphone"] });
+const room = "all-hands";
+const talk = await context.newPage();
+await talk.goto(`${a}/talk/${room}`);
+await talk.locator("body[data-hydrated]").waitFor({ state: "attached" });
+await talk.getByTestId("go-live").click();
+await talk.getByText("LIVE", { exact: true }).first().waitFor();
+const watchers = [];
+for (const base of [b, c]) {
+  const watch = await context.newPage();
+  await watch.goto(`${base}/watch/${room}`);
+  await watch.locator('[data-state="live"]').waitFor();
+  watchers.push(watch);
+}
+await talk.getByTestId("viewer-count").filter({ hasText: "2" }).waitFor();
+await watchers[0].getByTestId("chat-input").fill("Hello from node B");
+await watchers[0].getByTestId("chat-send").click();
+await watchers[1].getByTestId("chat-message").first().waitFor();
+await watchers[0].waitForTimeout(4000);
+await talk.screenshot({ path: `/tmp/c-talk.png` });
+await watchers[0].screenshot({ path: `/tmp/c-watchB.png` });
+await watchers[1].screenshot({ path: `/tmp/c-watchC.png` });
+const home = await context.newPage();
+await home.goto(c);
+await home.locator('[data-testid="room"]').first().waitFor();
+await home.screenshot({ path: `/tmp/c-home.png` });
+await browser.close();
