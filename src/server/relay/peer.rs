@@ -414,13 +414,14 @@ impl Peer {
     /// Forward one frame of the broadcast, if this is a viewer (see [`ViewerSide::forward`]).
     pub(super) fn forward(
         &mut self,
-        kind: (MediaKind, Option<(usize, usize)>),
+        (kind, place): (MediaKind, Option<(usize, usize)>),
         data: &str0m::media::MediaData,
     ) -> Forwarded {
         let Side::Viewer(viewer) = &mut self.side else {
             return Forwarded::No;
         };
-        match viewer.forward(&mut self.rtc, (self.member, &self.outbox), kind, data) {
+        let to = (self.member, &self.outbox);
+        match viewer.forward(&mut self.rtc, to, (kind, place), data) {
             Ok(forwarded) => forwarded,
             Err(err) => {
                 self.fail(&err);
