@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, chromiumFlags, MEDIA } from "../playwright.config";
+import { MEDIA } from "../playwright.config";
 import {
   expectNotReloaded,
   expectPlaying,
@@ -20,6 +20,7 @@ import {
   playerSize,
   roomName,
   startServer,
+  tenFramesASecond,
 } from "./helpers";
 
 const redisPort = 3269;
@@ -32,12 +33,7 @@ test.skip(MEDIA === "p2p", "a room spans nodes through the relay (--media sfu)")
 // The fake camera at 10 frames a second, as in simulcast.spec.ts: three nodes, talk pages
 // encoding three sizes and two players would otherwise starve the two cores, and a starved
 // browser reads as a congested link.
-test.use({
-  launchOptions: {
-    executablePath: chromium,
-    args: chromiumFlags.map((flag) => (flag === "--use-fake-device-for-media-stream" ? `${flag}=fps=10` : flag)),
-  },
-});
+test.use({ launchOptions: tenFramesASecond });
 
 /** Resolves once something listens on `port`. */
 async function listening(port: number): Promise<void> {

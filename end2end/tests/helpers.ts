@@ -3,7 +3,7 @@ import { buildSync } from "esbuild";
 import { spawn, type ChildProcess } from "node:child_process";
 import { homedir, networkInterfaces } from "node:os";
 import { resolve } from "node:path";
-import { MEDIA, serverBin, serverSiteRoot } from "../playwright.config";
+import { chromium, chromiumFlags, MEDIA, serverBin, serverSiteRoot } from "../playwright.config";
 
 /** A room name of its own for each test, so tests never see each other's rooms. */
 export function roomName(prefix: string): string {
@@ -174,3 +174,11 @@ export function playerSize({ width, height }: { width: number; height: number })
 /** The simulcast layer a watch page says it gets (`high`, `medium`, `low`), and its height. */
 export const layerOf = (page: Page) => page.getByTestId("quality").getAttribute("data-layer");
 export const heightOf = (page: Page) => page.getByTestId("quality").getAttribute("data-height").then(Number);
+
+/** Chromium with the fake camera at 10 frames a second (20 by default), for tests whose pages
+ * encode or decode several simulcast layers: at 20 they starve the two cores, and a starved
+ * browser reads as a congested link to the relay's estimator. */
+export const tenFramesASecond = {
+  executablePath: chromium,
+  args: chromiumFlags.map((flag) => (flag === "--use-fake-device-for-media-stream" ? `${flag}=fps=10` : flag)),
+};

@@ -1,8 +1,17 @@
 // Simulcast through the relay: the talk page sends its camera in three sizes, and the relay
 // forwards each viewer the best one its link and its player's size call for.
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { baseURL, chromium, chromiumFlags, MEDIA } from "../playwright.config";
-import { bundleForPage, expectPlaying, heightOf, layerOf, liveBroadcaster, playerSize, roomName } from "./helpers";
+import { baseURL, MEDIA } from "../playwright.config";
+import {
+  bundleForPage,
+  expectPlaying,
+  heightOf,
+  layerOf,
+  liveBroadcaster,
+  playerSize,
+  roomName,
+  tenFramesASecond,
+} from "./helpers";
 import { frameGaps, startShaper, throughShaper, type Shaper } from "./shaper";
 
 test.skip(MEDIA !== "sfu", "the relay chooses the layers; peer to peer there is one stream");
@@ -10,14 +19,7 @@ test.skip(MEDIA !== "sfu", "the relay chooses the layers; peer to peer there is 
 // The fake camera at 10 frames a second (20 by default): one talk page encoding three sizes
 // and two watch pages decoding 720p filled both cores here, and a browser starved of CPU
 // reads as a congested link to the relay's estimator. These tests limit links, not the CPU.
-test.use({
-  launchOptions: {
-    executablePath: chromium,
-    args: chromiumFlags.map((flag) =>
-      flag === "--use-fake-device-for-media-stream" ? `${flag}=fps=10` : flag,
-    ),
-  },
-});
+test.use({ launchOptions: tenFramesASecond });
 
 const relayPort = Number(new URL(baseURL).port);
 const SHAPER_PORT = 3250;
